@@ -1,0 +1,57 @@
+"""Models built by name: a registry of factory functions, and `create_model` that records how to rebuild."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from torch import nn
+
+from edgedepth.errors import EdgeDepthError
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+class ModelConfigError(EdgeDepthError, ValueError):
+    """An unknown model name or a keyword the model does not take (one line, listing what would work)."""
+
+
+def register_model(fn: F) -> F:
+    """Register a model factory under its function name, so `create_model(name)` can build it."""
+    name = fn.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is registered twice")
+    _REGISTRY[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names `create_model` accepts, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model; `model.config` holds its name and every keyword needed to rebuild it."""
+    if name not in _REGISTRY:
+        raise ModelConfigError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    fn = _REGISTRY[name]
+    signature = inspect.signature(fn)
+    try:
+        bound = signature.bind(**kwargs)
+    except TypeError as exc:
+        raise ModelConfigError(
+            f"{name}: {exc}; it takes {', '.join(signature.parameters) or 'no keywords'}"
+        ) from None
+    bound.apply_defaults()
+    config = {"name": name, **bound.arguments}
+    try:
+        json.dumps(config)
+    except TypeError as exc:
+        raise ModelConfigError(f"{name}: keywords must be JSON-serialisable to be recorded ({exc})") from None
+    model = fn(**bound.arguments)
+    model.config = config
+    return model
