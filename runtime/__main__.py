@@ -1,0 +1,200 @@
+"""Device-side CLI: `python -m runtime info BUNDLE`, `python -m runtime bench BUNDLE... --threads N`,
+`python -m runtime runners`. Needs numpy and one backend; bad input gives one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from runtime.bundle import Bundle, BundleError, load_bundle
+
+PROG = "python -m runtime"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]}\n")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = _Parser(prog=PROG, description="Run and time edgedepth bundles on this device.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    info = sub.add_parser("info", help="print a bundle's manifest summary and verify its sha256s")
+    info.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
+    bench = sub.add_parser("bench", help="time bundles on random inputs that match their manifests")
+    bench.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
+    bench.add_argument("--threads", type=_positive, default=1, help="intra-op threads (default 1)")
+    bench.add_argument("--warmup", type=_non_negative, default=10, help="untimed runs first (default 10)")
+    bench.add_argument("--iters", type=_positive, default=50, help="timed runs (default 50)")
+    bench.add_argument("--min-seconds", type=float, default=0.0, help="keep timing at least this long")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    bench.add_argument("--json", type=Path, metavar="OUT",
+                       help="write the results to OUT ('-': JSON alone on stdout)")
+    sub.add_parser("runners", help="list the runners and whether each can run here")
+    return parser
+
+
+def _size_mb(bundle: Bundle) -> float:
+    files = bundle.manifest.get("files") or {}
+    return round(sum((bundle.path / name).stat().st_size for name in files) / 2**20, 3)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    for path in args.bundles:
+        bundle = load_bundle(path)
+        m = bundle.manifest
+        print(f"{bundle.name}  ({bundle.path})")
+        print(f"  format {bundle.format} · precision {bundle.precision} · task {bundle.task} · "
+              f"{_size_mb(bundle):.2f} MB · model {bundle.model_path.name}")
+        for spec in bundle.inputs:
+            norm = spec["normalization"]
+            norm_text = (norm if isinstance(norm, str)
+                         else f"scale {norm['scale']:.6g}, mean {norm['mean']}, std {norm['std']}")
+            print(f"  input  {spec['name']}: {spec['shape']} {spec['dtype']} {spec['layout']} ({norm_text})")
+        for spec in bundle.outputs:
+            quant = f", quant {spec['quant']}" if spec.get("quant") else ""
+            print(f"  output {spec['name']}: {spec['shape']} {spec['dtype']} {spec['kind']}{quant}")
+        source = m.get("source") or {}
+        print(f"  source toolkit {source.get('toolkit_version')}"
+              f" · checkpoint {str(source.get('checkpoint_sha256'))[:16]}"
+              f" · calibration {str(source.get('calibration_sha256'))[:16]}")
+        print(f"  files  {len(m['files'])} listed, sha256 verified")
+    return 0
+
+
+def _bench_one(bundle: Bundle, args: argparse.Namespace) -> dict[str, Any]:
+    from runtime.bench import bench_runner
+    from runtime.feeds import random_inputs
+    from runtime.runners.registry import runner_for_format
+
+    row: dict[str, Any] = {"artifact": bundle.name, "path": str(bundle.path), "format": bundle.format,
+                           "precision": bundle.precision, "backend": "", "threads": args.threads,
+                           "status": "ok", "size_mb": _size_mb(bundle)}
+    try:
+        runner_cls = runner_for_format(bundle.format)
+    except ValueError as exc:  # a format this copy of runtime has no runner for: nothing to time here
+        row.update(status="skipped", reason=str(exc))
+        return row
+    row["backend"] = runner_cls.name
+    ok, reason = runner_cls.available()
+    if not ok:
+        row.update(status="skipped", reason=reason)
+        return row
+    try:
+        with runner_cls() as runner:
+            runner.load(bundle, args.threads)
+            feed = random_inputs(bundle, args.seed)
+            stats = bench_runner(runner, feed, args.warmup, args.iters, args.min_seconds)
+    except Exception as exc:  # one failing bundle must not hide the others' numbers
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        row.update(status="failed", reason=f"{type(exc).__name__}: {first}"[:300])
+        return row
+    row.update(init_ms=round(stats["init_ms"], 2),
+               latency_ms={k: round(stats[k], 4) for k in ("p50", "p90", "p99", "mean", "min", "max")},
+               fps=round(stats["fps"], 2), timed_runs=stats["n"])
+    return row
+
+
+def bench_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of bench rows (what a terminal on the device shows)."""
+    from runtime.report import format_value
+
+    headers = ["Artifact", "Format", "Precision", "Backend", "Status", "Size MB", "init ms", "p50 ms",
+               "p90 ms", "p99 ms", "FPS"]
+    lines = [[r["artifact"], r["format"], r["precision"], r["backend"] or "—",
+              r["status"],
+              format_value(r.get("size_mb"), "size"), format_value(r.get("init_ms"), "fps"),
+              *(format_value((r.get("latency_ms") or {}).get(k), "ms") for k in ("p50", "p90", "p99")),
+              format_value(r.get("fps"), "fps")] for r in rows]
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *lines, strict=True)]
+    text = [" ".join(str(c).ljust(w) if i < 5 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                                  strict=True)))
+            for row in [headers, *lines]]
+    text += [f"{r['artifact']}: {r['status']}: {r['reason']}" for r in rows if r["status"] != "ok"]
+    return "\n".join(text)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from runtime.bench import machine_info, set_thread_env
+
+    set_thread_env(args.threads)
+    bundles = [load_bundle(path) for path in args.bundles]  # all verified before anything is timed
+    rows = [_bench_one(bundle, args) for bundle in bundles]
+    result = {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(args.threads),
+        "settings": {"threads": args.threads, "warmup": args.warmup, "iters": args.iters,
+                     "min_seconds": args.min_seconds, "seed": args.seed,
+                     "inputs": "random, matching the manifest"},
+        "rows": rows,
+    }
+    table = bench_table(rows)
+    if args.json is not None and str(args.json) == "-":
+        from runtime.jsonsafe import json_safe
+
+        print(table, file=sys.stderr)
+        print(json.dumps(json_safe(result), indent=2, ensure_ascii=False))
+    else:
+        print(table)
+        if args.json is not None:
+            from runtime.atomic import atomic_write_json
+
+            atomic_write_json(args.json, result)
+            print(f"wrote {args.json}")
+        else:
+            from runtime.jsonsafe import json_safe
+
+            print(json.dumps(json_safe(result), indent=2, ensure_ascii=False))
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
+
+
+def _cmd_runners(args: argparse.Namespace) -> int:
+    from runtime.runners.registry import get_runner, list_runners
+
+    for name in list_runners():
+        cls = get_runner(name)
+        ok, reason = cls.available()
+        state = "available" if ok else f"unavailable: {reason}"
+        print(f"{name:14s} formats {', '.join(cls.formats):10s} {state}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code (2 for bad input, 1 when a bundle failed to run)."""
+    args = build_parser().parse_args(argv)
+    commands = {"info": _cmd_info, "bench": _cmd_bench, "runners": _cmd_runners}
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (BundleError, ValueError, OSError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

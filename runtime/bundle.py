@@ -1,0 +1,225 @@
+"""Contract 1, the bundle: a directory with one model file (or package) and a manifest.json that describes
+its inputs and outputs and pins every file by sha256. Runtime refuses a bundle whose files do not match.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from runtime.atomic import atomic_write_json
+
+MANIFEST = "manifest.json"
+# The model file each format's bundle holds, unless the manifest names another in `model_file`.
+MODEL_FILES = {
+    "onnx": "model.onnx",
+    "tflite": "model.tflite",
+    "coreml": "model.mlpackage",
+    "openvino": "model.xml",
+    "tensorrt": "model.engine",
+}
+TASKS = ("mono", "stereo")
+LAYOUTS = ("NCHW", "NHWC")
+OUTPUT_KINDS = ("relative_inverse_depth", "metric_depth", "disparity")
+REQUIRED = ("name", "task", "format", "precision", "inputs", "outputs", "source")
+INPUT_FIELDS = ("name", "shape", "dtype", "layout", "normalization")
+OUTPUT_FIELDS = ("name", "shape", "dtype", "kind")
+SOURCE_FIELDS = ("model", "teacher", "checkpoint_sha256", "calibration_sha256", "toolkit_version")
+NORMALIZATION_FIELDS = ("mean", "std", "scale")
+QUANTIZED_DTYPES = ("int8", "uint8")
+_CHUNK = 1 << 20
+
+
+class BundleError(Exception):
+    """A bundle that cannot be trusted or used: missing/corrupt manifest, missing file, sha256 mismatch."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded, sha256-verified bundle directory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    model_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        return self.manifest["inputs"]
+
+    @property
+    def outputs(self) -> list[dict[str, Any]]:
+        return self.manifest["outputs"]
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_bundle_files(bundle_dir: str | os.PathLike) -> dict[str, str]:
+    """{relative posix path: sha256} of every file in the bundle but manifest.json (packages file by file)."""
+    root = Path(bundle_dir)
+    files = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel != MANIFEST:
+            files[rel] = sha256_file(path)
+    return files
+
+
+def model_file(manifest: dict[str, Any]) -> str:
+    """The model file's name inside the bundle (`model_file` in the manifest, else the format's default)."""
+    return manifest.get("model_file") or MODEL_FILES[manifest["format"]]
+
+
+def _check_entries(manifest: dict[str, Any], key: str, fields: tuple[str, ...]) -> str | None:
+    entries = manifest[key]
+    if not isinstance(entries, list) or not entries:
+        return f"'{key}' must be a non-empty list"
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            return f"{key}[{index}] must be an object"
+        missing = [f for f in fields if f not in entry]
+        if missing:
+            return f"{key}[{index}] lacks {', '.join(missing)}"
+        if not isinstance(entry["shape"], list) or not entry["shape"]:
+            return f"{key}[{index}].shape must be a non-empty list"
+    return None
+
+
+def _check_entry_values(manifest: dict[str, Any]) -> str | None:
+    for index, spec in enumerate(manifest["inputs"]):
+        if spec["layout"] not in LAYOUTS:
+            return f"inputs[{index}].layout '{spec['layout']}' is not one of {', '.join(LAYOUTS)}"
+        norm = spec["normalization"]
+        complete = isinstance(norm, dict) and all(k in norm for k in NORMALIZATION_FIELDS)
+        if norm != "baked-in" and not complete:
+            return f"inputs[{index}].normalization must be {{mean, std, scale}} or \"baked-in\""
+    for index, spec in enumerate(manifest["outputs"]):
+        if spec["kind"] not in OUTPUT_KINDS:
+            return f"outputs[{index}].kind '{spec['kind']}' is not one of {', '.join(OUTPUT_KINDS)}"
+        if spec["dtype"] in QUANTIZED_DTYPES and not isinstance(spec.get("quant"), dict):
+            return f"outputs[{index}] is {spec['dtype']} but has no quant {{scale, zero_point}}"
+    return None
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """The first reason `manifest` breaks Contract 1, or None when it is valid (the `files` map aside)."""
+    if not isinstance(manifest, dict):
+        return "manifest must be a JSON object"
+    missing = [f for f in REQUIRED if f not in manifest]
+    if missing:
+        return f"manifest lacks {', '.join(missing)}"
+    if manifest["task"] not in TASKS:
+        return f"task '{manifest['task']}' is not one of {', '.join(TASKS)}"
+    if manifest["format"] not in MODEL_FILES:
+        return f"format '{manifest['format']}' is not one of {', '.join(MODEL_FILES)}"
+    for key, fields in (("inputs", INPUT_FIELDS), ("outputs", OUTPUT_FIELDS)):
+        problem = _check_entries(manifest, key, fields)
+        if problem:
+            return problem
+    problem = _check_entry_values(manifest)
+    if problem:
+        return problem
+    source = manifest["source"]
+    if not isinstance(source, dict):
+        return "source must be an object"
+    missing = [f for f in SOURCE_FIELDS if f not in source]
+    return f"source lacks {', '.join(missing)}" if missing else None
+
+
+def write_manifest(bundle_dir: str | os.PathLike, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Validate `manifest`, fill `files` with the sha256 of every bundle file, write manifest.json atomically.
+
+    Returns the written manifest (a copy; the argument is not modified). Raises BundleError when a required
+    field is missing or the model file is not in the directory yet.
+    """
+    bundle_dir = Path(bundle_dir)
+    result = copy.deepcopy(manifest)
+    result.pop("files", None)
+    problem = manifest_problem(result)
+    if problem:
+        raise BundleError(f"bundle {bundle_dir}: {problem}")
+    if not (bundle_dir / model_file(result)).exists():
+        raise BundleError(f"bundle {bundle_dir}: {model_file(result)} is missing (write it first)")
+    result["files"] = hash_bundle_files(bundle_dir)
+    atomic_write_json(bundle_dir / MANIFEST, result)
+    return result
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"bundle {root}: {MANIFEST} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = str(exc).splitlines()[0]
+        raise BundleError(f"bundle {root}: {MANIFEST} is not valid JSON ({detail})") from None
+
+
+def _safe_relative(name: str) -> bool:
+    """Whether a `files` key stays inside the bundle (no absolute paths, no '..')."""
+    pure = PurePosixPath(name)
+    return bool(name) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in name
+
+
+def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"bundle {root}: manifest lacks files (sha256 per file)")
+    model = model_file(manifest)
+    if not any(name == model or name.startswith(model + "/") for name in files):
+        raise BundleError(f"bundle {root}: {model} is not listed in the manifest's files")
+    for name, expected in files.items():
+        if not _safe_relative(name):
+            raise BundleError(f"bundle {root}: file name '{name}' points outside the bundle")
+        path = root / name
+        if not path.is_file():
+            raise BundleError(f"bundle {root}: {name} is listed in the manifest but missing")
+        got = sha256_file(path)
+        if got != expected:
+            raise BundleError(
+                f"bundle {root}: {name} sha256 mismatch (expected {str(expected)[:16]}…, got {got[:16]}…)")
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Load and sha256-verify a bundle directory (or its manifest.json); one-line BundleError if unusable."""
+    root = Path(path)
+    if root.name == MANIFEST and root.is_file():
+        root = root.parent
+    if not root.exists():
+        raise BundleError(f"bundle {root}: no such directory")
+    if not root.is_dir():
+        raise BundleError(f"bundle {root}: not a directory")
+    manifest = _read_manifest(root)
+    problem = manifest_problem(manifest)
+    if problem:
+        raise BundleError(f"bundle {root}: {problem}")
+    _verify_files(root, manifest)
+    return Bundle(path=root, manifest=manifest, model_path=root / model_file(manifest))

@@ -1,0 +1,242 @@
+"""Contract 2 rendering: report.json (strict JSON), report.md (the table a person reads) and report.html.
+
+report.json follows `runtime.jsonsafe`: +inf → "inf" (PSNR of identical outputs), −inf → "-inf", NaN → null.
+In the tables, infinite PSNR reads "∞" and a missing or undefined value reads "—".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.colormap import colorize
+from runtime.jsonsafe import as_float
+from runtime.panels import write_panels_png
+
+MISSING = "—"
+STATUS_ICONS = {"ok": "✅", "skipped": "❎", "failed": "❌"}
+# (label, path into the row, format) of the columns every report has.
+_COMMON_COLUMNS = [
+    ("Size MB", ("size_mb",), "size"),
+    ("p50 ms", ("latency_ms", "p50"), "ms"),
+    ("p90 ms", ("latency_ms", "p90"), "ms"),
+    ("p99 ms", ("latency_ms", "p99"), "ms"),
+    ("FPS", ("fps",), "fps"),
+    ("Speed-up", ("speedup_vs_student",), "speedup"),
+    ("PSNR dB vs fp32", ("fidelity", "psnr_db"), "psnr"),
+    ("AbsRel vs fp32", ("fidelity", "absrel"), "absrel"),
+]
+_TEACHER_COLUMNS = {
+    "mono": [("δ1 vs teacher", ("vs_teacher", "delta1"), "delta"),
+             ("AbsRel vs teacher", ("vs_teacher", "absrel"), "absrel")],
+    "stereo": [("EPE vs teacher", ("vs_teacher", "epe"), "px"),
+               ("bad-2 % vs teacher", ("vs_teacher", "bad2"), "pct")],
+}
+_ACCURACY_COLUMNS = {
+    "mono": [("AbsRel", "absrel", "absrel"), ("δ1", "delta1", "delta")],
+    "stereo": [("EPE", "epe", "px"), ("bad-2 %", "bad2", "pct"), ("D1 %", "d1", "pct")],
+}
+# Column order and format of the per-dataset detail tables; other keys follow alphabetically.
+_DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"), "rmse": ("RMSE", "general"),
+                   "rmse_log": ("RMSE log", "general"), "delta1": ("δ1", "delta"), "delta2": ("δ2", "delta"),
+                   "delta3": ("δ3", "delta"), "epe": ("EPE px", "px"), "bad1": ("bad-1 %", "pct"),
+                   "bad2": ("bad-2 %", "pct"), "bad3": ("bad-3 %", "pct"), "d1": ("D1 %", "pct"),
+                   "coverage": ("coverage", "delta")}
+LEGEND = (
+    "Latency: ms per inference after untimed warm-up runs, at the thread count above; FPS = 1000 / p50. "
+    "Speed-up: FPS ÷ the torch fp32 student's FPS. Fidelity (vs fp32): raw-output agreement with the torch "
+    "fp32 student on the same inputs — PSNR over the student's output range (∞ = identical) and AbsRel. "
+    "vs teacher and accuracy: after per-image least-squares scale and shift in inverse-depth space (MiDaS "
+    "protocol); AbsRel lower is better, δ1 is a fraction in [0, 1] (higher is better); EPE in px, bad-N and "
+    "D1 in % of pixels. Status: ✅ ok, ❎ skipped (cannot run here), ❌ failed. — = not measured/undefined."
+)
+
+
+def _get(row: dict, path: tuple[str, ...]) -> Any:
+    value: Any = row
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def format_value(value: Any, kind: str) -> str:
+    """A table cell: numbers by column kind, ∞ for infinite PSNR, — for missing/NaN/non-numbers."""
+    number = as_float(value)
+    if number is None:
+        return MISSING
+    if number in (float("inf"), float("-inf")):
+        return "∞" if number > 0 else "−∞"
+    formats = {"size": "{:.2f}" if abs(number) < 10 else "{:.1f}", "ms": "{:.2f}", "fps": "{:.1f}",
+               "speedup": "{:.2f}×", "psnr": "{:.1f}", "absrel": "{:.4f}", "delta": "{:.3f}", "px": "{:.2f}",
+               "pct": "{:.1f}"}
+    return formats.get(kind, "{:.4g}").format(number)
+
+
+def _escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def ordered_rows(report: dict) -> list[dict]:
+    """Reference rows (teacher, torch fp32 student) first, then the artifacts, each group in report order."""
+    rows = report.get("rows", [])
+    return [r for r in rows if r.get("reference")] + [r for r in rows if not r.get("reference")]
+
+
+def _student_fps(rows: list[dict]) -> float | None:
+    for row in rows:
+        if row.get("reference") and row.get("format") == "torch":
+            return as_float(row.get("fps"))
+    return None
+
+
+def dataset_names(report: dict) -> list[str]:
+    """Datasets in report order, then any that only rows mention."""
+    names = list(report.get("datasets") or {})
+    for row in report.get("rows", []):
+        names += [n for n in (row.get("accuracy") or {}) if n not in names]
+    return names
+
+
+def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the main table: one row per artifact on one backend."""
+    task = report["task"] if report.get("task") in _TEACHER_COLUMNS else "mono"
+    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task]
+    datasets = dataset_names(report)
+    headers = ["Artifact", "Format", "Precision", "Backend", "Status"] + [c[0] for c in columns]
+    headers += [f"{name} {label}" for name in datasets for label, _, _ in _ACCURACY_COLUMNS[task]]
+    rows = ordered_rows(report)
+    base_fps = _student_fps(rows)
+    cells = []
+    for row in rows:
+        status = row.get("status", "ok")
+        line = [str(row.get("artifact", MISSING)) + (" (ref)" if row.get("reference") else ""),
+                str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
+                str(row.get("backend") or MISSING), STATUS_ICONS.get(status, str(status))]
+        for _, path, kind in columns:
+            value = _get(row, path)
+            if path == ("speedup_vs_student",) and value is None and base_fps and as_float(row.get("fps")):
+                value = as_float(row["fps"]) / base_fps
+            line.append(format_value(value, kind))
+        for name in datasets:
+            metrics = (row.get("accuracy") or {}).get(name) or {}
+            line += [format_value(metrics.get(key), kind) for _, key, kind in _ACCURACY_COLUMNS[task]]
+        cells.append(line)
+    return headers, cells
+
+
+def detail_tables(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Per dataset, every accuracy metric any row reports (header and cells)."""
+    tables = {}
+    for name in dataset_names(report):
+        rows = [r for r in ordered_rows(report) if (r.get("accuracy") or {}).get(name)]
+        if not rows:
+            continue
+        keys = {k for r in rows for k in r["accuracy"][name]}
+        order = [k for k in _DETAIL_METRICS if k in keys] + sorted(keys - set(_DETAIL_METRICS))
+        columns = [(k, *_DETAIL_METRICS.get(k, (k, "general"))) for k in order]
+        headers = ["Artifact"] + [label for _, label, _ in columns]
+        cells = [[str(r.get("artifact", MISSING))] + [format_value(r["accuracy"][name].get(k), kind)
+                                                     for k, _, kind in columns] for r in rows]
+        tables[name] = (headers, cells)
+    return tables
+
+
+def reasons(report: dict) -> list[str]:
+    """'artifact (status): reason' for every row that is not ok."""
+    lines = []
+    for row in ordered_rows(report):
+        status = row.get("status", "ok")
+        if status != "ok":
+            lines.append(f"{row.get('artifact', MISSING)} ({STATUS_ICONS.get(status, '')} {status}): "
+                         f"{row.get('reason') or 'no reason recorded'}")
+    return lines
+
+
+def _describe(value: Any, limit: int = 240) -> str:
+    """A compact one-line description of a reference entry (a string or a dict of mostly scalars)."""
+    if isinstance(value, dict):
+        parts = []
+        for key, item in value.items():
+            if isinstance(item, dict):
+                item = item.get("name", "{…}")
+            elif isinstance(item, list) and len(item) > 6:
+                item = "[…]"
+            parts.append(f"{key}={item}")
+        text = ", ".join(parts)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _samples(count: Any) -> str:
+    return f"{count} sample" + ("" if count == 1 else "s") if count is not None else "? samples"
+
+
+def header_lines(report: dict) -> list[tuple[str, str]]:
+    """(label, text) pairs of the report's header: toolkit, date, machine, task, reference, datasets."""
+    machine = report.get("machine") or {}
+    machine_text = ", ".join(str(p) for p in (
+        machine.get("cpu"), f"{machine['cores']} cores" if machine.get("cores") else None, machine.get("os"),
+        machine.get("board")) if p)
+    reference = report.get("reference")
+    if isinstance(reference, dict):
+        reference_text = "; ".join(f"{key}: {_describe(value)}" for key, value in reference.items())
+    else:
+        reference_text = _describe(reference) if reference else MISSING
+    datasets = []
+    for name, info in (report.get("datasets") or {}).items():
+        if isinstance(info, dict):
+            size = "×".join(str(v) for v in info.get("resolution", [])) if info.get("resolution") else ""
+            datasets.append(f"{name}: {_samples(info.get('samples'))}" + (f" ({size})" if size else ""))
+        else:
+            datasets.append(f"{name}: {_samples(info)}")
+    return [("Toolkit", f"edgedepth {report.get('toolkit_version', MISSING)}"),
+            ("Created", str(report.get("created", MISSING))), ("Machine", machine_text or MISSING),
+            ("Threads", str(machine.get("threads", MISSING))), ("Task", str(report.get("task", MISSING))),
+            ("Reference", reference_text), ("Datasets", "; ".join(datasets) or MISSING)]
+
+
+def markdown_table(headers: list[str], cells: list[list[str]], text_columns: int = 1) -> str:
+    """A GitHub-flavoured markdown table: the first `text_columns` left-aligned, the numbers right-aligned."""
+    align = ["---" if i < text_columns else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(_escape(h) for h in headers) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict) -> str:
+    """report.md: header, the summary table (reference rows first), legend, reasons, per-dataset details."""
+    out = ["# edgedepth report", ""]
+    out += [f"- **{label}**: {_escape(text)}" for label, text in header_lines(report)]
+    out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=5), "", LEGEND, ""]
+    problems = reasons(report)
+    if problems:
+        out += ["## Reasons", ""] + [f"- {_escape(line)}" for line in problems] + [""]
+    details = detail_tables(report)
+    if details:
+        out += ["## Accuracy against ground truth, all metrics", ""]
+        for name, (headers, cells) in details.items():
+            out += [f"### {name}", "", markdown_table(headers, cells), ""]
+    pictures = report.get("pictures") or []
+    if pictures:
+        out += ["## Pictures", ""] + [f"![{Path(p).stem}]({Path(p).as_posix()})" for p in pictures] + [""]
+    return "\n".join(out)
+
+
+def write_report(out_dir: str | os.PathLike, report: dict) -> None:
+    """Write report.json (strict JSON: inf → "inf", NaN → null), report.md and report.html into `out_dir`."""
+    from runtime.report_html import render_html
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "report.json", report)
+    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    atomic_write_text(out_dir / "report.html", render_html(report))
+
+
+__all__ = ["colorize", "detail_tables", "format_value", "header_lines", "markdown_table", "reasons",
+           "render_markdown", "summary_table", "write_panels_png", "write_report"]

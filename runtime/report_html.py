@@ -1,0 +1,52 @@
+"""report.html: the markdown report's tables and pictures as one self-contained page (no scripts, no CDN)."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.ref td { background: #f8f8ff; } p.legend { max-width: 60rem; font-size: 0.85rem; color: #555; }
+img { max-width: 100%; margin: 0.5rem 0; }
+"""
+
+
+def _table(headers: list[str], cells: list[list[str]], text_columns: int, reference_rows: int = 0) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = []
+    for index, row in enumerate(cells):
+        tds = "".join(f'<td class="num">{escape(c)}</td>' if i >= text_columns else f"<td>{escape(c)}</td>"
+                      for i, c in enumerate(row))
+        body.append(f'<tr class="ref">{tds}</tr>' if index < reference_rows else f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(report: dict) -> str:
+    """The HTML page of a Contract-2 report (same content as report.md)."""
+    from runtime.report import LEGEND, detail_tables, header_lines, ordered_rows, reasons, summary_table
+
+    references = sum(1 for row in ordered_rows(report) if row.get("reference"))
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>edgedepth report</title>',
+             f"<style>{_STYLE}</style></head><body>", "<h1>edgedepth report</h1><ul>"]
+    parts += [f"<li><b>{escape(label)}</b>: {escape(text)}</li>" for label, text in header_lines(report)]
+    parts += ["</ul>", "<h2>Summary</h2>", _table(*summary_table(report), 5, references),
+              f'<p class="legend">{escape(LEGEND)}</p>']
+    problems = reasons(report)
+    if problems:
+        parts += ["<h2>Reasons</h2><ul>"] + [f"<li>{escape(line)}</li>" for line in problems] + ["</ul>"]
+    details = detail_tables(report)
+    if details:
+        parts.append("<h2>Accuracy against ground truth, all metrics</h2>")
+        for name, (headers, cells) in details.items():
+            parts += [f"<h3>{escape(name)}</h3>", _table(headers, cells, 1)]
+    pictures = report.get("pictures") or []
+    if pictures:
+        parts.append("<h2>Pictures</h2>")
+        parts += [f'<figure><img src="{escape(Path(p).as_posix(), quote=True)}" alt="{escape(Path(p).stem)}">'
+                  f"<figcaption>{escape(Path(p).stem)}</figcaption></figure>" for p in pictures]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

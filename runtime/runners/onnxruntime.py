@@ -1,0 +1,82 @@
+"""onnxruntime on the CPU: fixed intra-op threads, one inter-op thread, sequential execution, all graph
+optimisations, the way a single-camera device loop runs it. onnxruntime itself is imported in `load()`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from runtime.bundle import Bundle
+from runtime.runners.base import Runner, check_inputs
+from runtime.runners.registry import register_runner
+
+
+@register_runner
+class OnnxRuntimeRunner(Runner):
+    """Runs ONNX bundles with onnxruntime's CPUExecutionProvider."""
+
+    name = "onnxruntime"
+    formats = ("onnx",)
+    requires = ("onnxruntime",)
+    install_hint = "pip install onnxruntime"
+    provider = "CPUExecutionProvider"
+
+    def __init__(self) -> None:
+        self.session: Any = None
+        self.bundle: Bundle | None = None
+        self.init_ms = 0.0
+        self._output_names: list[str] = []
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        ok, reason = super().available()
+        if not ok:
+            return ok, reason
+        import onnxruntime
+
+        if cls.provider not in onnxruntime.get_available_providers():
+            return False, f"onnxruntime {onnxruntime.__version__} has no {cls.provider}"
+        return True, ""
+
+    def load(self, bundle: Bundle, threads: int = 1) -> None:
+        """Create the session (timed as `init_ms`); the model's I/O names must match the manifest's."""
+        import onnxruntime as ort
+
+        if bundle.format not in self.formats:
+            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
+        start = time.perf_counter_ns()
+        session = ort.InferenceSession(str(bundle.model_path), sess_options=options,
+                                       providers=[self.provider])
+        self.init_ms = (time.perf_counter_ns() - start) / 1e6
+        _check_names("input", [i.name for i in session.get_inputs()], bundle.inputs, bundle)
+        _check_names("output", [o.name for o in session.get_outputs()], bundle.outputs, bundle)
+        self.session, self.bundle = session, bundle
+        self._output_names = [spec["name"] for spec in bundle.outputs]
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Validate the feed against the manifest, run the session, return outputs by manifest name."""
+        if self.session is None or self.bundle is None:
+            raise RuntimeError("load() a bundle before infer()")
+        feed = check_inputs(inputs, self.bundle.inputs)
+        results = self.session.run(self._output_names, feed)
+        return dict(zip(self._output_names, results, strict=True))
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _check_names(kind: str, model: list[str], specs: list[dict], bundle: Bundle) -> None:
+    """The manifest must name the model's inputs/outputs exactly (a stale manifest is caught at load time)."""
+    manifest = [spec["name"] for spec in specs]
+    if sorted(model) != sorted(manifest):
+        raise ValueError(f"bundle {bundle.name}: model {kind}s {model} differ from the manifest's {manifest}")

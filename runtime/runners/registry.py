@@ -1,0 +1,55 @@
+"""Runners by backend name and by bundle format; each registers itself and imports its library lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+from runtime.runners.base import Runner
+
+_RUNNERS: dict[str, type[Runner]] = {}
+# Modules that register the runners shipped with runtime; importing them does not import the backend library.
+_BUILTIN_MODULES = ("runtime.runners.onnxruntime",)
+
+
+def register_runner(cls: type[Runner]) -> type[Runner]:
+    """Class decorator: make `cls` reachable by its `name` and its `formats`."""
+    if not cls.name or not cls.formats:
+        raise ValueError(f"runner {cls.__name__} must set `name` and `formats`")
+    existing = _RUNNERS.get(cls.name)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise ValueError(f"runner name '{cls.name}' is taken by {existing.__qualname__}")
+    _RUNNERS[cls.name] = cls
+    return cls
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+def get_runner(name: str) -> type[Runner]:
+    """The runner class registered as `name`; one-line ValueError for an unknown name."""
+    _load_builtins()
+    if name not in _RUNNERS:
+        raise ValueError(f"unknown runner '{name}' (known: {', '.join(sorted(_RUNNERS))})")
+    return _RUNNERS[name]
+
+
+def list_runners() -> list[str]:
+    """Every registered runner name, sorted."""
+    _load_builtins()
+    return sorted(_RUNNERS)
+
+
+def runner_for_format(fmt: str) -> type[Runner]:
+    """The runner for bundles of format `fmt` (the first available one if several can run it)."""
+    _load_builtins()
+    candidates = [cls for cls in _RUNNERS.values() if fmt in cls.formats]
+    if not candidates:
+        known = sorted({f for cls in _RUNNERS.values() for f in cls.formats})
+        raise ValueError(f"no runner for bundle format '{fmt}' (known formats: {', '.join(known)})")
+    if len(candidates) > 1:
+        for cls in candidates:
+            if cls.available()[0]:
+                return cls
+    return candidates[0]

@@ -1,0 +1,128 @@
+"""runtime.metrics against values worked out by hand on tiny arrays, plus the edge cases callers rely on."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from runtime.jsonsafe import json_safe
+from runtime.metrics import agreement, align_scale_shift, depth_metrics, relative_depth_metrics, stereo_metrics
+
+
+def test_depth_metrics_by_hand():
+    # Four valid pixels with ratios 1, 1.5, 1.9, 2; then pixels excluded by the mask, by gt = 0, by gt = inf.
+    pred = np.array([1.0, 1.5, 1.9, 4.0, 100.0, 3.0, 3.0])
+    gt = np.array([1.0, 1.0, 1.0, 2.0, 5.0, 0.0, np.inf])
+    mask = np.array([True, True, True, True, False, True, True])
+    m = depth_metrics(pred, gt, mask)
+    assert m["absrel"] == pytest.approx((0 + 0.5 + 0.9 + 2 / 2) / 4)  # 0.6
+    assert m["sqrel"] == pytest.approx((0 + 0.25 + 0.81 + 4 / 2) / 4)  # 0.765
+    assert m["rmse"] == pytest.approx(math.sqrt((0 + 0.25 + 0.81 + 4) / 4))
+    logs = math.log(1.5) ** 2 + math.log(1.9) ** 2 + math.log(2) ** 2
+    assert m["rmse_log"] == pytest.approx(math.sqrt(logs / 4))
+    # δ thresholds 1.25, 1.5625, 1.953125: ratio 1 passes all, 1.5 passes δ2, 1.9 passes δ3, 2 fails all.
+    assert (m["delta1"], m["delta2"], m["delta3"]) == (0.25, 0.5, 0.75)
+
+
+def test_align_scale_shift_by_hand():
+    pred = np.array([0.0, 1.0, 2.0, 3.0])
+    target = np.array([1.0, 2.0, 2.0, 5.0])
+    # p̄ = 1.5, ḡ = 2.5, Σ(p−p̄)(g−ḡ) = 6, Σ(p−p̄)² = 5 → s = 1.2, t = 2.5 − 1.2·1.5 = 0.7
+    aligned, scale, shift = align_scale_shift(pred, target, np.ones(4, bool))
+    assert (scale, shift) == (pytest.approx(1.2), pytest.approx(0.7))
+    np.testing.assert_allclose(aligned, [0.7, 1.9, 3.1, 4.3])
+    _, scale, shift = align_scale_shift(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0]))
+    assert (scale, shift) == (pytest.approx(2.0), pytest.approx(1.0))
+
+
+def test_relative_depth_metrics_by_hand():
+    # 1/gt = [1, 2, 2, 5]: the fit above gives disparities [0.7, 1.9, 3.1, 4.3]; the floor 1/max(gt) = 1
+    # lifts 0.7 to 1, so predicted depth = [1, 1/1.9, 1/3.1, 1/4.3] against gt [1, 0.5, 0.5, 0.2].
+    pred_inv = np.array([0.0, 1.0, 2.0, 3.0])
+    gt = np.array([1.0, 0.5, 0.5, 0.2])
+    m = relative_depth_metrics(pred_inv, gt, np.ones(4, bool))
+    expected = (0 + abs(1 / 1.9 - 0.5) / 0.5 + abs(1 / 3.1 - 0.5) / 0.5 + abs(1 / 4.3 - 0.2) / 0.2) / 4
+    assert m["absrel"] == pytest.approx(expected)  # ≈ 0.14257
+    # ratios 1, 1.053, 1.55, 1.163 → three of four under 1.25
+    assert m["delta1"] == 0.75
+
+
+def test_relative_metrics_are_scale_and_shift_invariant():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(1.0, 10.0, size=(12, 16))
+    mask = rng.random((12, 16)) > 0.2
+    perfect = relative_depth_metrics(3.0 / gt + 0.5, gt, mask)
+    assert perfect["absrel"] == pytest.approx(0.0, abs=1e-12) and perfect["delta1"] == 1.0
+    pred = 1.0 / gt + rng.normal(0, 0.05, size=gt.shape)
+    base = relative_depth_metrics(pred, gt, mask)
+    for transformed in (7.0 * pred + 3.0, 0.01 * pred - 2.0):
+        other = relative_depth_metrics(transformed, gt, mask)
+        for key, value in base.items():
+            assert other[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert 0 < base["absrel"] < 1 and 0 < base["delta1"] < 1
+
+
+def test_relative_metrics_depth_range():
+    gt = np.array([1.0, 2.0, 4.0, 8.0, 50.0])
+    pred = 1.0 / gt
+    pred[-1] = 0.5  # wrong only where gt is beyond max_depth
+    m = relative_depth_metrics(pred, gt, np.ones(5, bool), max_depth=10.0)
+    assert m["absrel"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="empty mask"):
+        relative_depth_metrics(pred, gt, np.ones(5, bool), min_depth=100.0)
+
+
+def test_stereo_metrics_by_hand():
+    pred = np.array([10.0, 12.0, 13.5, 100.0, 104.0, 50.0])
+    gt = np.array([10.0, 10.0, 10.0, 90.0, 100.0, np.inf])  # +inf marks invalid (Middlebury)
+    m = stereo_metrics(pred, gt, np.ones(6, bool))
+    # errors on the 5 valid pixels: 0, 2, 3.5, 10, 4
+    assert m["epe"] == pytest.approx(19.5 / 5)
+    assert m["bad1"] == pytest.approx(80.0)  # 2, 3.5, 10, 4
+    assert m["bad2"] == pytest.approx(60.0)  # 3.5, 10, 4 (exactly 2 is not bad-2)
+    assert m["bad3"] == pytest.approx(60.0)
+    assert m["d1"] == pytest.approx(40.0)  # 3.5 (> 0.5) and 10 (> 4.5); 4 is not > 5 % of 100
+
+
+def test_agreement_by_hand():
+    ref = np.array([1.0, 2.0, 3.0, 5.0])  # range 4
+    cand = np.array([1.0, 2.4, 3.0, 3.9])  # errors 0, 0.4, 0, −1.1
+    a = agreement(ref, cand)
+    assert a["psnr_db"] == pytest.approx(20 * math.log10(4 / math.sqrt((0.16 + 1.21) / 4)))
+    assert a["max_abs_rel"] == pytest.approx(1.1 / 4)
+    assert a["mean_abs_rel"] == pytest.approx(1.5 / 4 / 4)
+    assert a["absrel"] == pytest.approx((0.4 / 2 + 1.1 / 5) / 4)
+    assert a["delta1"] == 0.75  # 5 / 3.9 = 1.28 fails
+    assert agreement(np.array([1.0, 1.0]), np.array([-1.0, 1.0]))["delta1"] == 0.5  # negative never agrees
+
+
+def test_perfect_predictions():
+    x = np.linspace(1, 3, 20).reshape(4, 5)
+    a = agreement(x, x.copy())
+    assert a["psnr_db"] == math.inf and a["max_abs_rel"] == 0 and a["absrel"] == 0 and a["delta1"] == 1
+    d = depth_metrics(x, x, np.ones_like(x, bool))
+    assert d["absrel"] == 0 and d["rmse"] == 0 and d["delta1"] == 1
+    s = stereo_metrics(x, x, np.ones_like(x, bool))
+    assert s == {"epe": 0.0, "bad1": 0.0, "bad2": 0.0, "bad3": 0.0, "d1": 0.0}
+    assert json.loads(json.dumps(json_safe(a), allow_nan=False))["psnr_db"] == "inf"
+
+
+@pytest.mark.parametrize("fn", [depth_metrics, relative_depth_metrics, stereo_metrics, align_scale_shift])
+def test_empty_mask_is_a_one_line_error(fn):
+    x = np.ones((3, 3))
+    with pytest.raises(ValueError, match="empty mask") as info:
+        fn(x, x, np.zeros((3, 3), bool))
+    assert "\n" not in str(info.value)
+
+
+def test_bad_shapes_and_non_finite_predictions():
+    with pytest.raises(ValueError, match="shape"):
+        depth_metrics(np.ones(3), np.ones(4), None)
+    with pytest.raises(ValueError, match="non-finite"):
+        stereo_metrics(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), None)
+    with pytest.raises(ValueError, match="non-finite"):
+        agreement(np.ones(2), np.array([1.0, np.inf]))
+    # A constant reference has no range: max|ref| stands in, so errors stay relative.
+    assert agreement(np.full(4, 2.0), np.full(4, 2.2))["max_abs_rel"] == pytest.approx(0.1)
+    assert math.isnan(agreement(np.zeros(3), np.ones(3))["absrel"])  # no positive reference pixel

@@ -1,0 +1,139 @@
+"""Contract 2 rendering: the markdown/HTML tables, strict report.json, colour maps and picture panels."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from runtime.colormap import colormap_lut
+from runtime.report import colorize, render_markdown, summary_table, write_panels_png, write_report
+
+
+def sample_report():
+    """A mono report shaped like the pipeline's: artifacts listed before the reference rows on purpose."""
+    return {
+        "toolkit_version": "9.9.9", "created": "2025-01-02T03:04:05+00:00",
+        "machine": {"cpu": "Test CPU 3000", "cores": 4, "threads": 2, "os": "Linux"},
+        "task": "mono",
+        "reference": {"teacher": {"name": "sgbm"}, "student": {"checkpoint": "s.safetensors"},
+                      "alignment": "least squares in inverse depth"},
+        "datasets": {"motorcycle": {"samples": 1, "resolution": [500, 741]}, "procedural": {"samples": 8}},
+        "rows": [
+            {"artifact": "onnx-int8", "format": "onnx", "precision": "int8", "backend": "onnxruntime",
+             "threads": 2, "status": "ok", "size_mb": 6.0, "latency_ms": {"p50": 5.0, "p90": 6.0, "p99": 7.5},
+             "fps": 200.0, "fidelity": {"vs": "student-fp32", "psnr_db": 31.25, "max_abs_rel": 0.08,
+                                        "absrel": 0.0123, "delta1": 0.99},
+             "vs_teacher": {"absrel": 0.2, "delta1": 0.7},
+             "accuracy": {"motorcycle": {"absrel": 0.25, "delta1": 0.6}, "procedural": {"absrel": 0.1,
+                                                                                         "delta1": 0.9}}},
+            {"artifact": "coreml-w8", "format": "coreml", "precision": "w8", "backend": "coreml", "threads": 2,
+             "status": "skipped", "reason": "CoreML prediction needs macOS", "size_mb": 5.5},
+            {"artifact": "tflite-int8", "format": "tflite", "precision": "int8", "backend": "litert",
+             "threads": 2, "status": "failed", "reason": "RuntimeError: kernel missing"},
+            {"artifact": "teacher:sgbm", "format": "opencv", "precision": "fp32", "backend": "sgbm", "threads": 2,
+             "status": "ok", "reference": True, "latency_ms": {"p50": 40.0, "p90": 41.0, "p99": 42.0},
+             "fps": 25.0, "accuracy": {"motorcycle": {"absrel": 0.05, "delta1": 0.95, "bad2": 12.5,
+                                                      "coverage": 0.8}}},
+            {"artifact": "student:torch-fp32", "format": "torch", "precision": "fp32", "backend": "torch",
+             "threads": 2, "status": "ok", "reference": True, "size_mb": 22.5,
+             "latency_ms": {"p50": 20.0, "p90": 21.0, "p99": 30.0}, "fps": 50.0,
+             "fidelity": {"vs": "student-fp32", "psnr_db": float("inf"), "max_abs_rel": 0.0, "absrel": 0.0,
+                          "delta1": 1.0},
+             "vs_teacher": {"absrel": 0.19, "delta1": 0.71}, "accuracy": {"motorcycle": {"absrel": 0.24}}},
+        ],
+    }
+
+
+def test_summary_table_cells():
+    headers, cells = summary_table(sample_report())
+    assert headers[:5] == ["Artifact", "Format", "Precision", "Backend", "Status"]
+    assert headers[-4:] == ["motorcycle AbsRel", "motorcycle δ1", "procedural AbsRel", "procedural δ1"]
+    rows = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}
+    assert [line[0] for line in cells][:2] == ["teacher:sgbm (ref)", "student:torch-fp32 (ref)"]
+    student, int8 = rows["student:torch-fp32 (ref)"], rows["onnx-int8"]
+    assert student["PSNR dB vs fp32"] == "∞" and student["Speed-up"] == "1.00×" and student["motorcycle δ1"] == "—"
+    assert int8["Status"] == "✅" and int8["p50 ms"] == "5.00" and int8["FPS"] == "200.0"
+    assert int8["Speed-up"] == "4.00×" and int8["PSNR dB vs fp32"] == "31.2" and int8["AbsRel vs fp32"] == "0.0123"
+    assert int8["δ1 vs teacher"] == "0.700" and int8["procedural AbsRel"] == "0.1000"
+    assert rows["coreml-w8"]["Status"] == "❎" and rows["coreml-w8"]["p50 ms"] == "—"
+    assert rows["tflite-int8"]["Status"] == "❌" and rows["tflite-int8"]["Size MB"] == "—"
+
+
+def test_render_markdown():
+    text = render_markdown(sample_report())
+    for needle in ("edgedepth 9.9.9", "2025-01-02T03:04:05+00:00", "Test CPU 3000, 4 cores", "**Threads**: 2",
+                   "**Task**: mono", "teacher: name=sgbm", "motorcycle: 1 sample (500×741)", "procedural: 8 samples",
+                   "coreml-w8 (❎ skipped): CoreML prediction needs macOS",
+                   "tflite-int8 (❌ failed): RuntimeError: kernel missing", "### motorcycle", "| bad-2 % | coverage |"):
+        assert needle in text, needle
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| Artifact | Format | Precision | Backend | Status | Size MB | p50 ms")
+    assert table[1].startswith("| teacher:sgbm (ref) |") and table[2].startswith("| student:torch-fp32 (ref) |")
+    assert len({line.count("|") for line in table[:6]}) == 1  # every row has every column
+
+
+def test_stereo_columns():
+    report = {"task": "stereo", "rows": [{"artifact": "s", "status": "ok", "vs_teacher": {"epe": 1.234, "bad2": 7.5},
+                                          "accuracy": {"kitti": {"epe": 0.9, "bad2": 3.25, "d1": 2.0}}}]}
+    headers, cells = summary_table(report)
+    row = dict(zip(headers, cells[0], strict=True))
+    assert (row["EPE vs teacher"], row["bad-2 % vs teacher"]) == ("1.23", "7.5")
+    assert (row["kitti EPE"], row["kitti bad-2 %"], row["kitti D1 %"]) == ("0.90", "3.2", "2.0")
+
+
+def test_write_report_is_strict_json(tmp_path):
+    report = sample_report()
+    report["rows"][0]["fidelity"]["delta1"] = float("nan")
+    write_report(tmp_path / "out", report)
+    text = (tmp_path / "out" / "report.json").read_text()
+    loaded = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    rows = {row["artifact"]: row for row in loaded["rows"]}
+    assert rows["student:torch-fp32"]["fidelity"]["psnr_db"] == "inf"
+    assert rows["onnx-int8"]["fidelity"]["delta1"] is None
+    assert math.isinf(float(rows["student:torch-fp32"]["fidelity"]["psnr_db"]))
+    assert render_markdown(loaded) == (tmp_path / "out" / "report.md").read_text()  # same table after a round trip
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<td>onnx-int8</td>" in html and "∞" in html
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "report.json", "report.md"]
+
+
+def test_colorize():
+    ramp = np.linspace(0.0, 1.0, 256).reshape(16, 16)
+    image = colorize(ramp)
+    assert image.shape == (16, 16, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(image.reshape(-1, 3), colormap_lut("turbo"))
+    turbo = colormap_lut("turbo").astype(int)
+    # turbo runs from dark blue through green to dark red
+    assert turbo[25][2] > 200 > turbo[25][0] and turbo[128][1] > 200 and turbo[230][0] > 150 > turbo[230][1]
+    assert turbo[0].max() < 60 and turbo[255].max() < 160  # both ends are dark
+    clipped = colorize(np.array([[-5.0, 0.0, 0.5, 1.0, 9.0, np.nan]]), vmin=0.0, vmax=1.0)
+    np.testing.assert_array_equal(clipped[0, 0], clipped[0, 1])
+    np.testing.assert_array_equal(clipped[0, 4], clipped[0, 3])
+    np.testing.assert_array_equal(clipped[0, 5], [0, 0, 0])
+    magma = colormap_lut("magma")
+    assert magma[0].max() < 10 and magma[-1].min() > 180  # near-black to pale yellow
+    assert np.all(np.diff(magma.astype(int).sum(axis=1)) >= -2)  # brightness rises along the map
+    assert colorize(np.full((3, 3), 2.0)).shape == (3, 3, 3)
+    with pytest.raises(ValueError, match="unknown colormap"):
+        colorize(ramp, cmap="rainbow")
+
+
+def test_write_panels_png(tmp_path):
+    ramp = colorize(np.linspace(0, 1, 40 * 60).reshape(40, 60))
+    gray = np.full((30, 50), 128, np.uint8)
+    panels = [("input", ramp), ("depth (a very long caption that cannot fit)", gray), ("third", ramp)]
+    path = tmp_path / "pictures" / "panels.png"
+    write_panels_png(path, panels, columns=2)
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.mode == "RGB"
+        width, height = png.size
+        pixels = np.asarray(png)
+    assert width == 2 * 60 + 3 * 6 and 2 * 40 < height < 2 * 40 + 80  # two columns, two rows with captions
+    assert (pixels == ramp[0, 0]).all(axis=-1).any()  # the panel itself is pasted unchanged
+    assert [p.name for p in path.parent.iterdir()] == ["panels.png"]
+    with pytest.raises(ValueError, match="uint8"):
+        write_panels_png(path, [("float", np.zeros((4, 4, 3)))])
+    with pytest.raises(ValueError, match="at least one panel"):
+        write_panels_png(path, [])

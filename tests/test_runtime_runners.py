@@ -1,0 +1,215 @@
+"""Runners, registry, bench and verify on a tiny ONNX model built here (Conv → Relu → Resize → Squeeze),
+checked against the same computation in numpy; plus the rule that runtime never imports torch or edgedepth."""
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from runtime.bench import latency_stats, machine_info, set_thread_env, time_callable
+from runtime.bundle import BundleError, load_bundle, write_manifest
+from runtime.preprocess import resize_bilinear
+from runtime.runners.base import Runner, check_inputs
+from runtime.runners.onnxruntime import OnnxRuntimeRunner
+from runtime.runners.registry import get_runner, list_runners, runner_for_format
+from runtime.verify import check_tolerance, compare_outputs, compare_runners
+
+H, W = 8, 12
+RNG = np.random.default_rng(42)
+WEIGHT = RNG.normal(0, 0.5, size=(1, 3, 3, 3)).astype(np.float32)
+BIAS = np.array([0.1], dtype=np.float32)
+
+
+def tiny_onnx_model(input_name="image") -> onnx.ModelProto:
+    """image [1,3,H,W] → Conv 3×3 pad 1 → Relu → Resize ×2 (linear, half_pixel) → Squeeze → depth [1,2H,2W]."""
+    nodes = [
+        helper.make_node("Conv", [input_name, "w", "b"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["relu"]),
+        helper.make_node("Resize", ["relu", "", "scales"], ["up"], mode="linear",
+                         coordinate_transformation_mode="half_pixel"),
+        helper.make_node("Squeeze", ["up", "axes"], ["depth"]),
+    ]
+    inits = [numpy_helper.from_array(WEIGHT, "w"), numpy_helper.from_array(BIAS, "b"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+             numpy_helper.from_array(np.array([1], np.int64), "axes")]
+    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, H, W])]
+    outputs = [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, 2 * H, 2 * W])]
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def numpy_reference(x: np.ndarray) -> np.ndarray:
+    """What the tiny model computes, written out in numpy."""
+    padded = np.pad(x[0], ((0, 0), (1, 1), (1, 1)))
+    conv = np.full((H, W), BIAS[0], dtype=np.float64)
+    for c in range(3):
+        for dy in range(3):
+            for dx in range(3):
+                conv += WEIGHT[0, c, dy, dx] * padded[c, dy:dy + H, dx:dx + W]
+    return resize_bilinear(np.maximum(conv, 0).astype(np.float32), 2 * H, 2 * W)[None]
+
+
+def make_onnx_bundle(root, name="tiny-onnx", input_name="image", manifest_input="image"):
+    """A sealed bundle directory holding the tiny model."""
+    root.mkdir(parents=True)
+    onnx.save(tiny_onnx_model(input_name), str(root / "model.onnx"))
+    manifest = {
+        "name": name, "task": "mono", "format": "onnx", "precision": "fp32",
+        "inputs": [{"name": manifest_input, "shape": [1, 3, H, W], "dtype": "float32", "layout": "NCHW",
+                    "color": "RGB", "normalization": {"mean": [0.485, 0.456, 0.406],
+                                                      "std": [0.229, 0.224, 0.225], "scale": 1 / 255}}],
+        "outputs": [{"name": "depth", "shape": [1, 2 * H, 2 * W], "dtype": "float32",
+                     "kind": "relative_inverse_depth"}],
+        "source": {"model": "tiny", "teacher": {"name": "none"}, "checkpoint_sha256": None,
+                   "calibration_sha256": None, "toolkit_version": "test"},
+    }
+    write_manifest(root, manifest)
+    return load_bundle(root)
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return make_onnx_bundle(tmp_path / "tiny-onnx")
+
+
+def test_registry():
+    assert "onnxruntime" in list_runners()
+    assert runner_for_format("onnx") is OnnxRuntimeRunner is get_runner("onnxruntime")
+    assert OnnxRuntimeRunner.available() == (True, "")
+    for call, match in ((lambda: runner_for_format("pytorch"), "no runner for bundle format 'pytorch'"),
+                        (lambda: get_runner("tensorflow"), "unknown runner 'tensorflow'")):
+        with pytest.raises(ValueError, match=match) as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+def test_unavailable_backend_says_why():
+    class Missing(Runner):
+        name, formats, requires = "missing", ("nothing",), ("a_module_that_is_not_installed",)
+
+        def load(self, bundle, threads=1):
+            raise AssertionError
+
+        def infer(self, inputs):
+            raise AssertionError
+
+    ok, reason = Missing.available()
+    assert not ok and "a_module_that_is_not_installed" in reason and "\n" not in reason
+
+
+def test_onnxruntime_matches_numpy(bundle):
+    x = RNG.normal(size=(1, 3, H, W)).astype(np.float32)
+    with OnnxRuntimeRunner() as runner:
+        runner.load(bundle, threads=2)
+        assert runner.init_ms > 0
+        options = runner.session.get_session_options()
+        assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+        assert runner.session.get_providers() == ["CPUExecutionProvider"]
+        out = runner.infer({"image": x})
+    assert list(out) == ["depth"] and out["depth"].shape == (1, 2 * H, 2 * W)
+    np.testing.assert_allclose(out["depth"], numpy_reference(x), rtol=1e-5, atol=1e-5)
+    assert runner.session is None  # closed by the context manager
+
+
+@pytest.mark.parametrize("feed, match", [
+    ({"img": np.zeros((1, 3, H, W), np.float32)}, "unexpected input 'img'"),
+    ({}, "missing input 'image'"),
+    ({"image": np.zeros((1, 3, H + 1, W), np.float32)}, r"shape \[1, 3, 9, 12\], the bundle takes \[1, 3, 8,"),
+    ({"image": np.zeros((1, 3, H, W), np.float64)}, "dtype float64, the bundle takes float32"),
+])
+def test_bad_feeds_are_one_line_errors(bundle, feed, match):
+    with OnnxRuntimeRunner() as runner:
+        runner.load(bundle, 1)
+        with pytest.raises(ValueError, match=match) as info:
+            runner.infer(feed)
+    assert "\n" not in str(info.value)
+
+
+def test_check_inputs_accepts_dynamic_dims():
+    specs = [{"name": "x", "shape": ["batch", 3, None, -1], "dtype": "float32"}]
+    feed = check_inputs({"x": np.zeros((4, 3, 5, 6), np.float32)}, specs)
+    assert feed["x"].shape == (4, 3, 5, 6)
+
+
+def test_manifest_that_misnames_the_model_is_refused(tmp_path):
+    stale = make_onnx_bundle(tmp_path / "stale", input_name="input", manifest_input="image")
+    with pytest.raises(ValueError, match="differ from the manifest"), OnnxRuntimeRunner() as runner:
+        runner.load(stale, 1)
+
+
+def test_tampered_model_fails_load_bundle(bundle):
+    with open(bundle.model_path, "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match="model.onnx sha256 mismatch"):
+        load_bundle(bundle.path)
+
+
+def test_verify_compares_runners(bundle):
+    x = RNG.normal(size=(1, 3, H, W)).astype(np.float32)
+    with OnnxRuntimeRunner() as a, OnnxRuntimeRunner() as b:
+        a.load(bundle, 1)
+        b.load(bundle, 2)
+        worst = compare_runners(a, {"ort-2-threads": b}, [{"image": x}, {"image": 2 * x}])
+    stats = worst["ort-2-threads"]["depth"]
+    assert stats["max_abs_rel"] <= 1e-6 and stats["shape"] == [1, 2 * H, 2 * W]
+    ref = numpy_reference(x)
+    noisy = ref + 0.01 * (ref.max() - ref.min())
+    result = compare_outputs({"depth": ref}, {"depth": noisy[0]})  # N×H×W vs H×W: compared after reshaping
+    assert result["depth"]["reshaped"] and result["depth"]["max_abs_rel"] == pytest.approx(0.01, rel=1e-4)
+    assert result["depth"]["psnr_db"] == pytest.approx(40.0, abs=0.01)
+    assert check_tolerance(result, max_abs_rel=0.02, min_psnr_db=35) == (True, "")
+    ok, reason = check_tolerance(result, max_abs_rel=0.001)
+    assert not ok and reason.startswith("depth: max |Δ|/range 0.01 > 0.001")
+    ok, reason = check_tolerance(compare_outputs({"depth": ref, "conf": ref}, {"depth": ref}), min_psnr_db=30)
+    assert not ok and "'conf' is missing" in reason
+    assert check_tolerance({"depth": {"psnr_db": "inf", "max_abs_rel": 0.0}}, 1e-6, 100.0) == (True, "")
+
+
+def test_latency_stats_by_hand():
+    s = latency_stats([4.0, 1.0, 10.0, 2.0, 3.0])
+    assert (s["p50"], s["mean"], s["min"], s["max"], s["n"]) == (3.0, 4.0, 1.0, 10.0, 5)
+    assert s["p90"] == pytest.approx(4 + 0.6 * 6)  # linear between the 4th (4) and 5th (10) values
+    assert s["p99"] == pytest.approx(4 + 0.96 * 6)
+    assert s["fps"] == pytest.approx(1000 / 3)
+    with pytest.raises(ValueError):
+        latency_stats([])
+
+
+def test_time_callable_never_times_warmup():
+    calls = []
+    stats = time_callable(lambda: calls.append(1), warmup=3, iters=7)
+    assert len(calls) == 10 and stats["n"] == 7 and stats["warmup"] == 3
+    assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"] <= stats["max"]
+    stats = time_callable(lambda: None, warmup=0, iters=1, min_seconds=0.02)
+    assert stats["n"] > 1 and stats["total_s"] >= 0.02
+
+
+def test_machine_info_and_thread_env(monkeypatch):
+    info = machine_info(3)
+    assert info["threads"] == 3 and info["cores"] >= 1 and info["logical_cores"] >= info["cores"]
+    assert isinstance(info["cpu"], str) and info["cpu"] and info["numpy"] == np.__version__
+    assert "onnxruntime" in info["backends"]
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert set_thread_env(2)["OMP_NUM_THREADS"] == "2"
+    import os
+
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
+
+
+def test_runtime_imports_neither_torch_nor_edgedepth():
+    code = ("import runtime.runners.onnxruntime, runtime.metrics, runtime.report, runtime.bench, "
+            "runtime.verify, runtime.preprocess, runtime.feeds, runtime.__main__; "
+            "import runtime.runners.registry as r; "
+            "r.runner_for_format('onnx'); import sys; "
+            "assert 'torch' not in sys.modules and 'edgedepth' not in sys.modules, 'heavy import'; "
+            "assert 'onnxruntime' not in sys.modules, 'backend imported eagerly'; "
+            "assert 'PIL' not in sys.modules and 'cv2' not in sys.modules, 'optional import'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
