@@ -1,0 +1,50 @@
+"""Datasets built by name: `get_dataset("procedural", n=8, seed=0, height=192, width=256)`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from edgedepth.data.middlebury import load_motorcycle
+from edgedepth.data.procedural import make_scenes
+from edgedepth.data.sample import StereoSample
+from edgedepth.errors import EdgeDepthError
+
+
+class DatasetError(EdgeDepthError, ValueError):
+    """An unknown dataset name or a keyword it does not take (one line, listing what would work)."""
+
+
+def _procedural(n: int = 16, seed: int = 0, height: int = 256, width: int = 384) -> list[StereoSample]:
+    """Seeded procedural scenes with exact ground truth."""
+    return make_scenes(n, seed, height, width)
+
+
+def _motorcycle(max_width: int | None = None) -> list[StereoSample]:
+    """The Middlebury 2014 motorcycle pair (one sample), optionally shrunk to `max_width`."""
+    return [load_motorcycle(max_width)]
+
+
+_DATASETS: dict[str, Callable[..., list[StereoSample]]] = {
+    "procedural": _procedural,
+    "motorcycle": _motorcycle,
+}
+
+
+def list_datasets() -> list[str]:
+    """Names `get_dataset` accepts, sorted."""
+    return sorted(_DATASETS)
+
+
+def get_dataset(name: str, **kwargs: Any) -> list[StereoSample]:
+    """The samples of the dataset called `name`, built with its keywords."""
+    if name not in _DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")
+    factory = _DATASETS[name]
+    signature = inspect.signature(factory)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        raise DatasetError(f"{name}: {exc}; it takes {', '.join(signature.parameters)}") from None
+    return factory(**kwargs)

@@ -1,0 +1,18 @@
+"""Teachers: an adapter per family, one interface, built by name: `create_teacher(spec, **kwargs)`."""
+
+from edgedepth.teachers.base import KINDS, Prediction, Teacher
+from edgedepth.teachers.registry import TeacherConfigError, create_teacher, list_teachers, register_teacher
+from edgedepth.teachers.sgbm import SGBMTeacher
+
+register_teacher("sgbm", SGBMTeacher)
+
+__all__ = [
+    "KINDS",
+    "Prediction",
+    "SGBMTeacher",
+    "Teacher",
+    "TeacherConfigError",
+    "create_teacher",
+    "list_teachers",
+    "register_teacher",
+]
