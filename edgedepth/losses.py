@@ -1,8 +1,8 @@
 """Distillation losses: scale-and-shift-invariant (relative targets) and scale-invariant log (metric targets).
 
-The relative loss follows MiDaS (Ranftl et al., TPAMI 2020): every prediction is aligned to its target by a
-per-image least-squares scale and shift in inverse-depth space on valid pixels, then penalised with a masked
-mean squared error plus a multi-scale gradient-matching term that keeps edges sharp.
+The relative loss follows MiDaS (Ranftl et al., TPAMI 2020): prediction and target are each brought to zero
+median and unit mean absolute deviation in inverse-depth space on valid pixels, then compared with a trimmed
+mean absolute error plus a multi-scale gradient-matching term that keeps edges sharp.
 """
 
 from __future__ import annotations
@@ -19,25 +19,27 @@ def _as_nhw(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def align_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Least-squares scale s and shift t per image so that s·pred + t ≈ target on the mask; returns s·pred + t.
+def median_mad(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: the median over the mask and the mean absolute deviation from it (N-vectors)."""
+    medians, mads = [], []
+    for i in range(x.shape[0]):
+        values = x[i][mask[i]]
+        if values.numel() == 0:
+            values = x.new_zeros(1)
+        median = values.median()
+        medians.append(median)
+        mads.append((values - median).abs().mean().clamp_min(1e-6))
+    return torch.stack(medians), torch.stack(mads)
 
-    Solves the 2×2 normal equations in closed form; images with a degenerate system (too few or constant
-    pixels) get s = 1, t = 0 so that they contribute a finite loss rather than NaN.
+
+def normalize_median_mad(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per image: (x − median) / mean|x − median| over the mask (MiDaS's robust scale-and-shift estimate).
+
+    The scale is positive by construction, so an inverted map is penalised; a least-squares alignment would
+    accept a negative scale, a trap a randomly initialised student falls into.
     """
-    pred, target = _as_nhw(pred), _as_nhw(target)
-    m = _as_nhw(mask).to(pred.dtype)
-    a00 = (m * pred * pred).sum((1, 2))
-    a01 = (m * pred).sum((1, 2))
-    a11 = m.sum((1, 2))
-    b0 = (m * pred * target).sum((1, 2))
-    b1 = (m * target).sum((1, 2))
-    det = a00 * a11 - a01 * a01
-    ok = det.abs() > 1e-12 * (a00 * a11).clamp_min(1e-12)
-    safe_det = torch.where(ok, det, torch.ones_like(det))
-    scale = torch.where(ok, (a11 * b0 - a01 * b1) / safe_det, torch.ones_like(det))
-    shift = torch.where(ok, (-a01 * b0 + a00 * b1) / safe_det, torch.zeros_like(det))
-    return scale[:, None, None] * pred + shift[:, None, None]
+    median, mad = median_mad(x, mask)
+    return (x - median[:, None, None]) / mad[:, None, None]
 
 
 def gradient_matching_loss(residual: torch.Tensor, mask: torch.Tensor, scales: int = 4) -> torch.Tensor:
@@ -62,26 +64,39 @@ def ssi_loss(
     mask: torch.Tensor,
     alpha: float = 0.5,
     scales: int = 4,
+    trim: float = 0.2,
+    scale_anchor: float = 0.0,
 ) -> torch.Tensor:
-    """Scale-and-shift-invariant loss in inverse-depth space: aligned masked MSE/2 + alpha · gradient term.
+    """Scale-and-shift-invariant loss in inverse-depth space (MiDaS `ssitrim`) plus alpha · gradient matching.
 
-    `target` is relative inverse depth or disparity (any positive affine transform of 1/depth). The target is
-    normalised by its masked mean per image first so that the loss magnitude does not depend on the teacher's
-    units (pixels of disparity, or arbitrary relative units).
+    Prediction and target (relative inverse depth or disparity: any positive affine map of 1/depth) are each
+    normalised by median and mean absolute deviation on the mask; the data term is the mean absolute residual
+    after discarding the largest `trim` fraction per image (robust to the teacher's outliers).
+    `scale_anchor` > 0 adds scale_anchor · log²(MAD of the prediction): the loss is blind to the output's scale,
+    which otherwise drifts freely; anchoring it near 1 keeps the exported output in a range int8 handles well.
     """
     pred, target = _as_nhw(pred), _as_nhw(target)
     mask = _as_nhw(mask).bool()
     if not bool(mask.any()):
         raise ValueError("ssi_loss: the mask selects no pixel")
-    m = mask.to(pred.dtype)
-    norm = ((target.abs() * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1.0)).clamp_min(1e-6)
-    target = target / norm[:, None, None]
-    aligned = align_scale_shift(pred, target, mask)
-    residual = (aligned - target) * m
-    data = (residual * residual).sum() / (2.0 * m.sum())
-    if alpha <= 0:
-        return data
-    return data + alpha * gradient_matching_loss(residual, mask, scales)
+    pred_median, pred_mad = median_mad(pred, mask)
+    pred_n = (pred - pred_median[:, None, None]) / pred_mad[:, None, None]
+    residual = (pred_n - normalize_median_mad(target, mask)) * mask
+    data = residual.new_zeros(())
+    images = 0
+    for i in range(residual.shape[0]):
+        errors = residual[i][mask[i]].abs()
+        if errors.numel() == 0:
+            continue
+        keep = max(1, int(round(errors.numel() * (1.0 - trim))))
+        data = data + errors.sort().values[:keep].mean()
+        images += 1
+    total = data / images
+    if alpha > 0:
+        total = total + alpha * gradient_matching_loss(residual, mask, scales)
+    if scale_anchor > 0:
+        total = total + scale_anchor * torch.log(pred_mad).pow(2).mean()
+    return total
 
 
 def silog_loss(

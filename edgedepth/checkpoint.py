@@ -1,0 +1,131 @@
+"""Student checkpoints: safetensors with the model's recipe in its metadata, written atomically.
+
+Pickles are never executed by default: safetensors is the format, and PyTorch `.pt` files (e.g. the official
+MiDaS weights) load with `torch.load(weights_only=True)`, which refuses arbitrary objects. Only an explicit
+`trust_pickle=True` (CLI `--trust-pickle`) allows a full unpickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgedepth.errors import EdgeDepthError
+from edgedepth.version import __version__
+from runtime.atomic import atomic_file
+from runtime.bundle import sha256_file
+
+METADATA_KEY = "edgedepth"
+
+
+@dataclass
+class StudentInfo:
+    """What a checkpoint says about the student it holds: enough to rebuild, feed and describe it."""
+
+    config: dict[str, Any]
+    input_size: tuple[int, int]
+    mean: list[float]
+    std: list[float]
+    output_kind: str
+    task: str = "mono"
+    teacher: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    toolkit_version: str = __version__
+
+    def to_json(self) -> str:
+        data = dict(self.__dict__)
+        data["input_size"] = list(self.input_size)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> StudentInfo:
+        data = json.loads(text)
+        data["input_size"] = tuple(data["input_size"])
+        return cls(**data)
+
+
+def save_student(path: Path, model: nn.Module, info: StudentInfo, force: bool = False) -> Path:
+    """Write `model`'s weights and `info` to a safetensors file atomically; refuse to overwrite without force."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise EdgeDepthError(f"{path} already exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_file(path) as tmp:
+        save_file(state, str(tmp), metadata={METADATA_KEY: info.to_json()})
+    return path
+
+
+def read_state_dict(path: Path, trust_pickle: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read tensors (and safetensors metadata) from .safetensors or a PyTorch file; one-line errors on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDepthError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                state = {key: handle.get_tensor(key) for key in handle.keys()}
+        except Exception as exc:  # safetensors raises several types for truncated/corrupt headers
+            raise EdgeDepthError(f"corrupt checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+        return state, metadata
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=not trust_pickle)
+    except Exception as exc:
+        hint = "" if trust_pickle else " (pickled objects are refused; pass --trust-pickle only for a file you trust)"
+        raise EdgeDepthError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}{hint}") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise EdgeDepthError(f"checkpoint {path} does not hold a state_dict of tensors")
+    return obj, {}
+
+
+def load_weights_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load `state` into `model` strictly; a mismatch becomes one line naming the first offending keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+        raise EdgeDepthError(f"{source} does not fit {model.config.get('name', 'the model')}: " + ", ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:
+    """Rebuild the student recorded in an edgedepth checkpoint and load its weights strictly (eval mode)."""
+    from edgedepth.models import create_model
+
+    state, metadata = read_state_dict(path)
+    if METADATA_KEY not in metadata:
+        raise EdgeDepthError(f"{path} is not an edgedepth student checkpoint (no '{METADATA_KEY}' metadata)")
+    try:
+        info = StudentInfo.from_json(metadata[METADATA_KEY])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise EdgeDepthError(f"{path}: unreadable student metadata ({exc})") from exc
+    config = dict(info.config)
+    model = create_model(config.pop("name"), **config)
+    load_weights_strict(model, state, str(path))
+    return model.eval(), info
+
+
+def checkpoint_sha256(path: Path) -> str:
+    """sha256 of a checkpoint file, recorded in every bundle made from it."""
+    return sha256_file(Path(path))

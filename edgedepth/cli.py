@@ -1,0 +1,239 @@
+"""`edgedepth` command line: the demo and the stage verbs it chains (distill, export, quantize, verify, bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from edgedepth.errors import EdgeDepthError
+from edgedepth.version import __version__
+
+EPILOG = """\
+typical run, stage by stage:
+  edgedepth distill  --out runs/x/student.safetensors
+  edgedepth export   --student runs/x/student.safetensors --out runs/x/bundles --precision fp32,int8
+  edgedepth verify   --student runs/x/student.safetensors --bundles runs/x/bundles --out runs/x
+  edgedepth bench    --student runs/x/student.safetensors --bundles runs/x/bundles --out runs/x
+or all at once on the embedded data:
+  edgedepth demo --out runs/demo
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH like 160x224, got '{text}'") from exc
+    if height <= 0 or width <= 0 or height % 32 or width % 32:
+        raise argparse.ArgumentTypeError(f"input size {text} must be positive multiples of 32")
+    return height, width
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _eval_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_positive, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--eval-scenes", type=int, default=8, help="held-out procedural scenes (default 8)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per artifact (default 10)")
+    parser.add_argument("--iters", type=_positive, default=50, help="timed runs per artifact (default 50)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per stage."""
+    parser = argparse.ArgumentParser(
+        prog="edgedepth", description="Distill depth models into small students, quantize and export them, and "
+        "verify accuracy and speed of every artifact against the original.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"edgedepth {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded data and write a report",
+                          description="Distill a small MiDaS student from OpenCV SGBM on procedural stereo scenes, "
+                          "export it to ONNX fp32, quantize it to int8, then verify and time every artifact against "
+                          "the teacher and the torch fp32 student. Writes report.json, report.md and pictures/.")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
+    demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
+    demo.add_argument("--steps", type=_positive, help="distillation steps (default 600, 120 with --quick)")
+    demo.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and every backend")
+    demo.add_argument("--force", action="store_true", help="replace an existing run in --out")
+
+    dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes",
+                         description="Distill a student from a teacher's predictions on procedural stereo scenes "
+                         "and save it as a safetensors checkpoint.")
+    dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
+    dis.add_argument("--model", default="midas_small_lite0", help="student architecture (default midas_small_lite0)")
+    dis.add_argument("--teacher", default="sgbm", help="teacher (default sgbm)")
+    dis.add_argument("--size", type=_size, default=(128, 192), help="student input HEIGHTxWIDTH (default 128x192)")
+    dis.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default 600)")
+    dis.add_argument("--scenes", type=_positive, default=200, help="procedural training scenes (default 200)")
+    dis.add_argument("--batch-size", type=_positive, default=8)
+    dis.add_argument("--lr", type=float, default=2e-3)
+    dis.add_argument("--seed", type=int, default=0)
+    dis.add_argument("--threads", type=_positive, default=2)
+    dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+
+    exp = sub.add_parser("export", help="export a student checkpoint to deployable bundles",
+                         description="Export the student to one bundle per (format, precision): model file + "
+                         "manifest.json with sha256s. int8 bundles are calibrated on procedural scenes.")
+    exp.add_argument("--student", type=Path, required=True, help="student checkpoint (.safetensors)")
+    exp.add_argument("--out", type=Path, required=True, help="directory that receives the bundles")
+    exp.add_argument("--format", type=_csv, default=["onnx"], help="comma-separated formats (default onnx)")
+    exp.add_argument("--precision", type=_csv, default=["fp32"], help="comma-separated: fp32,int8 (default fp32)")
+    exp.add_argument("--calibration", type=_positive, default=32, help="int8 calibration images (default 32)")
+    exp.add_argument("--force", action="store_true", help="replace existing bundles")
+
+    qua = sub.add_parser("quantize", help="quantize an fp32 bundle to int8",
+                         description="Static int8 quantization of an fp32 bundle, calibrated on procedural scenes.")
+    qua.add_argument("--bundle", type=Path, required=True, help="fp32 bundle directory")
+    qua.add_argument("--out", type=Path, required=True, help="directory that receives the int8 bundle")
+    qua.add_argument("--method", default=None, help="quantization method (default: the format's, ort-qdq for onnx)")
+    qua.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
+    qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
+    qua.add_argument("--force", action="store_true", help="replace an existing int8 bundle")
+
+    ver = sub.add_parser("verify", help="compare every bundle with the teacher, the fp32 student and ground truth",
+                         description="Run every bundle and the torch fp32 student on the embedded evaluation data; "
+                         "write report.json, report.md and pictures/ to --out.")
+    ver.add_argument("--student", type=Path, required=True, help="student checkpoint the bundles came from")
+    ver.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
+    ver.add_argument("--out", type=Path, required=True, help="report directory")
+    ver.add_argument("--force", action="store_true", help="overwrite an existing report")
+    _eval_args(ver)
+
+    ben = sub.add_parser("bench", help="time every bundle and the fp32 student at a fixed thread count",
+                         description="Warm up, then time each artifact on the same input; writes bench.json and, "
+                         "if --out holds a verify report, adds latency, FPS and speed-up to it.")
+    ben.add_argument("--student", type=Path, required=True, help="student checkpoint (the speed reference)")
+    ben.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
+    ben.add_argument("--out", type=Path, required=True, help="directory for bench.json (and an existing report)")
+    ben.add_argument("--force", action="store_true", help="overwrite an existing bench.json")
+    _eval_args(ben)
+    return parser
+
+
+def _eval_config(args: argparse.Namespace):
+    from edgedepth.pipeline import EvalConfig
+
+    return EvalConfig(procedural_scenes=args.eval_scenes, threads=args.threads, warmup=args.warmup, iters=args.iters)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from edgedepth.pipeline import DemoConfig, run_demo
+
+    config = DemoConfig.quick() if args.quick else DemoConfig()
+    config.distill = replace(config.distill, threads=args.threads, **({"steps": args.steps} if args.steps else {}))
+    config.evaluation = replace(config.evaluation, threads=args.threads)
+    report = run_demo(args.out, config, force=args.force)
+    print((args.out / "report.md").read_text())
+    print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(report.get('pictures', []))} pictures")
+
+
+def _cmd_distill(args: argparse.Namespace) -> None:
+    from edgedepth.distill.mono import DistillConfig, distill
+
+    if args.out.exists() and not args.force:
+        raise EdgeDepthError(f"{args.out} already exists (use --force to overwrite)")
+    config = DistillConfig(model=args.model, teacher=args.teacher, input_size=args.size, steps=args.steps,
+                           scenes=args.scenes, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           threads=args.threads)
+    print(f"wrote {distill(config, args.out, force=args.force)}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from edgedepth.pipeline import export_student, quantize_student
+    from runtime.bundle import load_bundle
+
+    unknown = sorted(set(args.precision) - {"fp32", "int8"})
+    if unknown:
+        raise EdgeDepthError(f"unknown precision {', '.join(unknown)} (known: fp32, int8)")
+    for fmt in args.format:
+        fp32_dir = args.out / f"{fmt}-fp32"
+        if "fp32" in args.precision or not fp32_dir.exists():
+            fp32 = export_student(args.student, args.out, fmt, force=args.force)
+            print(f"wrote {fp32.path}  (parity vs torch: max |Δ|/range {fp32.manifest['parity']['max_abs_rel']:.2e})")
+        else:
+            fp32 = load_bundle(fp32_dir)
+        if "int8" in args.precision:
+            int8 = quantize_student(fp32, args.out, args.calibration, force=args.force)
+            print(f"wrote {int8.path}")
+
+
+def _cmd_quantize(args: argparse.Namespace) -> None:
+    from edgedepth.pipeline import quantize_student
+    from runtime.bundle import load_bundle
+
+    bundle = quantize_student(load_bundle(args.bundle), args.out, args.calibration, args.seed, args.method,
+                              force=args.force)
+    print(f"wrote {bundle.path}")
+
+
+def _cmd_verify(args: argparse.Namespace) -> None:
+    from edgedepth.pipeline import find_bundles, verify
+    from runtime.report import write_report
+
+    if (args.out / "report.json").exists() and not args.force:
+        raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
+    report = verify(args.student, find_bundles(args.bundles), _eval_config(args), pictures_dir=args.out / "pictures")
+    report["pictures"] = [str(Path(p).relative_to(args.out)) for p in report.get("pictures", [])]
+    write_report(args.out, report)
+    print((args.out / "report.md").read_text())
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from edgedepth.pipeline import bench, find_bundles, load_existing_report, merge_latency
+    from runtime.atomic import atomic_write_json
+    from runtime.bench import machine_info
+    from runtime.report import write_report
+
+    target = args.out / "bench.json"
+    if target.exists() and not args.force:
+        raise EdgeDepthError(f"{target} already exists (use --force to overwrite)")
+    latency = bench(args.student, find_bundles(args.bundles), _eval_config(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target, {"machine": machine_info(args.threads), "latency": latency})
+    report = load_existing_report(args.out / "report.json")
+    if report is not None:
+        write_report(args.out, merge_latency(report, latency))
+        print((args.out / "report.md").read_text())
+    print(json.dumps(latency, indent=2))
+
+
+COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "quantize": _cmd_quantize,
+            "verify": _cmd_verify, "bench": _cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run one command; user errors print one line on stderr and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("edgedepth: interrupted", file=sys.stderr)
+        return 130
+    except (EdgeDepthError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from runtime.bundle import BundleError
+
+        if isinstance(exc, BundleError):
+            print(f"edgedepth: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

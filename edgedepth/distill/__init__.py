@@ -1,0 +1,1 @@
+"""Distillation: the data it trains on, augmentation, the training loop."""

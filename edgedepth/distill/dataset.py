@@ -1,0 +1,66 @@
+"""Distillation set: procedural stereo scenes, the teacher's left-view prediction, and the student's inputs.
+
+The teacher sees each scene at `teacher_scale`× the student's input size (stereo matching is better at higher
+resolution); its prediction and validity are then brought down to the student's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from edgedepth.data import get_dataset
+from edgedepth.data.sample import StereoSample
+from edgedepth.teachers.base import Teacher
+from runtime.preprocess import prepare_input, resize_bilinear
+
+
+@dataclass
+class DistillSet:
+    """Student inputs (N×3×H×W, normalised), teacher targets (N×H×W) and their validity (N×H×W bool)."""
+
+    images: np.ndarray
+    targets: np.ndarray
+    masks: np.ndarray
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def teacher_target(teacher: Teacher, sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher prediction and validity resized to (height, width); a pixel stays valid only if all its sources were."""
+    prediction = teacher.predict(sample)
+    valid = prediction.valid.astype(np.float32)
+    value = np.where(prediction.valid, prediction.value, 0.0).astype(np.float32)
+    value_small = resize_bilinear(value, height, width)
+    valid_small = resize_bilinear(valid, height, width)
+    mask = valid_small > 0.999
+    # Renormalise so that valid pixels next to invalid ones are not dragged towards zero.
+    target = np.where(mask, value_small / np.maximum(valid_small, 1e-6), 0.0).astype(np.float32)
+    return target, mask
+
+
+def build_distill_set(
+    teacher: Teacher,
+    spec: dict,
+    n_scenes: int,
+    seed: int,
+    teacher_scale: int = 2,
+    progress: bool = True,
+) -> DistillSet:
+    """Generate `n_scenes` procedural scenes, run the teacher once on each, and stack inputs and targets."""
+    _, _, height, width = spec["shape"]
+    size = {"height": height * teacher_scale, "width": width * teacher_scale}
+    samples = get_dataset("procedural", n=n_scenes, seed=seed, **size)
+    images, targets, masks = [], [], []
+    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="scene"):
+        images.append(prepare_input(sample.left, spec)[0])
+        target, mask = teacher_target(teacher, sample, height, width)
+        targets.append(target)
+        masks.append(mask)
+    norm = spec["normalization"]
+    return DistillSet(np.stack(images), np.stack(targets), np.stack(masks), tuple(norm["mean"]), tuple(norm["std"]))

@@ -1,0 +1,105 @@
+"""Evaluation data and per-row metrics: the same samples, the same teacher predictions, for every artifact.
+
+Every artifact sees the same left images prepared by `runtime.preprocess` for its own input spec; its raw
+output (at the model's resolution) is compared with the torch fp32 student's raw output (fidelity), and its
+output resized to the sample's resolution is compared with the teacher and with ground truth after
+per-image scale-and-shift alignment in inverse-depth space (the MiDaS protocol).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgedepth.data import get_dataset
+from edgedepth.data.sample import StereoSample
+from edgedepth.teachers.base import Prediction, Teacher
+from runtime.metrics import agreement, relative_depth_metrics, stereo_metrics
+from runtime.preprocess import prepare_input, restore_output
+
+MOTORCYCLE = "middlebury-motorcycle"
+PROCEDURAL = "procedural-heldout"
+
+
+@dataclass
+class EvalItem:
+    """One evaluation sample with the teacher's prediction on it."""
+
+    dataset: str
+    sample: StereoSample
+    teacher: Prediction
+
+
+def eval_datasets(procedural_scenes: int, seed: int, height: int, width: int, motorcycle_width: int) -> dict:
+    """The embedded evaluation sets: the real Middlebury motorcycle pair and held-out procedural scenes."""
+    sets = {MOTORCYCLE: get_dataset("motorcycle", max_width=motorcycle_width)}
+    if procedural_scenes > 0:
+        sets[PROCEDURAL] = get_dataset("procedural", n=procedural_scenes, seed=seed, height=height, width=width)
+    return sets
+
+
+def build_eval_items(datasets: dict[str, list[StereoSample]], teacher: Teacher) -> list[EvalItem]:
+    """Run the teacher once on every evaluation sample."""
+    return [EvalItem(name, s, teacher.predict(s)) for name, samples in datasets.items() for s in samples]
+
+
+def collect_outputs(infer, spec: dict, output_name: str, items: list[EvalItem]) -> list[np.ndarray]:
+    """Raw outputs of one artifact (`infer`: dict → dict) on every item, prepared for its input spec."""
+    return [np.asarray(infer({spec["name"]: prepare_input(item.sample.left, spec)})[output_name]) for item in items]
+
+
+def _mean_dicts(dicts: list[dict]) -> dict:
+    """Per-key mean of metric dicts (keys present in every dict)."""
+    keys = [k for k in dicts[0] if all(k in d for d in dicts)]
+    return {k: float(np.mean([d[k] for d in dicts])) for k in keys}
+
+
+def _teacher_as_depth(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher prediction as a positive depth-like map (1/inverse) and its usable mask."""
+    if prediction.kind == "metric_depth":
+        mask = prediction.valid & (prediction.value > 0)
+        return np.where(mask, prediction.value, 1.0).astype(np.float32), mask
+    mask = prediction.valid & (prediction.value > 0)
+    return np.where(mask, 1.0 / np.maximum(prediction.value, 1e-6), 1.0).astype(np.float32), mask
+
+
+def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, items: list[EvalItem]) -> dict:
+    """fidelity (vs the fp32 student), vs_teacher and accuracy (per dataset) of one relative-depth artifact."""
+    metrics: dict = {}
+    if reference_raw is not None:
+        ref = np.stack([np.asarray(r, np.float32).reshape(-1) for r in reference_raw])
+        got = np.stack([np.asarray(r, np.float32).reshape(-1) for r in raw])
+        stats = agreement(ref, got)
+        metrics["fidelity"] = {"vs": "student-fp32", **{k: stats[k] for k in
+                                                        ("psnr_db", "max_abs_rel", "absrel", "delta1")}}
+    vs_teacher, accuracy = [], defaultdict(list)
+    for item, output in zip(items, raw, strict=True):
+        height, width = item.sample.left.shape[:2]
+        pred = restore_output(output, height, width)
+        teacher_depth, teacher_mask = _teacher_as_depth(item.teacher)
+        vs_teacher.append(relative_depth_metrics(pred, teacher_depth, teacher_mask))
+        if item.sample.depth is not None and item.sample.valid is not None:
+            accuracy[item.dataset].append(relative_depth_metrics(pred, item.sample.depth, item.sample.valid))
+    mean_teacher = _mean_dicts(vs_teacher)
+    metrics["vs_teacher"] = {"absrel": mean_teacher["absrel"], "delta1": mean_teacher["delta1"]}
+    metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
+    return metrics
+
+
+def teacher_row_metrics(items: list[EvalItem]) -> dict:
+    """Accuracy of the teacher itself against ground truth, on the pixels it vouches for (coverage reported)."""
+    accuracy = defaultdict(list)
+    for item in items:
+        sample, prediction = item.sample, item.teacher
+        if sample.depth is None or sample.valid is None:
+            continue
+        mask = sample.valid & prediction.valid & (prediction.value > 0)
+        entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
+        if mask.any():
+            entry.update(relative_depth_metrics(prediction.value, sample.depth, mask))
+            if prediction.kind == "disparity" and sample.disparity is not None:
+                entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
+        accuracy[item.dataset].append(entry)
+    return {"accuracy": {name: _mean_dicts(values) for name, values in accuracy.items()}}

@@ -1,0 +1,80 @@
+"""What every exporter gets and gives: an export request in, a verified bundle out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgedepth.checkpoint import StudentInfo
+from edgedepth.specs import input_spec, output_spec
+from edgedepth.version import __version__
+from runtime.bundle import Bundle
+
+
+@dataclass
+class ExportRequest:
+    """A float student plus what it was made from; `name` becomes the bundle directory's name."""
+
+    model: nn.Module
+    info: StudentInfo
+    checkpoint_sha256: str
+    name: str
+    layout: str = "NCHW"
+
+    def manifest(self, fmt: str, precision: str, **extra: Any) -> dict[str, Any]:
+        """Contract 1 manifest for this request; `files` is filled when the bundle is sealed."""
+        return {
+            "name": self.name,
+            "task": self.info.task,
+            "format": fmt,
+            "precision": precision,
+            "inputs": [input_spec(self.info, self.layout)],
+            "outputs": [output_spec(self.info)],
+            "source": {
+                "model": self.info.config,
+                "teacher": self.info.teacher,
+                "checkpoint_sha256": self.checkpoint_sha256,
+                "calibration_sha256": None,
+                "toolkit_version": __version__,
+            },
+            **extra,
+        }
+
+
+class Exporter(ABC):
+    """One per format: `export(request, out_dir, force) -> Bundle` writes `out_dir/<request.name>/`."""
+
+    format: str = ""
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        """Whether this machine has the libraries the exporter needs (and why not)."""
+        return True, ""
+
+    @abstractmethod
+    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle: ...
+
+
+class _NHWCInput(nn.Module):
+    """Feed an NCHW model from an N×H×W×C tensor (what camera pipelines on phones hand over)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image.permute(0, 3, 1, 2))
+
+
+def model_for_layout(model: nn.Module, layout: str) -> nn.Module:
+    """The module an exporter traces: the model itself for NCHW, a permuting wrapper for NHWC."""
+    if layout == "NCHW":
+        return model
+    if layout == "NHWC":
+        return _NHWCInput(model)
+    raise ValueError(f"unknown input layout '{layout}' (known: NCHW, NHWC)")

@@ -1,0 +1,76 @@
+"""Checkpoints: safetensors round trip, strict loading, pickles refused, one-line errors."""
+
+import pickle
+
+import pytest
+import torch
+
+from edgedepth.checkpoint import load_student, load_weights_strict, read_state_dict, save_student
+from edgedepth.errors import EdgeDepthError
+from edgedepth.models import create_model
+from tests.conftest import make_student
+
+
+def test_round_trip_restores_weights_and_info(tmp_path):
+    path = make_student(tmp_path / "s.safetensors", seed=3)
+    model, info = load_student(path)
+    torch.manual_seed(3)
+    original = create_model("midas_small_lite0")
+    for key, value in original.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+    assert info.input_size == (64, 96) and info.output_kind == "relative_inverse_depth"
+    assert not model.training
+
+
+def test_refuses_to_overwrite_without_force(tmp_path):
+    path = make_student(tmp_path / "s.safetensors")
+    model, info = load_student(path)
+    with pytest.raises(EdgeDepthError, match="--force"):
+        save_student(path, model, info)
+    save_student(path, model, info, force=True)
+
+
+def test_missing_and_corrupt_checkpoints_give_one_line_errors(tmp_path):
+    with pytest.raises(EdgeDepthError, match="not found"):
+        load_student(tmp_path / "nope.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(EdgeDepthError, match="corrupt checkpoint") as err:
+        load_student(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_checkpoint_is_rejected(tmp_path):
+    path = make_student(tmp_path / "s.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(EdgeDepthError):
+        load_student(path)
+
+
+def test_pickle_payload_is_not_executed(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pickle executed')",))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"w": Boom()}))
+    with pytest.raises(EdgeDepthError, match="trust-pickle"):
+        read_state_dict(path)
+
+
+def test_plain_state_dict_pt_loads_with_weights_only(tmp_path):
+    model = create_model("midas_small_lite0")
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    state, _ = read_state_dict(path)
+    fresh = create_model("midas_small_lite0")
+    load_weights_strict(fresh, state, str(path))
+    assert all(torch.equal(state[k], v) for k, v in fresh.state_dict().items())
+
+
+def test_wrong_architecture_fails_strictly_with_names(tmp_path):
+    state = create_model("midas_small_lite0").state_dict()
+    with pytest.raises(EdgeDepthError, match="does not fit") as err:
+        load_weights_strict(create_model("midas_small"), state, "lite0.pt")
+    assert "missing" in str(err.value) or "wrong shape" in str(err.value)
