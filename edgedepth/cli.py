@@ -10,6 +10,7 @@ from pathlib import Path
 
 from edgedepth.errors import EdgeDepthError
 from edgedepth.version import __version__
+from runtime.bundle import BundleError
 
 EPILOG = """\
 typical run, stage by stage:
@@ -43,7 +44,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def _eval_args(parser: argparse.ArgumentParser) -> None:
+def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) -> None:
+    """Arguments shared by verify and bench: what to measure, where to write, and how."""
+    parser.add_argument("--student", type=Path, required=True, help="student checkpoint the bundles came from")
+    parser.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--force", action="store_true", help=force_help)
     parser.add_argument("--threads", type=_positive, default=2, help="CPU threads for every backend (default 2)")
     parser.add_argument("--eval-scenes", type=int, default=8, help="held-out procedural scenes (default 8)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per artifact (default 10)")
@@ -106,20 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="compare every bundle with the teacher, the fp32 student and ground truth",
                          description="Run every bundle and the torch fp32 student on the embedded evaluation data; "
                          "write report.json, report.md and pictures/ to --out.")
-    ver.add_argument("--student", type=Path, required=True, help="student checkpoint the bundles came from")
-    ver.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
-    ver.add_argument("--out", type=Path, required=True, help="report directory")
-    ver.add_argument("--force", action="store_true", help="overwrite an existing report")
-    _eval_args(ver)
+    _eval_args(ver, out_help="report directory", force_help="overwrite an existing report")
 
     ben = sub.add_parser("bench", help="time every bundle and the fp32 student at a fixed thread count",
                          description="Warm up, then time each artifact on the same input; writes bench.json and, "
                          "if --out holds a verify report, adds latency, FPS and speed-up to it.")
-    ben.add_argument("--student", type=Path, required=True, help="student checkpoint (the speed reference)")
-    ben.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
-    ben.add_argument("--out", type=Path, required=True, help="directory for bench.json (and an existing report)")
-    ben.add_argument("--force", action="store_true", help="overwrite an existing bench.json")
-    _eval_args(ben)
+    _eval_args(ben, out_help="directory for bench.json (and an existing report)",
+               force_help="overwrite an existing bench.json")
     return parser
 
 
@@ -222,16 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgedepth: interrupted", file=sys.stderr)
         return 130
-    except (EdgeDepthError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (EdgeDepthError, BundleError, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        from runtime.bundle import BundleError
-
-        if isinstance(exc, BundleError):
-            print(f"edgedepth: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-            return 2
-        raise
     return 0
 
 
