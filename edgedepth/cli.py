@@ -15,7 +15,7 @@ from runtime.bundle import BundleError
 EPILOG = """\
 typical run, stage by stage:
   edgedepth distill  --out runs/x/student.safetensors
-  edgedepth export   --student runs/x/student.safetensors --out runs/x/bundles --precision fp32,int8
+  edgedepth export   --student runs/x/student.safetensors --out runs/x/bundles --format onnx,tflite --precision all
   edgedepth verify   --student runs/x/student.safetensors --bundles runs/x/bundles --out runs/x
   edgedepth bench    --student runs/x/student.safetensors --bundles runs/x/bundles --out runs/x
 or all at once on the embedded data:
@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
     demo.add_argument("--steps", type=_positive, help="distillation steps (default 600, 120 with --quick)")
     demo.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and every backend")
+    demo.add_argument("--formats", type=_csv, default=["onnx"],
+                      help="comma-separated export formats, or 'all' (default onnx)")
+    demo.add_argument("--precisions", type=_csv, default=["fp32", "int8"],
+                      help="comma-separated precisions, or 'all' for every precision each format writes "
+                      "(default fp32,int8)")
     demo.add_argument("--force", action="store_true", help="replace an existing run in --out")
 
     dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes",
@@ -92,12 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="export a student checkpoint to deployable bundles",
                          description="Export the student to one bundle per (format, precision): model file + "
-                         "manifest.json with sha256s. int8 bundles are calibrated on procedural scenes.")
+                         "manifest.json with sha256s, each compared with the torch student. Quantized bundles are "
+                         "calibrated on procedural scenes. A format whose library is missing or whose conversion "
+                         "fails is reported and recorded in exports.json; the others are still written. "
+                         "Formats: onnx, tflite, coreml, openvino. Precisions: fp32, fp16, int8 (static), "
+                         "int8-dynamic (tflite), w8, w8a8, palettized-6bit, palettized-4bit (coreml); 'all'.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     exp.add_argument("--student", type=Path, required=True, help="student checkpoint (.safetensors)")
     exp.add_argument("--out", type=Path, required=True, help="directory that receives the bundles")
-    exp.add_argument("--format", type=_csv, default=["onnx"], help="comma-separated formats (default onnx)")
-    exp.add_argument("--precision", type=_csv, default=["fp32"], help="comma-separated: fp32,int8 (default fp32)")
-    exp.add_argument("--calibration", type=_positive, default=32, help="int8 calibration images (default 32)")
+    exp.add_argument("--format", type=_csv, default=["onnx"], help="comma-separated formats or 'all' (default onnx)")
+    exp.add_argument("--precision", type=_csv, default=["fp32"],
+                     help="comma-separated precisions or 'all' (default fp32)")
+    exp.add_argument("--layout", choices=("NCHW", "NHWC"), default="NCHW",
+                     help="input layout of the exported model (NHWC: what Android camera pipelines feed)")
+    exp.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
+    exp.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     exp.add_argument("--force", action="store_true", help="replace existing bundles")
 
     qua = sub.add_parser("quantize", help="quantize an fp32 bundle to int8",
@@ -134,6 +148,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     config = DemoConfig.quick() if args.quick else DemoConfig()
     config.distill = replace(config.distill, threads=args.threads, **({"steps": args.steps} if args.steps else {}))
     config.evaluation = replace(config.evaluation, threads=args.threads)
+    config.formats, config.precisions = args.formats, args.precisions
     report = run_demo(args.out, config, force=args.force)
     print((args.out / "report.md").read_text())
     print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(report.get('pictures', []))} pictures")
@@ -150,23 +165,17 @@ def _cmd_distill(args: argparse.Namespace) -> None:
     print(f"wrote {distill(config, args.out, force=args.force)}")
 
 
-def _cmd_export(args: argparse.Namespace) -> None:
-    from edgedepth.pipeline import export_student, quantize_student
-    from runtime.bundle import load_bundle
+def _cmd_export(args: argparse.Namespace) -> int:
+    from edgedepth.pipeline import export_many, record_failures
 
-    unknown = sorted(set(args.precision) - {"fp32", "int8"})
-    if unknown:
-        raise EdgeDepthError(f"unknown precision {', '.join(unknown)} (known: fp32, int8)")
-    for fmt in args.format:
-        fp32_dir = args.out / f"{fmt}-fp32"
-        if "fp32" in args.precision or not fp32_dir.exists():
-            fp32 = export_student(args.student, args.out, fmt, force=args.force)
-            print(f"wrote {fp32.path}  (parity vs torch: max |Δ|/range {fp32.manifest['parity']['max_abs_rel']:.2e})")
-        else:
-            fp32 = load_bundle(fp32_dir)
-        if "int8" in args.precision:
-            int8 = quantize_student(fp32, args.out, args.calibration, force=args.force)
-            print(f"wrote {int8.path}")
+    if not args.student.is_file():
+        raise EdgeDepthError(f"no student checkpoint at {args.student}")
+    bundles, failures = export_many(args.student, args.out, args.format, args.precision, args.layout,
+                                    args.calibration, args.seed, force=args.force)
+    record_failures(args.out, bundles, failures)
+    failed = [f for f in failures if f.status == "failed"]
+    print(f"{len(bundles)} bundle(s) written, {len(failed)} failed, {len(failures) - len(failed)} skipped")
+    return 1 if failed or not bundles else 0
 
 
 def _cmd_quantize(args: argparse.Namespace) -> None:
@@ -179,12 +188,14 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> None:
-    from edgedepth.pipeline import find_bundles, verify
+    from edgedepth.pipeline import find_bundles, load_failures, verify
     from runtime.report import write_report
 
     if (args.out / "report.json").exists() and not args.force:
         raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
-    report = verify(args.student, find_bundles(args.bundles), _eval_config(args), pictures_dir=args.out / "pictures")
+    failures = [f for path in args.bundles if path.is_dir() for f in load_failures(path)]
+    report = verify(args.student, find_bundles(args.bundles), _eval_config(args), pictures_dir=args.out / "pictures",
+                    failures=failures)
     report["pictures"] = [str(Path(p).relative_to(args.out)) for p in report.get("pictures", [])]
     write_report(args.out, report)
     print((args.out / "report.md").read_text())
@@ -217,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("edgedepth: interrupted", file=sys.stderr)
         return 130
     except (EdgeDepthError, BundleError, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

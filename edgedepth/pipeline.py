@@ -6,8 +6,9 @@ from the CLI; `run_demo` chains them on the embedded data.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from edgedepth.teachers import create_teacher
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__
 from export.base import ExportRequest
-from export.registry import get_exporter
+from export.registry import get_exporter, list_formats
 from quantize.registry import get_method, method_for_format
 from runtime.bench import machine_info, time_callable
 from runtime.bundle import Bundle, BundleError, load_bundle
@@ -59,6 +60,8 @@ class DemoConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     calibration_samples: int = 32
+    formats: list[str] = field(default_factory=lambda: ["onnx"])
+    precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -73,12 +76,48 @@ class DemoConfig:
 # ---------------------------------------------------------------------------------------------- export
 
 
-def export_student(checkpoint: Path, out_dir: Path, fmt: str = "onnx", layout: str = "NCHW",
+@dataclass
+class ExportFailure:
+    """A (format, precision) that produced no bundle, and why: it becomes a failed/skipped report row."""
+
+    name: str
+    format: str
+    precision: str
+    status: str  # "failed" | "skipped"
+    reason: str
+
+
+def export_student(checkpoint: Path, out_dir: Path, fmt: str = "onnx", precision: str = "fp32",
+                   layout: str = "NCHW", calibration_samples: int = 32, seed: int = 0,
                    force: bool = False) -> Bundle:
-    """Export the fp32 student in `checkpoint` to a `<fmt>-fp32` bundle under `out_dir`."""
+    """Export the student in `checkpoint` to one `<fmt>-<precision>` bundle under `out_dir`."""
     model, info = load_student(checkpoint)
-    request = ExportRequest(model, info, checkpoint_sha256(checkpoint), name=f"{fmt}-fp32", layout=layout)
-    return get_exporter(fmt).export(request, Path(out_dir), force=force)
+    source = _ExportSource(model, info, checkpoint_sha256(checkpoint), calibration_samples, seed)
+    return source.export(out_dir, fmt, precision, layout, force)
+
+
+@dataclass
+class _ExportSource:
+    """A loaded student and its calibration set (made once, on first need) for a series of exports."""
+
+    model: Any
+    info: Any
+    sha256: str
+    calibration_samples: int
+    seed: int
+    _calibration: list | None = None
+
+    def export(self, out_dir: Path, fmt: str, precision: str, layout: str, force: bool) -> Bundle:
+        exporter = get_exporter(fmt)
+        calibration = None
+        if precision in exporter.calibrated:
+            if self._calibration is None:
+                self._calibration = calibration_inputs(input_spec(self.info), self.calibration_samples, self.seed)
+            calibration = self._calibration
+        # Each exporter gets its own copy: tracing, fusing and quantization may rewrite the module.
+        request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
+                                layout=layout, precision=precision, calibration=calibration)
+        return exporter.export(request, Path(out_dir), force=force)
 
 
 def calibration_inputs(spec: dict, count: int, seed: int) -> list[np.ndarray]:
@@ -86,6 +125,97 @@ def calibration_inputs(spec: dict, count: int, seed: int) -> list[np.ndarray]:
     height, width = (spec["shape"][2], spec["shape"][3]) if spec["layout"] == "NCHW" else spec["shape"][1:3]
     scenes = get_dataset("procedural", n=count, seed=seed, height=height * 2, width=width * 2)
     return [prepare_input(s.left, spec) for s in scenes]
+
+
+def plan_exports(formats: list[str], precisions: list[str]) -> list[tuple[str, str]]:
+    """(format, precision) pairs to export; 'all' expands to every registered format / every precision a
+    format writes. Pairs a format cannot write are kept: they become skipped rows that say so."""
+    formats = list_formats() if "all" in formats else list(dict.fromkeys(formats))
+    known = {p for fmt in list_formats() for p in get_exporter(fmt).precisions}
+    unknown = sorted(set(precisions) - known - {"all"})
+    if unknown:
+        raise EdgeDepthError(f"unknown precision {', '.join(unknown)} (known: all, {', '.join(sorted(known))})")
+    plan = []
+    for fmt in formats:
+        supported = get_exporter(fmt).precisions
+        wanted = supported if "all" in precisions else list(dict.fromkeys(precisions))
+        plan.extend((fmt, precision) for precision in wanted)
+    return plan
+
+
+def export_many(checkpoint: Path, out_dir: Path, formats: list[str], precisions: list[str], layout: str = "NCHW",
+                calibration_samples: int = 32, seed: int = 0, force: bool = False,
+                report=print) -> tuple[list[Bundle], list[ExportFailure]]:
+    """One bundle per (format, precision); a missing library or a failing conversion costs only its own row."""
+    plan = plan_exports(formats, precisions)
+    model, info = load_student(checkpoint)  # a missing or corrupt checkpoint is the user's error, not a row
+    source = _ExportSource(model, info, checkpoint_sha256(checkpoint), calibration_samples, seed)
+    bundles: list[Bundle] = []
+    failures: list[ExportFailure] = []
+    for fmt, precision in plan:
+        name = f"{fmt}-{precision}"
+        exporter = get_exporter(fmt)
+        ok, why = exporter.available()
+        if not ok:
+            failures.append(ExportFailure(name, fmt, precision, "skipped", why))
+        elif precision not in exporter.precisions:
+            failures.append(ExportFailure(name, fmt, precision, "skipped",
+                                          f"{fmt} exports {', '.join(exporter.precisions)}, not {precision}"))
+        else:
+            try:
+                bundle = source.export(out_dir, fmt, precision, layout, force)
+            except (FileExistsError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # one failing conversion must not take the other formats down
+                failures.append(ExportFailure(name, fmt, precision, "failed", _one_line(exc)))
+            else:
+                bundles.append(bundle)
+                report(f"wrote {bundle.path}  ({_parity_text(bundle.manifest.get('parity', {}))})")
+                continue
+        report(f"{failures[-1].status} {name}: {failures[-1].reason}")
+    return bundles, failures
+
+
+EXPORT_INDEX = "exports.json"
+
+
+def record_failures(out_dir: Path, bundles: list[Bundle], failures: list[ExportFailure]) -> None:
+    """Keep `out_dir/exports.json` listing exports that produced no bundle, so verify can report them:
+    entries of earlier runs stay unless this run wrote that bundle or failed it again."""
+    from runtime.atomic import atomic_write_json
+
+    index = Path(out_dir) / EXPORT_INDEX
+    kept = {entry["name"]: entry for entry in load_failures(out_dir, as_dicts=True)}
+    for bundle in bundles:
+        kept.pop(bundle.name, None)
+    kept.update({f.name: asdict(f) for f in failures})
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(index, {"failures": list(kept.values())})
+
+
+def load_failures(bundles_dir: Path, as_dicts: bool = False) -> list:
+    """The failures recorded in `bundles_dir/exports.json` (none when the file is absent)."""
+    import json
+
+    index = Path(bundles_dir) / EXPORT_INDEX
+    if not index.is_file():
+        return []
+    try:
+        entries = json.loads(index.read_text())["failures"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EdgeDepthError(f"{index} is not a valid export index ({exc})") from exc
+    return entries if as_dicts else [ExportFailure(**entry) for entry in entries]
+
+
+def _parity_text(parity: dict) -> str:
+    if "max_abs_rel" not in parity:
+        return f"parity {parity.get('status', 'not measured')}: {parity.get('reason', '')}".rstrip(": ")
+    return f"vs torch: max |Δ|/range {parity['max_abs_rel']:.2e}, PSNR {parity['psnr_db']:.1f} dB"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
 def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int = 0, method: str | None = None,
@@ -136,12 +266,14 @@ def _row(artifact: str, fmt: str, precision: str, backend: str, threads: int, **
 
 
 def _failed(row: dict, exc: BaseException) -> dict:
-    row.update(status="failed", reason=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    row.update(status="failed", reason=_one_line(exc))
     return row
 
 
-def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures_dir: Path | None = None) -> dict:
-    """Contract-2 report without latency: reference rows (teacher, torch student) + one row per bundle."""
+def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures_dir: Path | None = None,
+           failures: list[ExportFailure] = ()) -> dict:
+    """Contract-2 report without latency: reference rows (teacher, torch student) + one row per bundle, plus
+    a failed/skipped row for every export that produced no bundle."""
     student = TorchRunner(checkpoint)
     student.load(None, config.threads)
     info = student.info
@@ -175,6 +307,9 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
             outputs[bundle.name] = raw
         except Exception as exc:  # one failing artifact must not take the others down
             _failed(row, exc)
+    for failure in failures:
+        rows.append(_row(failure.name, failure.format, failure.precision, "", config.threads,
+                         status=failure.status, reason=failure.reason))
     report = {
         "toolkit_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -268,17 +403,23 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise EdgeDepthError(f"{out_dir} already holds a run (use --force to replace it)")
+    plan_exports(config.formats, config.precisions)  # an unknown format or precision fails before training
     with atomic_directory(out_dir, force=True) as work:
         checkpoint = distill(config.distill, work / "student.safetensors", progress=progress)
-        fp32 = export_student(checkpoint, work / "bundles", "onnx")
-        int8 = quantize_student(fp32, work / "bundles", config.calibration_samples, seed=config.distill.seed)
-        bundles = [fp32, int8]
-        report = verify(checkpoint, bundles, config.evaluation, pictures_dir=work / "pictures")
+        bundles, failures = export_many(checkpoint, work / "bundles", config.formats, config.precisions,
+                                        calibration_samples=config.calibration_samples, seed=config.distill.seed,
+                                        report=print if progress else _quiet)
+        record_failures(work / "bundles", bundles, failures)
+        report = verify(checkpoint, bundles, config.evaluation, pictures_dir=work / "pictures", failures=failures)
         report = merge_latency(report, bench(checkpoint, bundles, config.evaluation))
         report["stages"] = {"distill": load_student(checkpoint)[1].training}
         _relocate(report, work, out_dir)
         write_report(work, report)
     return report
+
+
+def _quiet(_: str) -> None:
+    """A progress reporter that says nothing."""
 
 
 def _relocate(report: dict, work: Path, final: Path) -> None:
@@ -301,5 +442,6 @@ def load_existing_report(path: Path) -> dict | None:
         raise EdgeDepthError(f"{path} is not valid JSON ({exc})") from exc
 
 
-__all__ = ["DemoConfig", "EvalConfig", "EvalItem", "BundleError", "bench", "export_student", "find_bundles",
-           "merge_latency", "quantize_student", "run_demo", "verify"]
+__all__ = ["DemoConfig", "EvalConfig", "EvalItem", "BundleError", "ExportFailure", "bench", "export_many",
+           "export_student", "find_bundles", "load_failures", "merge_latency", "plan_exports", "quantize_student",
+           "record_failures", "run_demo", "verify"]

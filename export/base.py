@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,13 +19,26 @@ from runtime.bundle import Bundle
 
 @dataclass
 class ExportRequest:
-    """A float student plus what it was made from; `name` becomes the bundle directory's name."""
+    """A float student plus what it was made from; `name` becomes the bundle directory's name.
+
+    `precision` is one of the exporter's `precisions`; `calibration` holds representative inputs (each
+    1×3×H×W float32, normalised as the manifest's input spec says, NCHW whatever `layout` is) for the
+    precisions that need activation ranges (int8, w8a8).
+    """
 
     model: nn.Module
     info: StudentInfo
     checkpoint_sha256: str
     name: str
     layout: str = "NCHW"
+    precision: str = "fp32"
+    calibration: list[np.ndarray] | None = None
+
+    def calibration_feed(self) -> list[np.ndarray]:
+        """The calibration inputs in the exported model's own input layout (what its quantizer must feed)."""
+        if self.layout == "NHWC":
+            return [np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in self.calibration or []]
+        return list(self.calibration or [])
 
     def manifest(self, fmt: str, precision: str, **extra: Any) -> dict[str, Any]:
         """Contract 1 manifest for this request; `files` is filled when the bundle is sealed."""
@@ -50,6 +64,17 @@ class Exporter(ABC):
     """One per format: `export(request, out_dir, force) -> Bundle` writes `out_dir/<request.name>/`."""
 
     format: str = ""
+    # Precision names this exporter writes (the manifest's `precision`); the first is the float reference.
+    precisions: tuple[str, ...] = ("fp32",)
+    # Precisions that need `request.calibration`.
+    calibrated: tuple[str, ...] = ()
+
+    def check_request(self, request: ExportRequest) -> None:
+        """One-line ValueError for a precision this format cannot write or a missing calibration set."""
+        if request.precision not in self.precisions:
+            raise ValueError(f"{self.format} exports {', '.join(self.precisions)}, not '{request.precision}'")
+        if request.precision in self.calibrated and not request.calibration:
+            raise ValueError(f"{self.format} {request.precision} needs calibration inputs")
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

@@ -1,9 +1,14 @@
-"""ONNX exporter: torch.export-based (dynamo) graph, weights inside the file, static shapes, parity-checked."""
+"""ONNX exporter: torch.export-based (dynamo) graph, weights inside the file, static shapes, parity-checked.
+
+Precisions: fp32 (the float reference), fp16 (float16 weights and activations, float32 I/O), int8 (static QDQ
+by onnxruntime's quantizer, calibrated on the request's inputs).
+"""
 
 from __future__ import annotations
 
 import io
 import logging
+import tempfile
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -12,8 +17,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from export.base import Exporter, ExportRequest, model_for_layout
-from export.parity import parity_inputs, torch_vs_bundle
+from export.parity import reference_inputs, torch_vs_bundle
 from export.registry import register_exporter
+from quantize.calibration import calibration_sha256
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
 
@@ -53,11 +59,24 @@ def strip_trace_metadata(model: onnx.ModelProto) -> None:
         node.doc_string = ""
 
 
+def convert_to_fp16(fp32_path: Path, out_path: Path) -> None:
+    """float16 weights and compute, float32 graph inputs/outputs (so the same feed runs every precision)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+    onnx.save(model, str(out_path))
+
+
 @register_exporter
 class OnnxExporter(Exporter):
-    """fp32 ONNX for onnxruntime, OpenVINO and TensorRT; the float source of the int8 QDQ model."""
+    """fp32 ONNX for onnxruntime, OpenVINO and TensorRT; fp16 and static int8 (QDQ) derived from it."""
 
     format = "onnx"
+    precisions = ("fp32", "fp16", "int8")
+    calibrated = ("int8",)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -69,20 +88,32 @@ class OnnxExporter(Exporter):
         return True, ""
 
     def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
-        manifest = request.manifest("onnx", "fp32", opset=OPSET)
+        self.check_request(request)
+        precision = request.precision
+        manifest = request.manifest("onnx", precision, opset=OPSET)
         spec, out_spec = manifest["inputs"][0], manifest["outputs"][0]
         height, width = request.info.input_size
         module = model_for_layout(request.model.eval(), request.layout)
         example = torch.zeros(spec["shape"], dtype=torch.float32)
         final = Path(out_dir) / request.name
-        with atomic_directory(final, force) as tmp:
-            export_onnx_file(module, example, tmp / MODEL_FILE, spec["name"], out_spec["name"])
+        with atomic_directory(final, force) as tmp, tempfile.TemporaryDirectory() as work:
+            fp32_path = (tmp if precision == "fp32" else Path(work)) / MODEL_FILE
+            export_onnx_file(module, example, fp32_path, spec["name"], out_spec["name"])
+            if precision == "fp16":
+                convert_to_fp16(fp32_path, tmp / MODEL_FILE)
+            elif precision == "int8":
+                from quantize.onnxruntime_qdq import quantize_onnx_qdq
+
+                manifest["quantization"] = quantize_onnx_qdq(fp32_path, request.calibration_feed(), spec["name"],
+                                                             tmp / MODEL_FILE)
+                manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
             write_manifest(tmp, manifest)
-            parity = torch_vs_bundle(request.model, load_bundle(tmp), parity_inputs([1, 3, height, width]))
-            if parity["max_abs_rel"] > MAX_FP32_ABS_REL:
+            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width])
+            parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
+            if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
                 raise RuntimeError(
                     f"ONNX export disagrees with torch: max |Δ|/range {parity['max_abs_rel']:.2e} > {MAX_FP32_ABS_REL}"
                 )
-            manifest["parity"] = parity
+            manifest["parity"] = {**parity, "inputs_from": origin}
             write_manifest(tmp, manifest)
         return load_bundle(final)

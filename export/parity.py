@@ -21,6 +21,14 @@ def parity_inputs(shape: list[int], count: int = 2, seed: int = 0) -> list[np.nd
     return inputs
 
 
+def reference_inputs(precision: str, calibration: list[np.ndarray] | None, shape: list[int]) -> tuple[list, str]:
+    """Inputs for an export's parity check and where they come from: image-like noise for float precisions;
+    for quantized ones the last calibration inputs, since activation ranges only hold on data like those."""
+    if calibration and precision not in ("fp32", "fp16"):
+        return list(calibration[-2:]), "calibration"
+    return parity_inputs(shape), "synthetic"
+
+
 def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list[np.ndarray], threads: int = 2) -> dict:
     """Worst-case agreement of a bundle's outputs with the torch model's over `inputs`."""
     spec = bundle.inputs[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from export.base import Exporter
 
 _EXPORTERS: dict[str, type[Exporter]] = {}
@@ -27,5 +29,13 @@ def list_formats() -> list[str]:
     return sorted(_EXPORTERS)
 
 
+# Modules that register the exporters shipped with edgedepth (one per line); each imports its converter lazily.
+_BUILTIN_MODULES = (
+    "export.onnx",
+    "export.openvino",
+)
+
+
 def _load_builtin() -> None:
-    import export.onnx  # noqa: F401  (registers itself)
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)

@@ -44,6 +44,44 @@ def _tail_conv_nodes(model_path: Path, count: int) -> list[str]:
     return [node.name for node in graph.node if node.op_type == "Conv"][-count:]
 
 
+def quantize_onnx_qdq(
+    fp32_path: Path,
+    calibration: list[np.ndarray],
+    input_name: str,
+    out_path: Path,
+    calibrate_method: str = "minmax",
+    keep_float_tail: int = 0,
+) -> dict[str, Any]:
+    """Write the static QDQ int8 version of the fp32 ONNX model at `fp32_path` to `out_path`.
+
+    Returns the manifest's "quantization" entry (method, weight/activation types, calibration details).
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if calibrate_method not in CALIBRATE_METHODS:
+        raise ValueError(f"unknown calibration method '{calibrate_method}' (known: {', '.join(CALIBRATE_METHODS)})")
+    if not calibration:
+        raise ValueError("int8 calibration needs at least one input")
+    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+              "entropy": CalibrationMethod.Entropy}[calibrate_method]
+    with tempfile.TemporaryDirectory() as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared))
+        excluded = _tail_conv_nodes(prepared, keep_float_tail)
+        quantize_static(
+            str(prepared), str(out_path), _ListReader(input_name, calibration),
+            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded or None,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+    return {
+        "method": "onnxruntime-static-qdq", "weights": "int8 per-channel symmetric",
+        "activations": "uint8 per-tensor asymmetric", "calibrate_method": calibrate_method,
+        "calibration_samples": len(calibration), "float_nodes": excluded,
+    }
+
+
 def quantize_bundle(
     fp32: Bundle,
     calibration: list[np.ndarray],
@@ -54,40 +92,19 @@ def quantize_bundle(
     force: bool = False,
 ) -> Bundle:
     """Quantize an fp32 ONNX bundle to a QDQ int8 bundle `out_dir/name`, calibrated on `calibration` inputs."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     if fp32.format != "onnx" or fp32.precision != "fp32":
         raise ValueError(f"onnxruntime QDQ needs an fp32 ONNX bundle, got {fp32.format}/{fp32.precision}")
-    if calibrate_method not in CALIBRATE_METHODS:
-        raise ValueError(f"unknown calibration method '{calibrate_method}' (known: {', '.join(CALIBRATE_METHODS)})")
-    if not calibration:
-        raise ValueError("int8 calibration needs at least one input")
-    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-              "entropy": CalibrationMethod.Entropy}[calibrate_method]
-    input_name = fp32.inputs[0]["name"]
     final = Path(out_dir) / name
-    with atomic_directory(final, force) as tmp, tempfile.TemporaryDirectory() as work:
-        prepared = Path(work) / "prepared.onnx"
-        quant_pre_process(str(fp32.model_path), str(prepared))
-        excluded = _tail_conv_nodes(prepared, keep_float_tail)
-        quantize_static(
-            str(prepared), str(tmp / MODEL_FILE), _ListReader(input_name, calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded or None,
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-        )
+    with atomic_directory(final, force) as tmp:
+        quantization = quantize_onnx_qdq(fp32.model_path, calibration, fp32.inputs[0]["name"], tmp / MODEL_FILE,
+                                         calibrate_method, keep_float_tail)
         manifest: dict[str, Any] = json.loads(json.dumps(fp32.manifest))
         manifest.pop("files", None)
         manifest.pop("parity", None)
         manifest["name"] = name
         manifest["precision"] = "int8"
         manifest["source"]["calibration_sha256"] = calibration_sha256(calibration)
-        manifest["quantization"] = {
-            "method": "onnxruntime-static-qdq", "weights": "int8 per-channel symmetric",
-            "activations": "uint8 per-tensor asymmetric", "calibrate_method": calibrate_method,
-            "calibration_samples": len(calibration), "float_nodes": excluded,
-            "from": {"name": fp32.name, "sha256": fp32.manifest["files"][MODEL_FILE]},
-        }
+        manifest["quantization"] = {**quantization,
+                                    "from": {"name": fp32.name, "sha256": fp32.manifest["files"][MODEL_FILE]}}
         write_manifest(tmp, manifest)
     return load_bundle(final)

@@ -8,7 +8,10 @@ from runtime.runners.base import Runner
 
 _RUNNERS: dict[str, type[Runner]] = {}
 # Modules that register the runners shipped with runtime; importing them does not import the backend library.
-_BUILTIN_MODULES = ("runtime.runners.onnxruntime",)
+_BUILTIN_MODULES = (
+    "runtime.runners.onnxruntime",
+    "runtime.runners.openvino",
+)
 
 
 def register_runner(cls: type[Runner]) -> type[Runner]:
