@@ -1,0 +1,277 @@
+"""CoreML exporter: an mlprogram package (minimum deployment target iOS 17 / macOS 14) whose input is an RGB
+image with the ImageNet normalisation inside the model, in fp32, fp16, int8-weight (w8), 6/4-bit palettized or
+W8A8 precision.
+
+Conversion traces the student with `torch.jit.trace` at its fixed input size. iOS 17 is the target for every
+precision so the bundles stay comparable: W8A8's activation `quantize`/`dequantize` ops need it, and w8/palettized
+weights decode through the iOS 16+ `constexpr_*` ops. `ct.ImageType` applies one scale and a per-channel bias, so
+the image arrives as x/255 − mean; the per-channel 1/std is an explicit multiply, the first op of the traced
+module (exact, and it keeps the encoder's weights untouched for quantization).
+
+Prediction needs macOS: elsewhere the bundle's parity is recorded as skipped, and `check_coreml_bundle` checks
+everything that can be checked without the CoreML runtime (reload, MIL validation, I/O, metadata, weight precision).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedepth.checkpoint import StudentInfo
+from edgedepth.version import __version__
+from export.base import Exporter, ExportRequest
+from export.coreml_checks import check_coreml_bundle
+from export.parity import parity_inputs, torch_vs_bundle
+from export.registry import register_exporter
+from quantize.calibration import calibration_sha256
+from runtime.atomic import atomic_directory
+from runtime.bundle import Bundle, load_bundle, write_manifest
+
+MODEL_FILE = "model.mlpackage"
+DEPLOYMENT_TARGET = "iOS17"
+# Weights with more elements than this are compressed (w8, palettized); smaller ones stay float16.
+WEIGHT_THRESHOLD = 512
+PALETTE_BITS = {"palettized-6bit": 6, "palettized-4bit": 4}
+# fp32 artifacts must agree with torch to this fraction of the output range, or the export is refused.
+MAX_FP32_ABS_REL = 1e-3
+MACOS_ONLY = "CoreML prediction needs macOS"
+AUTHOR = "edgedepth"
+LICENSE = "Apache-2.0 (edgedepth); the distilled weights also follow their teacher's license"
+
+
+class _ImageToModel(nn.Module):
+    """The traced module: CoreML's ImageType hands over x/255 − mean; divide by std per channel, run the model."""
+
+    def __init__(self, model: nn.Module, std: list[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("inv_std", (1.0 / torch.tensor(std, dtype=torch.float32)).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x * self.inv_std)
+
+
+class _PixelsToModel(nn.Module):
+    """Torch reference on the pixels CoreML sees: uint8 N×3×H×W → (x/255 − mean)/std → the model."""
+
+    def __init__(self, model: nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model((pixels.float() / 255.0 - self.mean) / self.std)
+
+
+def image_input_spec(info: StudentInfo, name: str) -> dict[str, Any]:
+    """Manifest input entry for the CoreML image input: 1×H×W×3 uint8 RGB, normalisation baked in."""
+    height, width = info.input_size
+    return {
+        "name": name,
+        "shape": [1, height, width, 3],
+        "dtype": "uint8",
+        "layout": "NHWC",
+        "color": "RGB",
+        "normalization": "baked-in",
+        "coreml_type": "image",
+        "baked_in": {
+            "mean": list(info.mean), "std": list(info.std), "scale": 1.0 / 255.0,
+            "how": "ImageType scale 1/255 and per-channel bias -mean; per-channel 1/std is the graph's first multiply",
+        },
+    }
+
+
+def to_mlprogram(module: nn.Module, example: torch.Tensor, inputs: list[Any], output_name: str,
+                 compute: str = "fp16") -> Any:
+    """Trace `module` on `example` and convert it to an iOS 17 mlprogram (fp16 or fp32 compute, float32 output)."""
+    import coremltools as ct
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # A W8A8 model's reference-quantized graph creates quantized tensors, which torch marks deprecated.
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
+        traced = torch.jit.trace(module.eval(), example, check_trace=False)
+    precision = ct.precision.FLOAT32 if compute == "fp32" else ct.precision.FLOAT16
+    return ct.convert(
+        traced, inputs=inputs, outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
+        convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+        compute_precision=precision,
+    )
+
+
+def compress_weights(mlmodel: Any, precision: str) -> Any:
+    """int8 per-channel symmetric weights (w8) or a k-means palette (palettized-*bit); other precisions as they are."""
+    import coremltools.optimize as cto
+
+    if precision == "w8":
+        op_config = cto.coreml.OpLinearQuantizerConfig(
+            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD)
+        return cto.coreml.linear_quantize_weights(mlmodel, cto.coreml.OptimizationConfig(global_config=op_config))
+    if precision in PALETTE_BITS:
+        op_config = cto.coreml.OpPalettizerConfig(
+            mode="kmeans", nbits=PALETTE_BITS[precision], granularity="per_tensor", weight_threshold=WEIGHT_THRESHOLD)
+        return cto.coreml.palettize_weights(mlmodel, cto.coreml.OptimizationConfig(global_config=op_config))
+    return mlmodel
+
+
+def _calibration_tensors(calibration: list[np.ndarray], info: StudentInfo) -> list[torch.Tensor]:
+    """Normalised 1×3×H×W float tensors from calibration inputs given as such or as 1×H×W×3 uint8 images."""
+    height, width = info.input_size
+    mean = np.asarray(info.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(info.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    tensors = []
+    for array in calibration:
+        array = np.asarray(array)
+        if array.dtype == np.uint8 and list(array.shape) == [1, height, width, 3]:
+            array = (array.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
+        elif array.dtype.kind != "f" or list(array.shape) != [1, 3, height, width]:
+            raise ValueError(f"calibration inputs must be 1×3×{height}×{width} normalised floats or "
+                             f"1×{height}×{width}×3 uint8 images, got {array.dtype} {list(array.shape)}")
+        tensors.append(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)))
+    return tensors
+
+
+def quantize_w8a8(model: nn.Module, calibration: list[torch.Tensor]) -> nn.Module:
+    """Post-training W8A8 with coremltools.optimize.torch: int8 per-channel weights, 8-bit activations from min/max
+    observers over `calibration`, BatchNorm frozen (running statistics) throughout; returns the finalized model."""
+    import coremltools.optimize.torch.quantization as ctq
+
+    config = ctq.LinearQuantizerConfig(global_config=ctq.ModuleLinearQuantizerConfig(
+        quantization_scheme="symmetric", weight_dtype=torch.qint8, weight_per_channel=True,
+        activation_dtype=torch.quint8, activation_observer="min_max",
+        # step 0: observers on, fake quantization on, BatchNorm statistics frozen; observers are never switched off.
+        milestones=[0, 0, -1, 0],
+    ))
+    quantizer = ctq.LinearQuantizer(copy.deepcopy(model).eval(), config)
+    prepared = quantizer.prepare(example_inputs=(calibration[0],))
+    quantizer.step()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for x in calibration:
+            prepared(x)
+        return quantizer.finalize().eval()
+
+
+def pixels_from_normalized(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """uint8 N×3×H×W pixels whose normalisation is (close to) the normalised float input `x`."""
+    m = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    s = np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.clip(np.rint((x * s + m) * 255.0), 0, 255).astype(np.uint8)
+
+
+def measure_parity(request: ExportRequest, bundle: Bundle) -> dict[str, Any]:
+    """Agreement with the torch fp32 model on the same pixels (macOS); a skipped entry elsewhere."""
+    if sys.platform != "darwin":
+        return {"status": "skipped", "reason": MACOS_ONLY}
+    height, width = request.info.input_size
+    info = request.info
+    images = [pixels_from_normalized(x, info.mean, info.std) for x in parity_inputs([1, 3, height, width])]
+    stats = torch_vs_bundle(_PixelsToModel(request.model.eval(), info.mean, info.std), bundle, images)
+    return {"status": "ok", **stats}
+
+
+def _describe(mlmodel: Any, request: ExportRequest, input_name: str, output_name: str) -> None:
+    """Model metadata: description, author, license, version, and the edgedepth facts a CoreML user needs."""
+    info = request.info
+    height, width = info.input_size
+    kind = info.output_kind
+    model_name = info.config.get("name", "student")
+    mlmodel.short_description = (f"edgedepth {model_name} depth student ({request.precision}): "
+                                 f"{kind.replace('_', ' ')} from one RGB image at {width}x{height}")
+    mlmodel.author = AUTHOR
+    mlmodel.license = LICENSE
+    mlmodel.version = __version__
+    mlmodel.input_description[input_name] = (f"RGB image, {width}x{height} (width x height); the ImageNet "
+                                             "mean/std normalisation happens inside the model")
+    mlmodel.output_description[output_name] = f"{kind} at input resolution, 1x{height}x{width}"
+    meta = mlmodel.user_defined_metadata
+    meta["edgedepth.output_kind"] = kind
+    meta["edgedepth.input_size"] = f"{height}x{width}"
+    meta["edgedepth.precision"] = request.precision
+    meta["edgedepth.task"] = info.task
+    meta["edgedepth.model"] = model_name
+    meta["edgedepth.checkpoint_sha256"] = request.checkpoint_sha256
+
+
+def _quantization_entry(precision: str, calibration_samples: int) -> dict[str, Any] | None:
+    if precision == "w8":
+        return {"method": "coremltools-linear-quantize-weights", "weights": "int8 per-channel symmetric",
+                "activations": "float16", "calibration_samples": 0, "weight_threshold": WEIGHT_THRESHOLD}
+    if precision in PALETTE_BITS:
+        bits = PALETTE_BITS[precision]
+        return {"method": "coremltools-palettize-weights", "weights": f"{bits}-bit k-means palette per tensor "
+                f"({2 ** bits} float16 entries)", "activations": "float16", "calibration_samples": 0,
+                "weight_threshold": WEIGHT_THRESHOLD, "nbits": bits}
+    if precision == "w8a8":
+        return {"method": "coremltools-optimize-torch-linear-quantizer", "weights": "int8 per-channel symmetric",
+                "activations": "8-bit per-tensor symmetric, min/max calibration (uint8 after ReLU, int8 elsewhere)",
+                "calibration_samples": calibration_samples}
+    return None
+
+
+@register_exporter
+class CoreMLExporter(Exporter):
+    """CoreML mlprogram bundles (iOS 17+) with an image input; checked off macOS, parity-checked on macOS.
+
+    The input is always a CoreML image (H×W RGB pixels), whatever `request.layout` says: the manifest records it
+    as 1×H×W×3 uint8 NHWC with normalisation "baked-in", which is what `runtime.preprocess.prepare_input` feeds.
+    """
+
+    format = "coreml"
+    precisions = ("fp32", "fp16", "w8", "palettized-6bit", "palettized-4bit", "w8a8")
+    calibrated = ("w8a8",)
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        if importlib.util.find_spec("coremltools") is None:
+            return False, "needs coremltools (pip install coremltools)"
+        return True, ""
+
+    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
+        self.check_request(request)
+        import coremltools as ct
+
+        precision = request.precision
+        info = request.info
+        height, width = info.input_size
+        quantization = _quantization_entry(precision, len(request.calibration or []))
+        manifest = request.manifest("coreml", precision, coreml={
+            "deployment_target": DEPLOYMENT_TARGET, "converted_from": "torch.jit.trace",
+            "compute_precision": "float32" if precision == "fp32" else "float16",
+            "coremltools_version": ct.__version__,
+        })
+        input_name, output_name = manifest["inputs"][0]["name"], manifest["outputs"][0]["name"]
+        manifest["inputs"] = [image_input_spec(info, input_name)]
+        if quantization:
+            manifest["quantization"] = quantization
+        image = ct.ImageType(name=input_name, shape=(1, 3, height, width), scale=1.0 / 255.0,
+                             bias=[-m for m in info.mean], color_layout=ct.colorlayout.RGB)
+        # Entered first, so an existing bundle is refused before minutes of conversion.
+        with atomic_directory(Path(out_dir) / request.name, force) as tmp:
+            model = request.model.eval()
+            if precision == "w8a8":
+                model = quantize_w8a8(model, _calibration_tensors(request.calibration or [], info))
+                manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration or [])
+            mlmodel = to_mlprogram(_ImageToModel(model, info.std), torch.zeros(1, 3, height, width), [image],
+                                   output_name, "fp32" if precision == "fp32" else "fp16")
+            mlmodel = compress_weights(mlmodel, precision)
+            _describe(mlmodel, request, input_name, output_name)
+            mlmodel.save(str(tmp / MODEL_FILE))
+            write_manifest(tmp, manifest)
+            manifest["checks"] = check_coreml_bundle(load_bundle(tmp))
+            parity = measure_parity(request, load_bundle(tmp))
+            if precision == "fp32" and parity["status"] == "ok" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
+                raise RuntimeError(f"CoreML export disagrees with torch: max |Δ|/range {parity['max_abs_rel']:.2e} "
+                                   f"> {MAX_FP32_ABS_REL}")
+            manifest["parity"] = parity
+            write_manifest(tmp, manifest)
+        return load_bundle(Path(out_dir) / request.name)
