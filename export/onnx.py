@@ -1,11 +1,13 @@
 """ONNX exporter: torch.export-based (dynamo) graph, weights inside the file, static shapes, parity-checked.
 
 Precisions: fp32 (the float reference), fp16 (float16 weights and activations, float32 I/O), int8 (static QDQ
-by onnxruntime's quantizer, calibrated on the request's inputs).
+by onnxruntime's quantizer) and int8-nncf (static QDQ by NNCF post-training quantization), both calibrated on
+the request's inputs.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import tempfile
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
 
 OPSET = 20
 MODEL_FILE = "model.onnx"
+# Quantized precisions: (module, function(fp32_path, calibration, input_name, out_path) -> quantization entry).
+QUANTIZERS = {
+    "int8": ("quantize.onnxruntime_qdq", "quantize_onnx_qdq"),
+    "int8-nncf": ("quantize.nncf_int8", "quantize_onnx_nncf"),
+}
 # fp32 artifacts must agree with torch to this fraction of the output range, or the export is refused.
 MAX_FP32_ABS_REL = 1e-3
 
@@ -75,8 +82,8 @@ class OnnxExporter(Exporter):
     """fp32 ONNX for onnxruntime, OpenVINO and TensorRT; fp16 and static int8 (QDQ) derived from it."""
 
     format = "onnx"
-    precisions = ("fp32", "fp16", "int8")
-    calibrated = ("int8",)
+    precisions = ("fp32", "fp16", "int8", "int8-nncf")
+    calibrated = ("int8", "int8-nncf")
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -101,11 +108,11 @@ class OnnxExporter(Exporter):
             export_onnx_file(module, example, fp32_path, spec["name"], out_spec["name"])
             if precision == "fp16":
                 convert_to_fp16(fp32_path, tmp / MODEL_FILE)
-            elif precision == "int8":
-                from quantize.onnxruntime_qdq import quantize_onnx_qdq
-
-                manifest["quantization"] = quantize_onnx_qdq(fp32_path, request.calibration_feed(), spec["name"],
-                                                             tmp / MODEL_FILE)
+            elif precision in self.calibrated:
+                module_name, function = QUANTIZERS[precision]
+                quantize = getattr(importlib.import_module(module_name), function)
+                manifest["quantization"] = quantize(fp32_path, request.calibration_feed(), spec["name"],
+                                                    tmp / MODEL_FILE)
                 manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
             write_manifest(tmp, manifest)
             inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width])

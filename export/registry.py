@@ -32,6 +32,8 @@ def list_formats() -> list[str]:
 # Modules that register the exporters shipped with edgedepth (one per line); each imports its converter lazily.
 _BUILTIN_MODULES = (
     "export.onnx",
+    "export.coreml",
+    "export.tflite",
     "export.openvino",
 )
 

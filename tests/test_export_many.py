@@ -80,6 +80,17 @@ def test_onnx_int8_from_one_request_records_calibration(student_ckpt, tmp_path):
     assert np.isfinite(stats["psnr_db"]) and stats["psnr_db"] > 15, stats
 
 
+def test_onnx_int8_nncf_runs_in_onnxruntime(student_ckpt, tmp_path):
+    pytest.importorskip("nncf", reason="NNCF int8 needs the nncf package (pip install 'edgedepth[nncf]')")
+    bundle = export_student(student_ckpt, tmp_path, "onnx", "int8-nncf", calibration_samples=4)
+    assert bundle.manifest["quantization"]["method"] == "nncf-ptq"
+    assert len(bundle.manifest["source"]["calibration_sha256"]) == 64
+    x = parity_inputs([1, 3, 64, 96], count=1, seed=6)[0]
+    out = _run(bundle, x)
+    assert out.shape == (1, 64, 96) and np.isfinite(out).all()
+    assert bundle.manifest["parity"]["psnr_db"] > 15
+
+
 def test_nhwc_int8_is_calibrated_in_its_own_layout(student_ckpt, tmp_path):
     bundle = export_student(student_ckpt, tmp_path, "onnx", "int8", layout="NHWC", calibration_samples=4)
     assert bundle.inputs[0]["shape"] == [1, 64, 96, 3]

@@ -10,6 +10,8 @@ _RUNNERS: dict[str, type[Runner]] = {}
 # Modules that register the runners shipped with runtime; importing them does not import the backend library.
 _BUILTIN_MODULES = (
     "runtime.runners.onnxruntime",
+    "runtime.runners.coreml",
+    "runtime.runners.litert",
     "runtime.runners.openvino",
 )
 
