@@ -61,12 +61,12 @@ def test_bundle_without_a_runner_here_is_skipped(tmp_path):
     from runtime.bundle import write_manifest
     from tests.test_runtime_bundle import minimal_manifest
 
-    root = tmp_path / "tflite-int8"
+    root = tmp_path / "tensorrt-fp16"  # runtime ships no TensorRT runner
     root.mkdir()
-    (root / "model.tflite").write_bytes(b"TFL3")
-    write_manifest(root, minimal_manifest(name="tflite-int8", fmt="tflite"))
+    (root / "model.engine").write_bytes(b"engine")
+    write_manifest(root, minimal_manifest(name="tensorrt-fp16", fmt="tensorrt"))
     result = run_cli("bench", root, "--iters", 2, "--json", "-")
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)["rows"][0]
-    assert row["status"] == "skipped" and "no runner for bundle format 'tflite'" in row["reason"]
-    assert "tflite-int8: skipped: no runner" in result.stderr  # the table goes to stderr with --json -
+    assert row["status"] == "skipped" and "no runner for bundle format 'tensorrt'" in row["reason"]
+    assert "tensorrt-fp16: skipped: no runner" in result.stderr  # the table goes to stderr with --json -
