@@ -40,6 +40,13 @@ class Runner(ABC):
                 return False, f"{module} fails to import: {first}"
         return True, ""
 
+    def check_load(self, bundle: Bundle, threads: int) -> None:
+        """One-line ValueError for a bundle of another format or a thread count below 1 (every `load` calls it)."""
+        if bundle.format not in self.formats:
+            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+
     @abstractmethod
     def load(self, bundle: Bundle, threads: int = 1) -> None:
         """Prepare `bundle` for inference on `threads` threads; records `init_ms` (load + compile time)."""

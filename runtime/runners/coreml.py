@@ -56,10 +56,7 @@ class CoreMLRunner(Runner):
             raise RuntimeError(MACOS_ONLY)
         import coremltools as ct
 
-        if bundle.format not in self.formats:
-            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
-        if int(threads) < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.check_load(bundle, threads)
         start = time.perf_counter_ns()
         model = ct.models.MLModel(str(bundle.model_path), compute_units=ct.ComputeUnit.CPU_ONLY)
         self.init_ms = (time.perf_counter_ns() - start) / 1e6

@@ -145,10 +145,7 @@ class LiteRTRunner(Runner):
 
     def load(self, bundle: Bundle, threads: int = 1) -> None:
         """Create the interpreter and allocate its tensors (timed as `init_ms`); bind I/O to the manifest."""
-        if bundle.format not in self.formats:
-            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
-        if int(threads) < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.check_load(bundle, threads)
         module, self.backend = _interpreter_module()
         start = time.perf_counter_ns()
         interpreter = module.Interpreter(model_path=str(bundle.model_path), num_threads=int(threads))

@@ -44,10 +44,7 @@ class OnnxRuntimeRunner(Runner):
         """Create the session (timed as `init_ms`); the model's I/O names must match the manifest's."""
         import onnxruntime as ort
 
-        if bundle.format not in self.formats:
-            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
-        if int(threads) < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.check_load(bundle, threads)
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1

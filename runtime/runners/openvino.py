@@ -49,10 +49,7 @@ class OpenVINORunner(Runner):
         match the manifest's."""
         import openvino as ov
 
-        if bundle.format not in self.formats:
-            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
-        if int(threads) < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.check_load(bundle, threads)
         weights = bundle.model_path.with_suffix(".bin")
         if weights.relative_to(bundle.path).as_posix() not in bundle.manifest["files"]:
             raise BundleError(f"bundle {bundle.path}: {weights.name} is not pinned in the manifest's files")
