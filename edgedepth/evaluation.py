@@ -103,3 +103,11 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
                 entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
         accuracy[item.dataset].append(entry)
     return {"accuracy": {name: _mean_dicts(values) for name, values in accuracy.items()}}
+
+
+def add_accuracy_drop(row: dict, student_row: dict) -> None:
+    """Per dataset, δ1 of the fp32 student minus δ1 of this artifact (`delta1_drop`: > 0 means it lost accuracy)."""
+    reference = student_row.get("accuracy") or {}
+    for name, metrics in (row.get("accuracy") or {}).items():
+        if "delta1" in metrics and "delta1" in reference.get(name, {}):
+            metrics["delta1_drop"] = float(reference[name]["delta1"] - metrics["delta1"])

@@ -20,6 +20,7 @@ from edgedepth.distill.mono import DistillConfig, distill
 from edgedepth.errors import EdgeDepthError
 from edgedepth.evaluation import (
     EvalItem,
+    add_accuracy_drop,
     build_eval_items,
     collect_outputs,
     eval_datasets,
@@ -270,6 +271,15 @@ def _failed(row: dict, exc: BaseException) -> dict:
     return row
 
 
+def _export_checks(bundle: Bundle) -> dict:
+    """{status, summary} of the checks the exporter ran on the saved artifact (CoreML's off-macOS checks)."""
+    checks = bundle.manifest.get("checks")
+    if not isinstance(checks, dict):
+        return {}
+    summary = checks.get("summary") or ", ".join(k for k, v in checks.items() if v is True) or "checked"
+    return {"status": checks.get("status", "ok"), "summary": summary}
+
+
 def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures_dir: Path | None = None,
            failures: list[ExportFailure] = ()) -> dict:
     """Contract-2 report without latency: reference rows (teacher, torch student) + one row per bundle, plus
@@ -292,18 +302,24 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
     for bundle in bundles:
         row = _row(bundle.name, bundle.format, bundle.precision, "", config.threads,
                    size_mb=_size_mb(bundle.model_path))
+        checks = _export_checks(bundle)
+        if checks:
+            row["export_checks"] = checks
         rows.append(row)
         try:
             runner_cls = runner_for_format(bundle.format)
             row["backend"] = runner_cls.name
             ok, reason = runner_cls.available()
             if not ok:
+                if checks.get("status") == "ok":
+                    reason = f"{reason}; the export itself is checked: {checks['summary']}"
                 row.update(status="skipped", reason=reason)
                 continue
             with runner_cls() as runner:
                 runner.load(bundle, config.threads)
                 raw = collect_outputs(runner.infer, bundle.inputs[0], bundle.outputs[0]["name"], items)
             row.update(student_row_metrics(raw, reference_raw, items))
+            add_accuracy_drop(row, student_row)
             outputs[bundle.name] = raw
         except Exception as exc:  # one failing artifact must not take the others down
             _failed(row, exc)

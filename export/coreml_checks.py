@@ -41,19 +41,34 @@ def check_coreml_bundle(bundle: Bundle) -> dict[str, Any]:
     _check_precision(weights, activations, bundle.manifest)
     normalization = _check_baked_normalization(program, bundle.manifest["inputs"][0])
     metadata = _check_metadata(spec, bundle.manifest)
+    storage = dict(sorted(Counter(w["storage"] for w in weights).items()))
     return {
         "status": "ok",
+        "summary": _summary(len(list(program.functions["main"].operations)), storage, activations, normalization),
         "reloaded": True,
         "specification_version": int(spec.specificationVersion),
         "mil_ops": len(list(program.functions["main"].operations)),
         "io": io,
         "baked_normalization": normalization,
         "metadata": metadata,
-        "weights": dict(sorted(Counter(w["storage"] for w in weights).items())),
+        "weights": storage,
         "weight_elements": dict(sorted(_elements_by_storage(weights).items())),
         "compute": sorted({w["compute"] for w in weights}),
         "quantized_activations": activations,
     }
+
+
+def _summary(ops: int, storage: dict[str, int], activations: dict[str, int],
+             normalization: dict[str, Any] | None) -> str:
+    """One line for a report row: what was verified without running the model."""
+    weights = ", ".join(f"{count} {kind}" for kind, count in storage.items())
+    parts = ["reloads", f"{ops} MIL ops type-check", "I/O and metadata match the manifest", f"weights: {weights}"]
+    quantized = sum(activations.values())
+    if quantized:
+        parts.append(f"{quantized} int8 activation quantize ops")
+    if normalization is not None:
+        parts.append("ImageNet normalisation baked in")
+    return "; ".join(parts)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -35,13 +35,14 @@ _TEACHER_COLUMNS = {
                ("bad-2 % vs teacher", ("vs_teacher", "bad2"), "pct")],
 }
 _ACCURACY_COLUMNS = {
-    "mono": [("AbsRel", "absrel", "absrel"), ("δ1", "delta1", "delta")],
+    "mono": [("AbsRel", "absrel", "absrel"), ("δ1", "delta1", "delta"), ("δ1 drop vs fp32", "delta1_drop", "delta")],
     "stereo": [("EPE", "epe", "px"), ("bad-2 %", "bad2", "pct"), ("D1 %", "d1", "pct")],
 }
 # Column order and format of the per-dataset detail tables; other keys follow alphabetically.
 _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"), "rmse": ("RMSE", "general"),
                    "rmse_log": ("RMSE log", "general"), "delta1": ("δ1", "delta"), "delta2": ("δ2", "delta"),
-                   "delta3": ("δ3", "delta"), "epe": ("EPE px", "px"), "bad1": ("bad-1 %", "pct"),
+                   "delta3": ("δ3", "delta"),
+                   "delta1_drop": ("δ1 drop vs fp32", "delta"), "epe": ("EPE px", "px"), "bad1": ("bad-1 %", "pct"),
                    "bad2": ("bad-2 %", "pct"), "bad3": ("bad-3 %", "pct"), "d1": ("D1 %", "pct"),
                    "coverage": ("coverage", "delta")}
 LEGEND = (
@@ -50,7 +51,9 @@ LEGEND = (
     "fp32 student on the same inputs — PSNR over the student's output range (∞ = identical) and AbsRel. "
     "vs teacher and accuracy: after per-image least-squares scale and shift in inverse-depth space (MiDaS "
     "protocol); AbsRel lower is better, δ1 is a fraction in [0, 1] (higher is better); EPE in px, bad-N and "
-    "D1 in % of pixels. Status: ✅ ok, ❎ skipped (cannot run here), ❌ failed. — = not measured/undefined."
+    "D1 in % of pixels; δ1 drop vs fp32 = the fp32 student's δ1 minus the artifact's. Status: ✅ ok, ❎ "
+    "skipped (cannot run here; \"export checked\" = the saved artifact was reloaded and inspected), ❌ failed. "
+    "— = not measured/undefined."
 )
 
 
@@ -93,6 +96,16 @@ def _student_fps(rows: list[dict]) -> float | None:
     return None
 
 
+def _status_cell(row: dict) -> str:
+    """The status icon, plus "export checked" when the artifact was verified without being run here."""
+    status = row.get("status", "ok")
+    icon = STATUS_ICONS.get(status, str(status))
+    checks = row.get("export_checks") or {}
+    if status != "ok" and checks.get("status") == "ok":
+        return f"{icon} export checked ✅"
+    return icon
+
+
 def dataset_names(report: dict) -> list[str]:
     """Datasets in report order, then any that only rows mention."""
     names = list(report.get("datasets") or {})
@@ -112,10 +125,9 @@ def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
     base_fps = _student_fps(rows)
     cells = []
     for row in rows:
-        status = row.get("status", "ok")
         line = [str(row.get("artifact", MISSING)) + (" (ref)" if row.get("reference") else ""),
                 str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
-                str(row.get("backend") or MISSING), STATUS_ICONS.get(status, str(status))]
+                str(row.get("backend") or MISSING), _status_cell(row)]
         for _, path, kind in columns:
             value = _get(row, path)
             if path == ("speedup_vs_student",) and value is None and base_fps and as_float(row.get("fps")):

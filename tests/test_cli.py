@@ -42,6 +42,9 @@ def test_report_has_reference_rows_and_ok_artifacts(stage_run):
         assert row["size_mb"] > 0 and row["threads"] == 1
         assert row["fidelity"]["vs"] == "student-fp32"
         assert set(row["accuracy"]) == {"middlebury-motorcycle", "procedural-heldout"}
+        student_delta1 = rows["student:torch-fp32"]["accuracy"]["middlebury-motorcycle"]["delta1"]
+        motorcycle = row["accuracy"]["middlebury-motorcycle"]
+        assert motorcycle["delta1_drop"] == pytest.approx(student_delta1 - motorcycle["delta1"])
         assert 0.0 <= row["vs_teacher"]["delta1"] <= 1.0
     assert rows["onnx-fp32"]["fidelity"]["max_abs_rel"] <= 1e-4
     teacher_acc = rows["teacher:sgbm"]["accuracy"]["middlebury-motorcycle"]

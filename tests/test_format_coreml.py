@@ -88,6 +88,9 @@ def test_each_precision_passes_the_export_checks(bundles, precision):
     else:
         assert checks["quantized_activations"] == {}
     assert check_coreml_bundle(bundle) == checks  # the recorded checks are reproducible from the bundle alone
+    storage = next(iter(EXPECTED_WEIGHTS[precision]))
+    assert checks["summary"].startswith("reloads; ") and f"{EXPECTED_WEIGHTS[precision][storage]} {storage}" in \
+        checks["summary"] and "normalisation baked in" in checks["summary"]
 
 
 def test_packages_shrink_with_precision(bundles):
@@ -303,3 +306,16 @@ def test_upsampling_keeps_align_corners(tmp_path, align_corners):
     # The MIL semantics of this flag reproduce torch's; the other flag would not.
     np.testing.assert_allclose(_mil_bilinear_2x(x.numpy(), align_corners), ref, atol=1e-5)
     assert np.abs(_mil_bilinear_2x(x.numpy(), not align_corners) - ref).max() > 1e-2
+
+
+@off_macos
+def test_verify_row_is_skipped_but_export_checked(bundles, student):
+    from edgedepth.pipeline import EvalConfig, verify
+
+    report = verify(student[0], [bundles["palettized-4bit"]], EvalConfig(procedural_scenes=0, threads=1,
+                                                                       motorcycle_width=96))
+    row = report["rows"][-1]
+    assert row["artifact"] == "coreml-palettized-4bit" and row["status"] == "skipped"
+    assert row["export_checks"] == {"status": "ok",
+                                    "summary": bundles["palettized-4bit"].manifest["checks"]["summary"]}
+    assert row["reason"].startswith(MACOS_ONLY) and "68 lut16" in row["reason"]

@@ -26,10 +26,13 @@ def sample_report():
              "fps": 200.0, "fidelity": {"vs": "student-fp32", "psnr_db": 31.25, "max_abs_rel": 0.08,
                                         "absrel": 0.0123, "delta1": 0.99},
              "vs_teacher": {"absrel": 0.2, "delta1": 0.7},
-             "accuracy": {"motorcycle": {"absrel": 0.25, "delta1": 0.6}, "procedural": {"absrel": 0.1,
-                                                                                         "delta1": 0.9}}},
+             "accuracy": {"motorcycle": {"absrel": 0.25, "delta1": 0.6, "delta1_drop": 0.015},
+                          "procedural": {"absrel": 0.1, "delta1": 0.9}}},
             {"artifact": "coreml-w8", "format": "coreml", "precision": "w8", "backend": "coreml", "threads": 2,
-             "status": "skipped", "reason": "CoreML prediction needs macOS", "size_mb": 5.5},
+             "status": "skipped", "reason": "CoreML prediction needs macOS", "size_mb": 5.5,
+             "export_checks": {"status": "ok", "summary": "reloads; weights: 70 int8"}},
+            {"artifact": "coreml-fp16", "format": "coreml", "precision": "fp16", "backend": "coreml", "threads": 2,
+             "status": "skipped", "reason": "CoreML prediction needs macOS"},
             {"artifact": "tflite-int8", "format": "tflite", "precision": "int8", "backend": "litert",
              "threads": 2, "status": "failed", "reason": "RuntimeError: kernel missing"},
             {"artifact": "teacher:sgbm", "format": "opencv", "precision": "fp32", "backend": "sgbm", "threads": 2,
@@ -49,7 +52,8 @@ def sample_report():
 def test_summary_table_cells():
     headers, cells = summary_table(sample_report())
     assert headers[:5] == ["Artifact", "Format", "Precision", "Backend", "Status"]
-    assert headers[-4:] == ["motorcycle AbsRel", "motorcycle δ1", "procedural AbsRel", "procedural δ1"]
+    assert headers[-6:] == ["motorcycle AbsRel", "motorcycle δ1", "motorcycle δ1 drop vs fp32", "procedural AbsRel",
+                            "procedural δ1", "procedural δ1 drop vs fp32"]
     rows = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}
     assert [line[0] for line in cells][:2] == ["teacher:sgbm (ref)", "student:torch-fp32 (ref)"]
     student, int8 = rows["student:torch-fp32 (ref)"], rows["onnx-int8"]
@@ -57,7 +61,9 @@ def test_summary_table_cells():
     assert int8["Status"] == "✅" and int8["p50 ms"] == "5.00" and int8["FPS"] == "200.0"
     assert int8["Speed-up"] == "4.00×" and int8["PSNR dB vs fp32"] == "31.2" and int8["AbsRel vs fp32"] == "0.0123"
     assert int8["δ1 vs teacher"] == "0.700" and int8["procedural AbsRel"] == "0.1000"
-    assert rows["coreml-w8"]["Status"] == "❎" and rows["coreml-w8"]["p50 ms"] == "—"
+    assert int8["motorcycle δ1 drop vs fp32"] == "0.015" and int8["procedural δ1 drop vs fp32"] == "—"
+    assert rows["coreml-w8"]["Status"] == "❎ export checked ✅" and rows["coreml-w8"]["p50 ms"] == "—"
+    assert rows["coreml-fp16"]["Status"] == "❎"  # skipped and never inspected: no claim
     assert rows["tflite-int8"]["Status"] == "❌" and rows["tflite-int8"]["Size MB"] == "—"
 
 
