@@ -1,6 +1,11 @@
 """ai-edge-quantizer recipes applied to a float .tflite: static int8 (int8 weights and activations, calibrated),
 dynamic-range int8 (int8 weights, activations quantized on the fly by the kernels) and float16 weights.
 
+Static int8 activation ranges are the min and max over the whole calibration set. ai-edge-quantizer's own
+`calibrate` merges samples with an exponential moving average (0.95), so its ranges follow the last few samples
+and clip the others: on a trained MiDaS-small student that cost 8.5 dB of PSNR against fp32 (28.3 vs 36.8 dB on
+held-out scenes). Each sample is therefore calibrated on its own and the ranges merged with `min_max_update`.
+
 Static int8 keeps float32 model I/O by default (one QUANTIZE after the input, one DEQUANTIZE before the output),
 so the same float feed runs every precision. int16 activations (`static_wi8_ai16`) are not offered: XNNPACK has
 no kernels for them and the interpreter falls back to reference kernels (well under 1 FPS at 256²).
@@ -64,8 +69,20 @@ def quantize_tflite(model: bytes, precision: str, input_name: str, calibration: 
         warnings.simplefilter("ignore")
         ranges = None
         if precision == "int8":
-            feeds = [{input_name: np.ascontiguousarray(x, dtype=np.float32)} for x in calibration or []]
-            ranges = q.calibrate({SIGNATURE: feeds}, num_threads=threads or os.cpu_count() or 1)
-            entry["calibration_samples"] = len(feeds)
+            ranges = global_ranges(q, input_name, calibration or [], threads or os.cpu_count() or 1)
+            entry["calibration_samples"] = len(calibration or [])
+            entry["ranges"] = "min/max over all calibration samples"
         result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
     return bytes(result.quantized_model), entry
+
+
+def global_ranges(q: Any, input_name: str, calibration: list[np.ndarray], threads: int) -> dict[str, Any]:
+    """Per-tensor min/max over every calibration input (one `calibrate` call per input, merged by min/max)."""
+    from ai_edge_quantizer.utils.qsv_utils import min_max_update
+
+    ranges: dict[str, Any] = {}
+    for x in calibration:
+        feed = {SIGNATURE: [{input_name: np.ascontiguousarray(x, dtype=np.float32)}]}
+        for tensor, qsv in q.calibrate(feed, num_threads=threads).items():
+            ranges[tensor] = min_max_update(ranges.get(tensor, {}), qsv)
+    return ranges

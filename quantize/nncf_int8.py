@@ -8,6 +8,11 @@ Activations are quantized per tensor. With its default hardware config NNCF quan
 convolutions per channel; onnxruntime's graph optimizer then fuses that into a QLinearConv, which accepts only a
 scalar input zero point and fails at the first run. Per-tensor activations cost nothing measurable in accuracy
 here and keep the model runnable everywhere.
+
+Activation ranges are the min/max over the whole calibration set, with asymmetric activations ("mixed"). On a
+trained MiDaS-small student (held-out scenes, PSNR vs fp32 in onnxruntime) NNCF's defaults gave 31.7 dB
+(mean of per-sample min/max, symmetric); global min/max 33.9 dB; global min/max with asymmetric activations
+34.8 dB, at the same OpenVINO latency (4.9 vs 5.1 ms, 2 threads).
 """
 
 from __future__ import annotations
@@ -20,23 +25,24 @@ import numpy as np
 
 from runtime.atomic import atomic_file
 
-PRESETS = ("performance", "mixed")
+PRESETS = ("mixed", "performance")
 # Domains a QDQ model may use and still load in any onnxruntime build.
 _STANDARD_DOMAINS = ("", "ai.onnx")
 
 
 def quantize_onnx_nncf(fp32_onnx: Path, calibration: list[np.ndarray], input_name: str, out_path: Path,
-                       preset: str = "performance") -> dict[str, Any]:
+                       preset: str = "mixed") -> dict[str, Any]:
     """Quantize `fp32_onnx` to a QDQ int8 ONNX file at `out_path` with NNCF PTQ; returns the manifest's
     "quantization" entry.
 
-    `calibration` holds inputs exactly as the model takes them (its layout, normalised). "performance" (symmetric
-    activations, NNCF's choice for speed) measured as accurate as "mixed" (asymmetric) on MiDaS-small students.
+    `calibration` holds inputs exactly as the model takes them (its layout, normalised). "mixed" quantizes
+    activations asymmetrically, "performance" symmetrically (NNCF's choice for speed; no faster here).
     Bias correction stays the fast kind: the full one fails in NNCF 3.4's ONNX backend on these graphs.
     """
     import nncf
     import onnx
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     if preset not in PRESETS:
         raise ValueError(f"unknown NNCF preset '{preset}' (known: {', '.join(PRESETS)})")
@@ -47,7 +53,8 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list[np.ndarray], input_nam
     quantized = nncf.quantize(
         model, dataset, preset=nncf.QuantizationPreset(preset), subset_size=len(calibration),
         advanced_parameters=AdvancedQuantizationParameters(
-            activations_quantization_params=QuantizationParameters(per_channel=False)),
+            activations_quantization_params=QuantizationParameters(per_channel=False),
+            activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX),
     )
     foreign = sorted({node.domain for node in quantized.graph.node if node.domain not in _STANDARD_DOMAINS})
     if foreign:
@@ -59,6 +66,7 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list[np.ndarray], input_nam
     return {
         "method": "nncf-ptq",
         "preset": preset,
+        "activation_ranges": "min/max over all calibration samples",
         **describe_qdq(quantized),
         "calibration_samples": len(calibration),
         "subset_size": len(calibration),

@@ -141,8 +141,9 @@ def test_int8_manifest_describes_the_method(bundles, calibration):
 
     m = bundles["int8"].manifest
     q = m["quantization"]
-    assert (q["method"], q["preset"], q["calibration_samples"], q["subset_size"]) == ("nncf-ptq", "performance", 8, 8)
-    assert "int8 per-channel symmetric" in q["weights"] and "per-tensor" in q["activations"]
+    assert (q["method"], q["preset"], q["calibration_samples"], q["subset_size"]) == ("nncf-ptq", "mixed", 8, 8)
+    assert "int8 per-channel symmetric" in q["weights"] and "per-tensor asymmetric" in q["activations"]
+    assert q["activation_ranges"] == "min/max over all calibration samples"
     assert m["source"]["calibration_sha256"] == calibration_sha256(calibration)
     assert bundles["fp32"].manifest["source"]["calibration_sha256"] is None
     assert "quantization" not in bundles["fp16"].manifest

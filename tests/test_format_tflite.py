@@ -116,6 +116,28 @@ def test_int8_static_psnr_vs_torch(student, bundles):
     assert parity["inputs_from"] == "calibration" and parity["psnr_db"] >= 25
 
 
+def test_int8_ranges_cover_every_calibration_input_in_any_order(bundles, calibration):
+    """The library's own calibrate() averages ranges (EMA), so they depend on sample order and clip early inputs."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    from quantize.litert_int8 import SIGNATURE, global_ranges
+
+    q = quantizer.Quantizer(bytearray(bundles["fp32"].model_path.read_bytes()))
+    q.load_quantization_recipe(recipe.static_wi8_ai8())
+    bright, dark = calibration[0] + 2.0, calibration[1] - 2.0
+    forward, backward = (global_ranges(q, "image", pair, 1) for pair in ([bright, dark], [dark, bright]))
+    alone = {name: global_ranges(q, "image", [x], 1) for name, x in (("bright", bright), ("dark", dark))}
+    assert forward.keys() == backward.keys() and len(forward) > 50
+    for tensor, qsv in forward.items():
+        np.testing.assert_array_equal(qsv["min"], backward[tensor]["min"])
+        expected_max = np.maximum(alone["bright"][tensor]["max"], alone["dark"][tensor]["max"])
+        np.testing.assert_array_equal(qsv["max"], expected_max)
+    averaged = q.calibrate({SIGNATURE: [{"image": dark}, {"image": bright}]}, num_threads=1)
+    input_ranges = [t for t in forward if np.asarray(forward[t]["max"]).max() == pytest.approx(bright.max())]
+    assert input_ranges, "the input tensor's range is the brightest input's maximum"
+    assert np.asarray(averaged[input_ranges[0]]["max"]).max() < bright.max() - 0.5  # what global ranges avoid
+
+
 def test_int8_dynamic_keeps_float_activations(student, bundles):
     _, model, _ = student
     stats = torch_vs_bundle(model, bundles["int8-dynamic"], parity_inputs(SHAPE, count=1, seed=3))
@@ -140,6 +162,7 @@ def test_manifests_follow_the_contract(student, bundles, calibration):
         else:
             assert m["quantization"]["method"].startswith("ai-edge-quantizer") and m["quantization"]["io"] == "float32"
     assert bundles["int8"].manifest["quantization"]["calibration_samples"] == len(calibration)
+    assert bundles["int8"].manifest["quantization"]["ranges"] == "min/max over all calibration samples"
     assert bundles["int8"].manifest["source"]["calibration_sha256"] == calibration_sha256(calibration)
     assert bundles["int8-dynamic"].manifest["source"]["calibration_sha256"] is None
     assert bundles["fp16"].manifest["quantization"]["weights"] == "float16"
