@@ -2,6 +2,7 @@
 
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,18 @@ def test_wrong_architecture_fails_strictly_with_names(tmp_path):
     with pytest.raises(EdgeDepthError, match="does not fit") as err:
         load_weights_strict(create_model("midas_small"), state, "lite0.pt")
     assert "missing" in str(err.value) or "wrong shape" in str(err.value)
+
+
+def test_torch_runner_matches_the_plain_model(student_ckpt):
+    """The reference runner's channels_last setting changes speed, not the numbers."""
+    from edgedepth.torch_runner import TorchRunner
+
+    model, info = load_student(student_ckpt)
+    x = np.random.default_rng(0).normal(size=(1, 3, *info.input_size)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    with TorchRunner(student_ckpt) as runner:
+        runner.load(None, 1)
+        got = runner.infer({runner.input_spec["name"]: x})[runner.output_spec["name"]]
+    assert got.shape == expected.shape and got.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * float(np.ptp(expected)) + 1e-7)
