@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Static int8 quantization of an fp32 bundle, calibrated on procedural scenes.")
     qua.add_argument("--bundle", type=Path, required=True, help="fp32 bundle directory")
     qua.add_argument("--out", type=Path, required=True, help="directory that receives the int8 bundle")
-    qua.add_argument("--method", default=None, help="quantization method (default: the format's, ort-qdq for onnx)")
+    qua.add_argument("--method", default=None, help="ort-qdq or nncf for onnx bundles, litert for tflite ones "
+                     "(default: ort-qdq for onnx, litert for tflite)")
     qua.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
     qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     qua.add_argument("--force", action="store_true", help="replace an existing int8 bundle")

@@ -221,13 +221,14 @@ def _one_line(exc: BaseException) -> str:
 
 def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int = 0, method: str | None = None,
                      force: bool = False) -> Bundle:
-    """Quantize an fp32 bundle to int8 with the format's default method, calibrated on procedural scenes."""
-    method = method or method_for_format(fp32.format)
-    fmt, quantize_fn = get_method(method)
-    if fmt != fp32.format:
-        raise EdgeDepthError(f"method '{method}' applies to {fmt} bundles, not {fp32.format}")
+    """Quantize an fp32 bundle with `method` (default: the format's), calibrated on procedural scenes; the new
+    bundle is named `<format>-<precision>`, as `export` names it."""
+    name = method or method_for_format(fp32.format)
+    chosen = get_method(name)
+    if chosen.format != fp32.format:
+        raise EdgeDepthError(f"method '{name}' applies to {chosen.format} bundles, not {fp32.format}")
     calibration = calibration_inputs(fp32.inputs[0], samples, seed)
-    return quantize_fn(fp32, calibration, Path(out_dir), f"{fp32.format}-int8", force=force)
+    return chosen.function()(fp32, calibration, Path(out_dir), f"{fp32.format}-{chosen.precision}", force=force)
 
 
 def find_bundles(paths: list[Path]) -> list[Bundle]:

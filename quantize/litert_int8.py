@@ -86,3 +86,17 @@ def global_ranges(q: Any, input_name: str, calibration: list[np.ndarray], thread
         for tensor, qsv in q.calibrate(feed, num_threads=threads).items():
             ranges[tensor] = min_max_update(ranges.get(tensor, {}), qsv)
     return ranges
+
+
+def quantize_bundle(fp32: Any, calibration: list[np.ndarray], out_dir: Any, name: str, force: bool = False) -> Any:
+    """An fp32 TFLite bundle → a static int8 TFLite bundle `out_dir/name` (float I/O, global calibration ranges)."""
+    from quantize.derive import derive_bundle, require_fp32
+
+    require_fp32(fp32, "tflite", "LiteRT static int8")
+
+    def write(tmp: Any) -> dict[str, Any]:
+        model, entry = quantize_tflite(fp32.model_path.read_bytes(), "int8", fp32.inputs[0]["name"], calibration)
+        (tmp / fp32.model_path.name).write_bytes(model)
+        return entry
+
+    return derive_bundle(fp32, out_dir, name, "int8", calibration, write, force=force)

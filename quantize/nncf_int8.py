@@ -127,3 +127,12 @@ def _smoke_run(path: Path, input_name: str, sample: np.ndarray) -> None:
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RuntimeError(f"the NNCF int8 model does not run in onnxruntime: {first}") from exc
+
+
+def quantize_bundle(fp32: Any, calibration: list[np.ndarray], out_dir: Path, name: str, force: bool = False) -> Any:
+    """An fp32 ONNX bundle → an NNCF QDQ int8 ONNX bundle `out_dir/name` (precision "int8-nncf")."""
+    from quantize.derive import derive_bundle, require_fp32
+
+    require_fp32(fp32, "onnx", "NNCF int8")
+    return derive_bundle(fp32, out_dir, name, "int8-nncf", calibration, lambda tmp: quantize_onnx_nncf(
+        fp32.model_path, calibration, fp32.inputs[0]["name"], tmp / fp32.model_path.name), force=force)

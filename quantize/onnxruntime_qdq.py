@@ -6,16 +6,14 @@ slower than fp32 for convolutional networks, so it is not offered here.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from quantize.calibration import calibration_sha256
-from runtime.atomic import atomic_directory
-from runtime.bundle import Bundle, load_bundle, write_manifest
+from quantize.derive import derive_bundle, require_fp32
+from runtime.bundle import Bundle
 
 MODEL_FILE = "model.onnx"
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
@@ -92,19 +90,7 @@ def quantize_bundle(
     force: bool = False,
 ) -> Bundle:
     """Quantize an fp32 ONNX bundle to a QDQ int8 bundle `out_dir/name`, calibrated on `calibration` inputs."""
-    if fp32.format != "onnx" or fp32.precision != "fp32":
-        raise ValueError(f"onnxruntime QDQ needs an fp32 ONNX bundle, got {fp32.format}/{fp32.precision}")
-    final = Path(out_dir) / name
-    with atomic_directory(final, force) as tmp:
-        quantization = quantize_onnx_qdq(fp32.model_path, calibration, fp32.inputs[0]["name"], tmp / MODEL_FILE,
-                                         calibrate_method, keep_float_tail)
-        manifest: dict[str, Any] = json.loads(json.dumps(fp32.manifest))
-        manifest.pop("files", None)
-        manifest.pop("parity", None)
-        manifest["name"] = name
-        manifest["precision"] = "int8"
-        manifest["source"]["calibration_sha256"] = calibration_sha256(calibration)
-        manifest["quantization"] = {**quantization,
-                                    "from": {"name": fp32.name, "sha256": fp32.manifest["files"][MODEL_FILE]}}
-        write_manifest(tmp, manifest)
-    return load_bundle(final)
+    require_fp32(fp32, "onnx", "onnxruntime QDQ")
+    return derive_bundle(fp32, out_dir, name, "int8", calibration, lambda tmp: quantize_onnx_qdq(
+        fp32.model_path, calibration, fp32.inputs[0]["name"], tmp / MODEL_FILE, calibrate_method, keep_float_tail),
+        force=force)

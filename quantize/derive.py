@@ -1,0 +1,40 @@
+"""A quantized bundle derived from an fp32 bundle: same inputs and outputs, a new model file, the method recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantize.calibration import calibration_sha256
+from runtime.atomic import atomic_directory
+from runtime.bundle import Bundle, load_bundle, write_manifest
+
+
+def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list[np.ndarray],
+                  write_model: Callable[[Path], dict[str, Any]], force: bool = False) -> Bundle:
+    """Write `out_dir/name` atomically: `write_model(tmp_dir)` writes the model file(s) and returns the manifest's
+    "quantization" entry; the manifest is the fp32 one with its name, precision and calibration updated."""
+    model_file = fp32.model_path.name
+    final = Path(out_dir) / name
+    with atomic_directory(final, force) as tmp:
+        quantization = write_model(tmp)
+        manifest: dict[str, Any] = json.loads(json.dumps(fp32.manifest))
+        for stale in ("files", "parity", "checks"):
+            manifest.pop(stale, None)
+        manifest["name"] = name
+        manifest["precision"] = precision
+        manifest["source"]["calibration_sha256"] = calibration_sha256(calibration)
+        manifest["quantization"] = {**quantization,
+                                    "from": {"name": fp32.name, "sha256": fp32.manifest["files"][model_file]}}
+        write_manifest(tmp, manifest)
+    return load_bundle(final)
+
+
+def require_fp32(fp32: Bundle, fmt: str, method: str) -> None:
+    """One-line refusal of a bundle the method cannot start from."""
+    if fp32.format != fmt or fp32.precision != "fp32":
+        raise ValueError(f"{method} needs an fp32 {fmt} bundle, got {fp32.format}/{fp32.precision}")
