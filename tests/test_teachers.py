@@ -111,7 +111,7 @@ def test_identity_is_json_and_rebuilds_the_teacher(teacher):
 
 
 def test_registry_and_errors():
-    assert list_teachers() == ["sgbm"]
+    assert list_teachers() == ["raft_stereo", "sgbm"]
     with pytest.raises(ValueError) as info:
         create_teacher("raft-stereo-huge")
     assert isinstance(info.value, TeacherConfigError)
