@@ -157,4 +157,8 @@ def machine_info(threads: int) -> dict[str, Any]:
     board = _read_first("/sys/firmware/devicetree/base/model", "/proc/device-tree/model")
     if board:
         info["board"] = board
+    if hasattr(os, "getloadavg"):
+        # Other work on the machine skews every latency (a 2-thread torch run on 2 busy cores slows ~100×):
+        # the 1-minute load average says whether the numbers were taken on a quiet machine.
+        info["load_average_1m"] = round(os.getloadavg()[0], 2)
     return info

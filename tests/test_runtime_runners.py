@@ -1,6 +1,7 @@
 """Runners, registry, bench and verify on a tiny ONNX model built here (Conv → Relu → Resize → Squeeze),
 checked against the same computation in numpy; plus the rule that runtime never imports torch or edgedepth."""
 
+import os
 import subprocess
 import sys
 
@@ -195,10 +196,11 @@ def test_machine_info_and_thread_env(monkeypatch):
     assert info["threads"] == 3 and info["cores"] >= 1 and info["logical_cores"] >= info["cores"]
     assert isinstance(info["cpu"], str) and info["cpu"] and info["numpy"] == np.__version__
     assert "onnxruntime" in info["backends"]
+    if hasattr(os, "getloadavg"):
+        assert info["load_average_1m"] >= 0
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     assert set_thread_env(2)["OMP_NUM_THREADS"] == "2"
-    import os
 
     assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
 
