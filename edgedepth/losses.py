@@ -114,3 +114,19 @@ def silog_loss(
     g = torch.log(pred[mask]) - torch.log(target[mask])
     value = (g * g).mean() - variance_focus * g.mean() ** 2
     return torch.sqrt(value.clamp_min(1e-12))
+
+
+def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """Smooth L1 (Huber with transition `beta`) averaged over the pixels where `mask` holds, for metric targets
+    such as disparity in pixels; 0 (with a zero gradient) when the mask selects nothing.
+
+    Masked pixels contribute neither value nor gradient, even when their target is not finite.
+    """
+    pred, target = _as_nhw(pred), _as_nhw(target)
+    mask = _as_nhw(mask).bool()
+    if pred.shape != target.shape or pred.shape != mask.shape:
+        raise ValueError(f"pred {tuple(pred.shape)}, target {tuple(target.shape)} and mask {tuple(mask.shape)} differ")
+    safe_target = torch.where(mask, target, torch.zeros_like(target))
+    error = torch.nn.functional.smooth_l1_loss(pred, safe_target, reduction="none", beta=beta)
+    error = torch.where(mask, error, torch.zeros_like(error))
+    return error.sum() / mask.sum().clamp_min(1).to(error.dtype)
