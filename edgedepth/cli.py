@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "export it to ONNX fp32, quantize it to int8, then verify and time every artifact against "
                           "the teacher and the torch fp32 student. Writes report.json, report.md and pictures/.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
+    demo.add_argument("--task", choices=("mono", "stereo"), default="mono",
+                      help="mono: a MiDaS-small student; stereo: the stereo_small student (default mono)")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
     demo.add_argument("--steps", type=_positive, help="distillation steps (default 600, 120 with --quick)")
     demo.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and every backend")
@@ -84,13 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Distill a student from a teacher's predictions on procedural stereo scenes "
                          "and save it as a safetensors checkpoint.")
     dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
-    dis.add_argument("--model", default="midas_small_lite0", help="student architecture (default midas_small_lite0)")
+    dis.add_argument("--task", choices=("mono", "stereo"), default="mono",
+                     help="mono: relative depth from one image; stereo: disparity from a rectified pair")
+    dis.add_argument("--model", default=None,
+                     help="student architecture (default midas_small_lite0; stereo_small for --task stereo)")
     dis.add_argument("--teacher", default="sgbm", help="teacher (default sgbm)")
-    dis.add_argument("--size", type=_size, default=(128, 192), help="student input HEIGHTxWIDTH (default 128x192)")
+    dis.add_argument("--size", type=_size, default=None,
+                     help="student input HEIGHTxWIDTH (default 128x192; 128x256 for --task stereo)")
     dis.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default 600)")
     dis.add_argument("--scenes", type=_positive, default=200, help="procedural training scenes (default 200)")
     dis.add_argument("--batch-size", type=_positive, default=8)
-    dis.add_argument("--lr", type=float, default=2e-3)
+    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 mono, 1e-3 stereo)")
     dis.add_argument("--seed", type=int, default=0)
     dis.add_argument("--threads", type=_positive, default=2)
     dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
@@ -147,7 +153,10 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from edgedepth.pipeline import DemoConfig, run_demo
 
     config = DemoConfig.quick() if args.quick else DemoConfig()
-    config.distill = replace(config.distill, threads=args.threads, **({"steps": args.steps} if args.steps else {}))
+    steps = {"steps": args.steps} if args.steps else {}
+    config.distill = replace(config.distill, threads=args.threads, **steps)
+    config.stereo = replace(config.stereo, threads=args.threads, **steps)
+    config.task = args.task
     config.evaluation = replace(config.evaluation, threads=args.threads)
     config.formats, config.precisions = args.formats, args.precisions
     report = run_demo(args.out, config, force=args.force)
@@ -157,13 +166,17 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 def _cmd_distill(args: argparse.Namespace) -> None:
     from edgedepth.distill.mono import DistillConfig, distill
+    from edgedepth.distill.stereo import StereoDistillConfig, distill_stereo
 
     if args.out.exists() and not args.force:
         raise EdgeDepthError(f"{args.out} already exists (use --force to overwrite)")
-    config = DistillConfig(model=args.model, teacher=args.teacher, input_size=args.size, steps=args.steps,
-                           scenes=args.scenes, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           threads=args.threads)
-    print(f"wrote {distill(config, args.out, force=args.force)}")
+    config_cls, run = (StereoDistillConfig, distill_stereo) if args.task == "stereo" else (DistillConfig, distill)
+    defaults = config_cls()
+    config = config_cls(model=args.model or defaults.model, teacher=args.teacher,
+                        input_size=args.size or defaults.input_size, steps=args.steps, scenes=args.scenes,
+                        batch_size=args.batch_size, lr=args.lr if args.lr is not None else defaults.lr,
+                        seed=args.seed, threads=args.threads)
+    print(f"wrote {run(config, args.out, force=args.force)}")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

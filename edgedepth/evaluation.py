@@ -16,7 +16,7 @@ import numpy as np
 from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
 from edgedepth.teachers.base import Prediction, Teacher
-from runtime.metrics import agreement, relative_depth_metrics, stereo_metrics
+from runtime.metrics import agreement, depth_metrics, relative_depth_metrics, stereo_metrics
 from runtime.preprocess import prepare_input, restore_output
 
 MOTORCYCLE = "middlebury-motorcycle"
@@ -45,9 +45,33 @@ def build_eval_items(datasets: dict[str, list[StereoSample]], teacher: Teacher) 
     return [EvalItem(name, s, teacher.predict(s)) for name, samples in datasets.items() for s in samples]
 
 
-def collect_outputs(infer, spec: dict, output_name: str, items: list[EvalItem]) -> list[np.ndarray]:
-    """Raw outputs of one artifact (`infer`: dict → dict) on every item, prepared for its input spec."""
-    return [np.asarray(infer({spec["name"]: prepare_input(item.sample.left, spec)})[output_name]) for item in items]
+# Which view of a stereo sample feeds an input of this name (mono students see the left view).
+_VIEWS = {"image": "left", "left": "left", "right": "right"}
+
+
+def sample_feed(sample: StereoSample, specs: dict | list[dict]) -> dict[str, np.ndarray]:
+    """{input name: prepared array} for every input spec: "image"/"left" get the left view, "right" the right."""
+    specs = [specs] if isinstance(specs, dict) else specs
+    feed = {}
+    for spec in specs:
+        view = _VIEWS.get(spec["name"])
+        if view is None:
+            raise ValueError(f"no view of a stereo sample feeds an input named '{spec['name']}' "
+                             f"(known: {', '.join(_VIEWS)})")
+        feed[spec["name"]] = prepare_input(getattr(sample, view), spec)
+    return feed
+
+
+def collect_outputs(infer, specs: dict | list[dict], output_name: str, items: list[EvalItem]) -> list[np.ndarray]:
+    """Raw outputs of one artifact (`infer`: dict → dict) on every item, prepared for its input spec(s)."""
+    return [np.asarray(infer(sample_feed(item.sample, specs))[output_name]) for item in items]
+
+
+def restore_disparity(output: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A disparity map at the model's resolution brought to height × width: resized, and its values (pixels
+    of the model's input) scaled to pixels of the sample."""
+    model_width = np.asarray(output).shape[-1]
+    return restore_output(output, height, width) * np.float32(width / model_width)
 
 
 def _mean_dicts(dicts: list[dict]) -> dict:
@@ -65,15 +89,19 @@ def _teacher_as_depth(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
     return np.where(mask, 1.0 / np.maximum(prediction.value, 1e-6), 1.0).astype(np.float32), mask
 
 
+def _fidelity(raw: list[np.ndarray], reference_raw: list[np.ndarray]) -> dict:
+    """Raw-output agreement with the fp32 student over every item (PSNR over the student's output range)."""
+    ref = np.stack([np.asarray(r, np.float32).reshape(-1) for r in reference_raw])
+    got = np.stack([np.asarray(r, np.float32).reshape(-1) for r in raw])
+    stats = agreement(ref, got)
+    return {"vs": "student-fp32", **{k: stats[k] for k in ("psnr_db", "max_abs_rel", "absrel", "delta1")}}
+
+
 def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, items: list[EvalItem]) -> dict:
     """fidelity (vs the fp32 student), vs_teacher and accuracy (per dataset) of one relative-depth artifact."""
     metrics: dict = {}
     if reference_raw is not None:
-        ref = np.stack([np.asarray(r, np.float32).reshape(-1) for r in reference_raw])
-        got = np.stack([np.asarray(r, np.float32).reshape(-1) for r in raw])
-        stats = agreement(ref, got)
-        metrics["fidelity"] = {"vs": "student-fp32", **{k: stats[k] for k in
-                                                        ("psnr_db", "max_abs_rel", "absrel", "delta1")}}
+        metrics["fidelity"] = _fidelity(raw, reference_raw)
     vs_teacher, accuracy = [], defaultdict(list)
     for item, output in zip(items, raw, strict=True):
         height, width = item.sample.left.shape[:2]
@@ -86,6 +114,45 @@ def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] |
     metrics["vs_teacher"] = {"absrel": mean_teacher["absrel"], "delta1": mean_teacher["delta1"]}
     metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
     return metrics
+
+
+def stereo_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
+                       items: list[EvalItem]) -> dict:
+    """fidelity (raw disparity vs the fp32 student), vs_teacher {epe, bad2} on the teacher's valid pixels, and
+    accuracy per dataset against ground truth: stereo errors, plus metric depth through the calibration
+    (depth = f·B/(d + doffs), no alignment) as depth_absrel / depth_delta1."""
+    metrics: dict = {}
+    if reference_raw is not None:
+        metrics["fidelity"] = _fidelity(raw, reference_raw)
+    vs_teacher, accuracy = [], defaultdict(list)
+    for item, output in zip(items, raw, strict=True):
+        height, width = item.sample.left.shape[:2]
+        pred = restore_disparity(output, height, width)
+        if item.teacher.valid.any():
+            stats = stereo_metrics(pred, item.teacher.value, item.teacher.valid)
+            vs_teacher.append({"epe": stats["epe"], "bad2": stats["bad2"]})
+        sample = item.sample
+        if sample.disparity is not None and sample.valid is not None:
+            entry = stereo_metrics(pred, sample.disparity, sample.valid)
+            if sample.depth is not None and sample.calib is not None:
+                depth = sample.calib.depth_from_disparity(pred)
+                mask = sample.valid & (depth > 0) & (sample.depth > 0)
+                if mask.any():
+                    depth_stats = depth_metrics(np.where(mask, depth, 1.0), sample.depth, mask)
+                    entry.update(depth_absrel=depth_stats["absrel"], depth_delta1=depth_stats["delta1"])
+            accuracy[item.dataset].append(entry)
+    if vs_teacher:
+        metrics["vs_teacher"] = _mean_dicts(vs_teacher)
+    metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
+    return metrics
+
+
+def row_metrics(task: str, raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
+                items: list[EvalItem]) -> dict:
+    """The task's per-row metrics: `stereo_row_metrics` for stereo students, `student_row_metrics` for mono."""
+    if task == "stereo":
+        return stereo_row_metrics(raw, reference_raw, items)
+    return student_row_metrics(raw, reference_raw, items)
 
 
 def teacher_row_metrics(items: list[EvalItem]) -> dict:
@@ -106,8 +173,12 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
 
 
 def add_accuracy_drop(row: dict, student_row: dict) -> None:
-    """Per dataset, δ1 of the fp32 student minus δ1 of this artifact (`delta1_drop`: > 0 means it lost accuracy)."""
+    """Per dataset, what the artifact lost against the fp32 student: `delta1_drop` (δ1 of the student minus the
+    artifact's) for depth, `bad2_rise` (the artifact's bad-2.0 minus the student's) for disparity; > 0 is worse."""
     reference = student_row.get("accuracy") or {}
     for name, metrics in (row.get("accuracy") or {}).items():
-        if "delta1" in metrics and "delta1" in reference.get(name, {}):
-            metrics["delta1_drop"] = float(reference[name]["delta1"] - metrics["delta1"])
+        base = reference.get(name, {})
+        if "delta1" in metrics and "delta1" in base:
+            metrics["delta1_drop"] = float(base["delta1"] - metrics["delta1"])
+        if "bad2" in metrics and "bad2" in base:
+            metrics["bad2_rise"] = float(metrics["bad2"] - base["bad2"])

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgedepth.checkpoint import checkpoint_sha256, load_student
 from edgedepth.data import get_dataset
 from edgedepth.distill.mono import DistillConfig, distill
+from edgedepth.distill.stereo import StereoDistillConfig, distill_stereo
 from edgedepth.errors import EdgeDepthError
 from edgedepth.evaluation import (
     EvalItem,
@@ -24,11 +23,12 @@ from edgedepth.evaluation import (
     build_eval_items,
     collect_outputs,
     eval_datasets,
-    student_row_metrics,
+    row_metrics,
+    sample_feed,
     teacher_row_metrics,
 )
 from edgedepth.pictures import write_pictures
-from edgedepth.specs import input_spec
+from edgedepth.specs import input_specs
 from edgedepth.teachers import create_teacher
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__
@@ -37,9 +37,15 @@ from export.registry import get_exporter, list_formats
 from quantize.registry import get_method, method_for_format
 from runtime.bench import machine_info, time_callable
 from runtime.bundle import Bundle, BundleError, load_bundle
-from runtime.preprocess import prepare_input
 from runtime.report import write_report
 from runtime.runners.registry import runner_for_format
+
+TASKS = ("mono", "stereo")
+ALIGNMENT_MONO = ("relative outputs aligned per image by least-squares scale and shift in inverse-depth space (MiDaS "
+                  "protocol); fidelity is raw output agreement with the torch fp32 student")
+ALIGNMENT_STEREO = ("disparity compared unaligned, in pixels of the evaluated image; depth from disparity through the "
+                    "pair's calibration (f·B/(d + doffs)); fidelity is raw output agreement with the torch fp32 "
+                    "student")
 
 
 @dataclass
@@ -63,6 +69,8 @@ class DemoConfig:
     calibration_samples: int = 32
     formats: list[str] = field(default_factory=lambda: ["onnx"])
     precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])
+    task: str = "mono"  # "stereo" distils `stereo` instead of `distill`
+    stereo: StereoDistillConfig = field(default_factory=StereoDistillConfig)
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -71,6 +79,7 @@ class DemoConfig:
             distill=DistillConfig(scenes=48, steps=120),
             evaluation=EvalConfig(procedural_scenes=3, warmup=3, iters=15),
             calibration_samples=8,
+            stereo=StereoDistillConfig(scenes=48, steps=120),
         )
 
 
@@ -113,7 +122,7 @@ class _ExportSource:
         calibration = None
         if precision in exporter.calibrated:
             if self._calibration is None:
-                self._calibration = calibration_inputs(input_spec(self.info), self.calibration_samples, self.seed)
+                self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed)
             calibration = self._calibration
         # Each exporter gets its own copy: tracing, fusing and quantization may rewrite the module.
         request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
@@ -121,11 +130,17 @@ class _ExportSource:
         return exporter.export(request, Path(out_dir), force=force)
 
 
-def calibration_inputs(spec: dict, count: int, seed: int) -> list[np.ndarray]:
-    """Calibration inputs from the distillation's data module: procedural scenes, prepared for `spec`."""
+def calibration_inputs(specs: dict | list[dict], count: int, seed: int) -> list:
+    """Calibration inputs from the distillation's data module: procedural scenes, prepared for the input
+    spec(s); one array per scene for one input, a tuple (in spec order) for a stereo pair."""
+    specs = [specs] if isinstance(specs, dict) else list(specs)
+    spec = specs[0]
     height, width = (spec["shape"][2], spec["shape"][3]) if spec["layout"] == "NCHW" else spec["shape"][1:3]
     scenes = get_dataset("procedural", n=count, seed=seed, height=height * 2, width=width * 2)
-    return [prepare_input(s.left, spec) for s in scenes]
+    feeds = [sample_feed(s, specs) for s in scenes]
+    if len(specs) == 1:
+        return [feed[spec["name"]] for feed in feeds]
+    return [tuple(feed[item["name"]] for item in specs) for feed in feeds]
 
 
 def plan_exports(formats: list[str], precisions: list[str]) -> list[tuple[str, str]]:
@@ -227,7 +242,7 @@ def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int =
     chosen = get_method(name)
     if chosen.format != fp32.format:
         raise EdgeDepthError(f"method '{name}' applies to {chosen.format} bundles, not {fp32.format}")
-    calibration = calibration_inputs(fp32.inputs[0], samples, seed)
+    calibration = calibration_inputs(fp32.inputs, samples, seed)
     return chosen.function()(fp32, calibration, Path(out_dir), f"{fp32.format}-{chosen.precision}", force=force)
 
 
@@ -289,15 +304,17 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
     student.load(None, config.threads)
     info = student.info
     teacher = _teacher_of(info.teacher)
-    _, _, height, width = input_spec(info)["shape"]
+    _, _, height, width = input_specs(info)[0]["shape"]
     datasets = eval_datasets(config.procedural_scenes, config.procedural_seed, height * 2, width * 2,
                              config.motorcycle_width)
     items = build_eval_items(datasets, teacher)
     teacher_row = _row(f"teacher:{teacher.name}", "opencv", "fp32", teacher.name, config.threads,
                        reference=True, kind=items[0].teacher.kind, **teacher_row_metrics(items))
-    reference_raw = collect_outputs(student.infer, student.input_spec, "depth", items)
+    output_name = student.output_spec["name"]
+    reference_raw = collect_outputs(student.infer, student.input_specs, output_name, items)
     student_row = _row("student:torch-fp32", "torch", "fp32", "torch", config.threads, reference=True,
-                       size_mb=_size_mb(Path(checkpoint)), **student_row_metrics(reference_raw, reference_raw, items))
+                       size_mb=_size_mb(Path(checkpoint)),
+                       **row_metrics(info.task, reference_raw, reference_raw, items))
     rows = [teacher_row, student_row]
     outputs = {"student:torch-fp32": reference_raw}
     for bundle in bundles:
@@ -318,8 +335,8 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
                 continue
             with runner_cls() as runner:
                 runner.load(bundle, config.threads)
-                raw = collect_outputs(runner.infer, bundle.inputs[0], bundle.outputs[0]["name"], items)
-            row.update(student_row_metrics(raw, reference_raw, items))
+                raw = collect_outputs(runner.infer, bundle.inputs, bundle.outputs[0]["name"], items)
+            row.update(row_metrics(info.task, raw, reference_raw, items))
             add_accuracy_drop(row, student_row)
             outputs[bundle.name] = raw
         except Exception as exc:  # one failing artifact must not take the others down
@@ -335,8 +352,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
         "reference": {
             "teacher": info.teacher,
             "student": {"checkpoint": str(checkpoint), "model": info.config, "input_size": list(info.input_size)},
-            "alignment": "relative outputs aligned per image by least-squares scale and shift in inverse-depth "
-                         "space (MiDaS protocol); fidelity is raw output agreement with the torch fp32 student",
+            "alignment": ALIGNMENT_STEREO if info.task == "stereo" else ALIGNMENT_MONO,
         },
         "datasets": {name: {"samples": len(samples), "resolution": list(samples[0].left.shape[:2])}
                      for name, samples in datasets.items()},
@@ -371,7 +387,7 @@ def bench(checkpoint: Path, bundles: list[Bundle], config: EvalConfig) -> dict[s
                                         max(5, config.iters // 3))),
         "input_hw": list(sample.left.shape[:2]),
     }
-    feed = {student.input_spec["name"]: prepare_input(sample.left, student.input_spec)}
+    feed = sample_feed(sample, student.input_specs)
     results["student:torch-fp32"] = _latency_fields(
         time_callable(lambda: student.infer(feed), config.warmup, config.iters), student.init_ms)
     student.close()
@@ -382,10 +398,9 @@ def bench(checkpoint: Path, bundles: list[Bundle], config: EvalConfig) -> dict[s
             if not ok:
                 results[bundle.name] = {"status": "skipped", "reason": reason}
                 continue
-            spec = bundle.inputs[0]
             with runner_cls() as runner:
                 runner.load(bundle, config.threads)
-                feed = {spec["name"]: prepare_input(sample.left, spec)}
+                feed = sample_feed(sample, bundle.inputs)
                 stats = time_callable(lambda r=runner, f=feed: r.infer(f), config.warmup, config.iters)
                 results[bundle.name] = _latency_fields(stats, runner.init_ms)
         except Exception as exc:
@@ -421,10 +436,16 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise EdgeDepthError(f"{out_dir} already holds a run (use --force to replace it)")
     plan_exports(config.formats, config.precisions)  # an unknown format or precision fails before training
+    if config.task not in TASKS:
+        raise EdgeDepthError(f"unknown task '{config.task}' (known: {', '.join(TASKS)})")
     with atomic_directory(out_dir, force=True) as work:
-        checkpoint = distill(config.distill, work / "student.safetensors", progress=progress)
+        if config.task == "stereo":
+            checkpoint = distill_stereo(config.stereo, work / "student.safetensors", progress=progress)
+        else:
+            checkpoint = distill(config.distill, work / "student.safetensors", progress=progress)
+        seed = (config.stereo if config.task == "stereo" else config.distill).seed
         bundles, failures = export_many(checkpoint, work / "bundles", config.formats, config.precisions,
-                                        calibration_samples=config.calibration_samples, seed=config.distill.seed,
+                                        calibration_samples=config.calibration_samples, seed=seed,
                                         report=print if progress else _quiet)
         record_failures(work / "bundles", bundles, failures)
         report = verify(checkpoint, bundles, config.evaluation, pictures_dir=work / "pictures", failures=failures)

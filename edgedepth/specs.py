@@ -1,4 +1,8 @@
-"""Manifest input/output entries for a student: the one place the model's I/O contract is spelled out."""
+"""Manifest input/output entries for a student: the one place the model's I/O contract is spelled out.
+
+A mono student takes one image ("image") and returns "depth" (its output kind says relative or metric); a
+stereo student takes the rectified pair ("left", "right"), both prepared the same way, and returns "disparity".
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,21 @@ from edgedepth.checkpoint import StudentInfo
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
+STEREO_INPUT_NAMES = ("left", "right")
+DISPARITY_NAME = "disparity"
 
 
-def input_spec(info: StudentInfo, layout: str = "NCHW") -> dict[str, Any]:
+def input_names(info: StudentInfo) -> tuple[str, ...]:
+    """The model's input names in call order: ("image",) for mono students, ("left", "right") for stereo."""
+    return STEREO_INPUT_NAMES if info.task == "stereo" else (INPUT_NAME,)
+
+
+def input_spec(info: StudentInfo, layout: str = "NCHW", name: str | None = None) -> dict[str, Any]:
     """Manifest `inputs` entry: RGB scaled by 1/255, ImageNet-normalised, fixed size, batch 1."""
     height, width = info.input_size
     shape = [1, 3, height, width] if layout == "NCHW" else [1, height, width, 3]
     return {
-        "name": INPUT_NAME,
+        "name": name or input_names(info)[0],
         "shape": shape,
         "dtype": "float32",
         "layout": layout,
@@ -24,7 +35,13 @@ def input_spec(info: StudentInfo, layout: str = "NCHW") -> dict[str, Any]:
     }
 
 
+def input_specs(info: StudentInfo, layout: str = "NCHW") -> list[dict[str, Any]]:
+    """Every input entry, in the order the model takes them."""
+    return [input_spec(info, layout, name) for name in input_names(info)]
+
+
 def output_spec(info: StudentInfo) -> dict[str, Any]:
     """Manifest `outputs` entry: one N×H×W map of the student's output kind at the input resolution."""
     height, width = info.input_size
-    return {"name": OUTPUT_NAME, "shape": [1, height, width], "dtype": "float32", "kind": info.output_kind}
+    name = DISPARITY_NAME if info.output_kind == "disparity" else OUTPUT_NAME
+    return {"name": name, "shape": [1, height, width], "dtype": "float32", "kind": info.output_kind}

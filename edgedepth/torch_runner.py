@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from edgedepth.checkpoint import StudentInfo, load_student
-from edgedepth.specs import INPUT_NAME, OUTPUT_NAME, input_spec, output_spec
+from edgedepth.specs import input_names, input_spec, input_specs, output_spec
 from runtime.runners.base import Runner
 
 
@@ -46,6 +46,12 @@ class TorchRunner(Runner):
         return input_spec(self.info)
 
     @property
+    def input_specs(self) -> list[dict]:
+        """Every input spec, in the order the model takes them (one for mono, left and right for stereo)."""
+        assert self.info is not None, "load() first"
+        return input_specs(self.info)
+
+    @property
     def output_spec(self) -> dict:
         assert self.info is not None, "load() first"
         return output_spec(self.info)
@@ -53,9 +59,9 @@ class TorchRunner(Runner):
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.model is not None, "load() first"
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(inputs[INPUT_NAME]))
-            out = self.model(x.contiguous(memory_format=torch.channels_last))
-        return {OUTPUT_NAME: np.ascontiguousarray(out.numpy())}
+            tensors = [torch.from_numpy(np.ascontiguousarray(inputs[name])) for name in input_names(self.info)]
+            out = self.model(*(x.contiguous(memory_format=torch.channels_last) for x in tensors))
+        return {self.output_spec["name"]: np.ascontiguousarray(out.numpy())}
 
     def close(self) -> None:
         self.model = None

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from edgedepth.checkpoint import StudentInfo
-from edgedepth.specs import input_spec, output_spec
+from edgedepth.specs import input_specs, output_spec
 from edgedepth.version import __version__
+from quantize.calibration import CalibrationItem, item_arrays
 from runtime.bundle import Bundle
 
 
@@ -22,8 +23,8 @@ class ExportRequest:
     """A float student plus what it was made from; `name` becomes the bundle directory's name.
 
     `precision` is one of the exporter's `precisions`; `calibration` holds representative inputs (each
-    1×3×H×W float32, normalised as the manifest's input spec says, NCHW whatever `layout` is) for the
-    precisions that need activation ranges (int8, w8a8).
+    1×3×H×W float32, normalised as the manifest's input spec says, NCHW whatever `layout` is; a tuple of
+    (left, right) for stereo students) for the precisions that need activation ranges (int8, w8a8).
     """
 
     model: nn.Module
@@ -32,13 +33,25 @@ class ExportRequest:
     name: str
     layout: str = "NCHW"
     precision: str = "fp32"
-    calibration: list[np.ndarray] | None = None
+    calibration: list[CalibrationItem] | None = None
 
-    def calibration_feed(self) -> list[np.ndarray]:
+    def calibration_feed(self) -> list[CalibrationItem]:
         """The calibration inputs in the exported model's own input layout (what its quantizer must feed)."""
-        if self.layout == "NHWC":
-            return [np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in self.calibration or []]
-        return list(self.calibration or [])
+        if self.layout != "NHWC":
+            return list(self.calibration or [])
+        feed = []
+        for item in self.calibration or []:
+            arrays = tuple(np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in item_arrays(item))
+            feed.append(arrays if len(arrays) > 1 else arrays[0])
+        return feed
+
+    def input_specs(self) -> list[dict[str, Any]]:
+        """The manifest's input entries for this request's layout."""
+        return input_specs(self.info, self.layout)
+
+    def examples(self) -> tuple[torch.Tensor, ...]:
+        """Zero tensors shaped like every input (in `layout`), to trace the model with."""
+        return tuple(torch.zeros(spec["shape"], dtype=torch.float32) for spec in self.input_specs())
 
     def manifest(self, fmt: str, precision: str, **extra: Any) -> dict[str, Any]:
         """Contract 1 manifest for this request; `files` is filled when the bundle is sealed."""
@@ -47,7 +60,7 @@ class ExportRequest:
             "task": self.info.task,
             "format": fmt,
             "precision": precision,
-            "inputs": [input_spec(self.info, self.layout)],
+            "inputs": self.input_specs(),
             "outputs": [output_spec(self.info)],
             "source": {
                 "model": self.info.config,
@@ -86,14 +99,14 @@ class Exporter(ABC):
 
 
 class _NHWCInput(nn.Module):
-    """Feed an NCHW model from an N×H×W×C tensor (what camera pipelines on phones hand over)."""
+    """Feed an NCHW model from N×H×W×C tensors (what camera pipelines on phones hand over)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model(image.permute(0, 3, 1, 2))
+    def forward(self, *images: torch.Tensor) -> torch.Tensor:
+        return self.model(*(image.permute(0, 3, 1, 2) for image in images))
 
 
 def model_for_layout(model: nn.Module, layout: str) -> nn.Module:

@@ -29,9 +29,9 @@ from edgedepth.checkpoint import StudentInfo
 from edgedepth.version import __version__
 from export.base import Exporter, ExportRequest
 from export.coreml_checks import check_coreml_bundle
-from export.parity import parity_inputs, torch_vs_bundle
+from export.parity import reference_inputs, torch_vs_bundle
 from export.registry import register_exporter
-from quantize.calibration import calibration_sha256
+from quantize.calibration import calibration_sha256, item_arrays
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
 
@@ -55,8 +55,8 @@ class _ImageToModel(nn.Module):
         self.model = model
         self.register_buffer("inv_std", (1.0 / torch.tensor(std, dtype=torch.float32)).view(1, 3, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x * self.inv_std)
+    def forward(self, *images: torch.Tensor) -> torch.Tensor:
+        return self.model(*(x * self.inv_std for x in images))
 
 
 class _PixelsToModel(nn.Module):
@@ -68,8 +68,8 @@ class _PixelsToModel(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model((pixels.float() / 255.0 - self.mean) / self.std)
+    def forward(self, *pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(*((p.float() / 255.0 - self.mean) / self.std for p in pixels))
 
 
 def image_input_spec(info: StudentInfo, name: str) -> dict[str, Any]:
@@ -90,9 +90,10 @@ def image_input_spec(info: StudentInfo, name: str) -> dict[str, Any]:
     }
 
 
-def to_mlprogram(module: nn.Module, example: torch.Tensor, inputs: list[Any], output_name: str,
-                 compute: str = "fp16") -> Any:
-    """Trace `module` on `example` and convert it to an iOS 17 mlprogram (fp16 or fp32 compute, float32 output)."""
+def to_mlprogram(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], inputs: list[Any],
+                 output_name: str, compute: str = "fp16") -> Any:
+    """Trace `module` on `example` (one tensor, or one per input) and convert it to an iOS 17 mlprogram (fp16 or
+    fp32 compute, float32 output)."""
     import coremltools as ct
 
     with torch.no_grad(), warnings.catch_warnings():
@@ -129,8 +130,11 @@ def _calibration_tensors(calibration: list[np.ndarray], info: StudentInfo) -> li
     mean = np.asarray(info.mean, dtype=np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(info.std, dtype=np.float32).reshape(1, 3, 1, 1)
     tensors = []
-    for array in calibration:
-        array = np.asarray(array)
+    for item in calibration:
+        if isinstance(item, tuple | list):
+            tensors.append(tuple(_calibration_tensors(list(item), info)))
+            continue
+        array = np.asarray(item)
         if array.dtype == np.uint8 and list(array.shape) == [1, height, width, 3]:
             array = (array.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
         elif array.dtype.kind != "f" or list(array.shape) != [1, 3, height, width]:
@@ -152,12 +156,13 @@ def quantize_w8a8(model: nn.Module, calibration: list[torch.Tensor]) -> nn.Modul
         milestones=[0, 0, -1, 0],
     ))
     quantizer = ctq.LinearQuantizer(copy.deepcopy(model).eval(), config)
-    prepared = quantizer.prepare(example_inputs=(calibration[0],))
+    first = calibration[0] if isinstance(calibration[0], tuple) else (calibration[0],)
+    prepared = quantizer.prepare(example_inputs=first)
     quantizer.step()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for x in calibration:
-            prepared(x)
+            prepared(*(x if isinstance(x, tuple) else (x,)))
         return quantizer.finalize().eval()
 
 
@@ -174,24 +179,28 @@ def measure_parity(request: ExportRequest, bundle: Bundle) -> dict[str, Any]:
         return {"status": "skipped", "reason": MACOS_ONLY}
     height, width = request.info.input_size
     info = request.info
-    images = [pixels_from_normalized(x, info.mean, info.std) for x in parity_inputs([1, 3, height, width])]
+    inputs, _ = reference_inputs("fp32", None, [1, 3, height, width], len(bundle.inputs))
+    images = [tuple(pixels_from_normalized(x, info.mean, info.std) for x in item_arrays(item)) for item in inputs]
     stats = torch_vs_bundle(_PixelsToModel(request.model.eval(), info.mean, info.std), bundle, images)
     return {"status": "ok", **stats}
 
 
-def _describe(mlmodel: Any, request: ExportRequest, input_name: str, output_name: str) -> None:
+def _describe(mlmodel: Any, request: ExportRequest, input_names: list[str], output_name: str) -> None:
     """Model metadata: description, author, license, version, and the edgedepth facts a CoreML user needs."""
     info = request.info
     height, width = info.input_size
     kind = info.output_kind
     model_name = info.config.get("name", "student")
+    source = "one RGB image" if len(input_names) == 1 else "a rectified RGB stereo pair"
     mlmodel.short_description = (f"edgedepth {model_name} depth student ({request.precision}): "
-                                 f"{kind.replace('_', ' ')} from one RGB image at {width}x{height}")
+                                 f"{kind.replace('_', ' ')} from {source} at {width}x{height}")
     mlmodel.author = AUTHOR
     mlmodel.license = LICENSE
     mlmodel.version = __version__
-    mlmodel.input_description[input_name] = (f"RGB image, {width}x{height} (width x height); the ImageNet "
-                                             "mean/std normalisation happens inside the model")
+    for input_name in input_names:
+        view = "" if len(input_names) == 1 else f"{input_name} view, "
+        mlmodel.input_description[input_name] = (f"RGB image, {view}{width}x{height} (width x height); the "
+                                                 "ImageNet mean/std normalisation happens inside the model")
     mlmodel.output_description[output_name] = f"{kind} at input resolution, 1x{height}x{width}"
     meta = mlmodel.user_defined_metadata
     meta["edgedepth.output_kind"] = kind
@@ -249,22 +258,23 @@ class CoreMLExporter(Exporter):
             "compute_precision": "float32" if precision == "fp32" else "float16",
             "coremltools_version": ct.__version__,
         })
-        input_name, output_name = manifest["inputs"][0]["name"], manifest["outputs"][0]["name"]
-        manifest["inputs"] = [image_input_spec(info, input_name)]
+        input_names, output_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
+        manifest["inputs"] = [image_input_spec(info, name) for name in input_names]
         if quantization:
             manifest["quantization"] = quantization
-        image = ct.ImageType(name=input_name, shape=(1, 3, height, width), scale=1.0 / 255.0,
-                             bias=[-m for m in info.mean], color_layout=ct.colorlayout.RGB)
+        images = [ct.ImageType(name=name, shape=(1, 3, height, width), scale=1.0 / 255.0,
+                               bias=[-m for m in info.mean], color_layout=ct.colorlayout.RGB) for name in input_names]
+        examples = tuple(torch.zeros(1, 3, height, width) for _ in input_names)
         # Entered first, so an existing bundle is refused before minutes of conversion.
         with atomic_directory(Path(out_dir) / request.name, force) as tmp:
             model = request.model.eval()
             if precision == "w8a8":
                 model = quantize_w8a8(model, _calibration_tensors(request.calibration or [], info))
                 manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration or [])
-            mlmodel = to_mlprogram(_ImageToModel(model, info.std), torch.zeros(1, 3, height, width), [image],
-                                   output_name, "fp32" if precision == "fp32" else "fp16")
+            mlmodel = to_mlprogram(_ImageToModel(model, info.std), examples, images, output_name,
+                                   "fp32" if precision == "fp32" else "fp16")
             mlmodel = compress_weights(mlmodel, precision)
-            _describe(mlmodel, request, input_name, output_name)
+            _describe(mlmodel, request, input_names, output_name)
             mlmodel.save(str(tmp / MODEL_FILE))
             write_manifest(tmp, manifest)
             manifest["checks"] = check_coreml_bundle(load_bundle(tmp))

@@ -39,7 +39,9 @@ def check_coreml_bundle(bundle: Bundle) -> dict[str, Any]:
     weights = weight_census(program)
     activations = activation_census(program)
     _check_precision(weights, activations, bundle.manifest)
-    normalization = _check_baked_normalization(program, bundle.manifest["inputs"][0])
+    # Every image input is checked; the first one's record is kept (a stereo pair shares one normalisation).
+    normalizations = [_check_baked_normalization(program, spec) for spec in bundle.manifest["inputs"]]
+    normalization = normalizations[0]
     metadata = _check_metadata(spec, bundle.manifest)
     storage = dict(sorted(Counter(w["storage"] for w in weights).items()))
     return {

@@ -39,18 +39,21 @@ QUANTIZERS = {
 MAX_FP32_ABS_REL = 1e-3
 
 
-def export_onnx_file(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
-                     output_name: str) -> None:
-    """Write `module` traced on `example` to `path` as a single self-contained ONNX file."""
+def export_onnx_file(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path,
+                     input_name: str | list[str], output_name: str) -> None:
+    """Write `module` traced on `example` (one tensor, or one per input) to `path` as a single ONNX file."""
     import onnx
+
+    examples = example if isinstance(example, tuple) else (example,)
+    input_names = [input_name] if isinstance(input_name, str) else list(input_name)
 
     # The exporter logs one warning per torchvision operator it cannot register; edgedepth needs none of them.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module.eval(), (example,), str(path), dynamo=True, external_data=False, opset_version=OPSET,
-            input_names=[input_name], output_names=[output_name], verbose=False,
+            module.eval(), examples, str(path), dynamo=True, external_data=False, opset_version=OPSET,
+            input_names=input_names, output_names=[output_name], verbose=False,
         )
     model = onnx.load(str(path))
     strip_trace_metadata(model)
@@ -98,24 +101,22 @@ class OnnxExporter(Exporter):
         self.check_request(request)
         precision = request.precision
         manifest = request.manifest("onnx", precision, opset=OPSET)
-        spec, out_spec = manifest["inputs"][0], manifest["outputs"][0]
+        names, out_spec = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]
         height, width = request.info.input_size
         module = model_for_layout(request.model.eval(), request.layout)
-        example = torch.zeros(spec["shape"], dtype=torch.float32)
         final = Path(out_dir) / request.name
         with atomic_directory(final, force) as tmp, tempfile.TemporaryDirectory() as work:
             fp32_path = (tmp if precision == "fp32" else Path(work)) / MODEL_FILE
-            export_onnx_file(module, example, fp32_path, spec["name"], out_spec["name"])
+            export_onnx_file(module, request.examples(), fp32_path, names, out_spec["name"])
             if precision == "fp16":
                 convert_to_fp16(fp32_path, tmp / MODEL_FILE)
             elif precision in self.calibrated:
                 module_name, function = QUANTIZERS[precision]
                 quantize = getattr(importlib.import_module(module_name), function)
-                manifest["quantization"] = quantize(fp32_path, request.calibration_feed(), spec["name"],
-                                                    tmp / MODEL_FILE)
+                manifest["quantization"] = quantize(fp32_path, request.calibration_feed(), names, tmp / MODEL_FILE)
                 manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
             write_manifest(tmp, manifest)
-            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width])
+            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(names))
             parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
             if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
                 raise RuntimeError(

@@ -7,11 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from export.base import Exporter, ExportRequest, model_for_layout
 from export.onnx import MAX_FP32_ABS_REL, OPSET, export_onnx_file
-from export.parity import parity_inputs, torch_vs_bundle
+from export.parity import reference_inputs, torch_vs_bundle
 from export.registry import register_exporter
 from quantize.calibration import calibration_sha256
 from runtime.atomic import atomic_directory
@@ -59,20 +57,19 @@ class OpenVINOExporter(Exporter):
                                     "compress_to_fp16": precision == "fp16",
                                     "inference_precision_hint": OpenVINORunner.PRECISION_HINTS[precision]}
         manifest = request.manifest("openvino", precision, openvino=settings)
-        spec, out_spec = manifest["inputs"][0], manifest["outputs"][0]
+        names, out_spec = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]
         height, width = request.info.input_size
         module = model_for_layout(request.model.eval(), request.layout)
         final = Path(out_dir) / request.name
         with atomic_directory(final, force) as tmp, tempfile.TemporaryDirectory() as work:
             onnx_path = Path(work) / "model.onnx"
-            export_onnx_file(module, torch.zeros(spec["shape"], dtype=torch.float32), onnx_path, spec["name"],
-                             out_spec["name"])
+            export_onnx_file(module, request.examples(), onnx_path, names, out_spec["name"])
             if precision == "int8":
                 from quantize.nncf_int8 import quantize_onnx_nncf
 
                 quantized = Path(work) / "model-int8.onnx"
                 manifest["quantization"] = quantize_onnx_nncf(
-                    onnx_path, request.calibration_feed(), spec["name"], quantized)
+                    onnx_path, request.calibration_feed(), names, quantized)
                 manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
                 onnx_path = quantized
             ov.save_model(ov.convert_model(str(onnx_path)), str(tmp / MODEL_FILE),
@@ -80,7 +77,8 @@ class OpenVINOExporter(Exporter):
             if not (tmp / WEIGHTS_FILE).is_file():
                 raise RuntimeError(f"openvino.save_model wrote no {WEIGHTS_FILE} beside {MODEL_FILE}")
             write_manifest(tmp, manifest)
-            parity = torch_vs_bundle(request.model, load_bundle(tmp), parity_inputs([1, 3, height, width]))
+            inputs, _ = reference_inputs("fp32", None, [1, 3, height, width], len(names))
+            parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
             if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
                 raise RuntimeError(f"OpenVINO fp32 export disagrees with torch: max |Δ|/range "
                                    f"{parity['max_abs_rel']:.2e} > {MAX_FP32_ABS_REL}")

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
 from runtime.metrics import agreement
 from runtime.runners.registry import runner_for_format
@@ -21,27 +22,34 @@ def parity_inputs(shape: list[int], count: int = 2, seed: int = 0) -> list[np.nd
     return inputs
 
 
-def reference_inputs(precision: str, calibration: list[np.ndarray] | None, shape: list[int]) -> tuple[list, str]:
+def reference_inputs(precision: str, calibration: list | None, shape: list[int],
+                     inputs: int = 1) -> tuple[list, str]:
     """Inputs for an export's parity check and where they come from: image-like noise for float precisions;
-    for quantized ones the last calibration inputs, since activation ranges only hold on data like those."""
+    for quantized ones the last calibration inputs, since activation ranges only hold on data like those.
+    A model with several inputs gets tuples (one array per input)."""
     if calibration and precision not in ("fp32", "fp16"):
         return list(calibration[-2:]), "calibration"
-    return parity_inputs(shape), "synthetic"
+    if inputs == 1:
+        return parity_inputs(shape), "synthetic"
+    arrays = parity_inputs(shape, count=2 * inputs)
+    return [tuple(arrays[i * inputs:(i + 1) * inputs]) for i in range(2)], "synthetic"
 
 
-def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list[np.ndarray], threads: int = 2) -> dict:
-    """Worst-case agreement of a bundle's outputs with the torch model's over `inputs`."""
-    spec = bundle.inputs[0]
+def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list, threads: int = 2) -> dict:
+    """Worst-case agreement of a bundle's outputs with the torch model's over `inputs` (NCHW arrays, or tuples
+    of them for several inputs, in the bundle's input order)."""
     out_name = bundle.outputs[0]["name"]
     worst: dict | None = None
     runner = runner_for_format(bundle.format)()
     runner.load(bundle, threads)
     try:
-        for x in inputs:
+        for item in inputs:
+            arrays = item_arrays(item)
             with torch.no_grad():
-                ref = model(torch.from_numpy(x)).numpy()
-            feed = x if spec["layout"] == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-            got = runner.infer({spec["name"]: feed})[out_name]
+                ref = model(*(torch.from_numpy(x) for x in arrays)).numpy()
+            feed = {spec["name"]: x if spec["layout"] == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+                    for spec, x in zip(bundle.inputs, arrays, strict=True)}
+            got = runner.infer(feed)[out_name]
             stats = agreement(ref, got.reshape(ref.shape))
             if worst is None or stats["max_abs_rel"] > worst["max_abs_rel"]:
                 worst = stats

@@ -64,19 +64,34 @@ def _quiet_converter() -> Iterator[None]:
             os.environ[key] = previous
 
 
-def convert_to_tflite(module: nn.Module, example: torch.Tensor, input_name: str, output_name: str) -> bytes:
-    """The float32 .tflite flatbuffer of `module` traced on `example`, one signature `input_name` → `output_name`."""
+def _named_examples(example: torch.Tensor | tuple[torch.Tensor, ...], input_name: str | list[str]
+                    ) -> dict[str, torch.Tensor]:
+    """{input name: example tensor}, in the model's call order."""
+    examples = example if isinstance(example, tuple) else (example,)
+    names = [input_name] if isinstance(input_name, str) else list(input_name)
+    if len(names) != len(examples):
+        raise ValueError(f"{len(examples)} example input(s) for {len(names)} input name(s)")
+    return dict(zip(names, examples, strict=True))
+
+
+def convert_to_tflite(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
+                      input_name: str | list[str], output_name: str) -> bytes:
+    """The float32 .tflite flatbuffer of `module` traced on `example` (one tensor, or one per input), with one
+    signature whose inputs and output keep their names."""
     import litert_torch
 
     with _quiet_converter():
-        edge = litert_torch.convert(_NamedIO(module.eval(), output_name).eval(), sample_kwargs={input_name: example})
+        edge = litert_torch.convert(_NamedIO(module.eval(), output_name).eval(),
+                                    sample_kwargs=_named_examples(example, input_name))
         return bytes(edge.model_content())
 
 
-def _fingerprint(module: nn.Module, example: torch.Tensor, input_name: str, output_name: str) -> str:
-    """sha256 over what the conversion depends on: module structure (repr), weights, input shape and names."""
+def _fingerprint(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], input_name: str | list[str],
+                 output_name: str) -> str:
+    """sha256 over what the conversion depends on: module structure (repr), weights, input shapes and names."""
     digest = hashlib.sha256()
-    digest.update(f"{repr(module)}|{list(example.shape)}|{example.dtype}|{input_name}|{output_name}".encode())
+    shapes = [(name, list(t.shape), str(t.dtype)) for name, t in _named_examples(example, input_name).items()]
+    digest.update(f"{repr(module)}|{shapes}|{output_name}".encode())
     for key, tensor in module.state_dict().items():
         data = tensor.detach().cpu().contiguous().reshape(-1)
         digest.update(f"{key}|{data.dtype}|{list(tensor.shape)}".encode())
@@ -84,7 +99,8 @@ def _fingerprint(module: nn.Module, example: torch.Tensor, input_name: str, outp
     return digest.hexdigest()
 
 
-def float_tflite(module: nn.Module, example: torch.Tensor, input_name: str, output_name: str) -> bytes:
+def float_tflite(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], input_name: str | list[str],
+                 output_name: str) -> bytes:
     """`convert_to_tflite`, remembered for the last few modules (same structure, weights, shape and names)."""
     key = _fingerprint(module, example, input_name, output_name)
     if key in _FLOAT_CACHE:
@@ -134,20 +150,19 @@ class TFLiteExporter(Exporter):
         precision = request.precision
         packages = ("litert-torch",) if precision == "fp32" else ("litert-torch", "ai-edge-quantizer")
         manifest = request.manifest("tflite", precision, signature=SIGNATURE, converter=_versions(*packages))
-        spec, out_spec = manifest["inputs"][0], manifest["outputs"][0]
+        names, out_spec = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]
         module = model_for_layout(request.model.eval(), request.layout)
-        example = torch.zeros(spec["shape"], dtype=torch.float32)
         height, width = request.info.input_size
         with atomic_directory(Path(out_dir) / request.name, force) as tmp:
-            model = float_tflite(module, example, spec["name"], out_spec["name"])
+            model = float_tflite(module, request.examples(), names, out_spec["name"])
             if precision != "fp32":
                 calibration = request.calibration_feed() if precision in self.calibrated else None
-                model, manifest["quantization"] = quantize_tflite(model, precision, spec["name"], calibration)
+                model, manifest["quantization"] = quantize_tflite(model, precision, names, calibration)
                 if calibration:
                     manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
             (tmp / MODEL_FILE).write_bytes(model)
             write_manifest(tmp, manifest)
-            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width])
+            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(names))
             parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
             if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
                 raise RuntimeError(f"TFLite export disagrees with torch: max |Δ|/range "

@@ -53,7 +53,7 @@ def _recipe_quantizer(model: bytes, precision: str, float_io: bool) -> tuple[Any
     raise ValueError(f"ai-edge-quantizer precisions: {', '.join(PRECISIONS)}, not '{precision}'")
 
 
-def quantize_tflite(model: bytes, precision: str, input_name: str, calibration: list[np.ndarray] | None = None,
+def quantize_tflite(model: bytes, precision: str, input_name: str | list[str], calibration: list | None = None,
                     float_io: bool = True, threads: int | None = None) -> tuple[bytes, dict[str, Any]]:
     """Quantize a float .tflite flatbuffer to `precision`; returns the new flatbuffer and its manifest entry.
 
@@ -76,14 +76,15 @@ def quantize_tflite(model: bytes, precision: str, input_name: str, calibration: 
     return bytes(result.quantized_model), entry
 
 
-def global_ranges(q: Any, input_name: str, calibration: list[np.ndarray], threads: int) -> dict[str, Any]:
+def global_ranges(q: Any, input_name: str | list[str], calibration: list, threads: int) -> dict[str, Any]:
     """Per-tensor min/max over every calibration input (one `calibrate` call per input, merged by min/max)."""
     from ai_edge_quantizer.utils.qsv_utils import min_max_update
 
+    from quantize.calibration import as_feeds
+
     ranges: dict[str, Any] = {}
-    for x in calibration:
-        feed = {SIGNATURE: [{input_name: np.ascontiguousarray(x, dtype=np.float32)}]}
-        for tensor, qsv in q.calibrate(feed, num_threads=threads).items():
+    for feed in as_feeds(calibration, input_name):
+        for tensor, qsv in q.calibrate({SIGNATURE: [feed]}, num_threads=threads).items():
             ranges[tensor] = min_max_update(ranges.get(tensor, {}), qsv)
     return ranges
 
@@ -95,7 +96,8 @@ def quantize_bundle(fp32: Any, calibration: list[np.ndarray], out_dir: Any, name
     require_fp32(fp32, "tflite", "LiteRT static int8")
 
     def write(tmp: Any) -> dict[str, Any]:
-        model, entry = quantize_tflite(fp32.model_path.read_bytes(), "int8", fp32.inputs[0]["name"], calibration)
+        names = [spec["name"] for spec in fp32.inputs]
+        model, entry = quantize_tflite(fp32.model_path.read_bytes(), "int8", names, calibration)
         (tmp / fp32.model_path.name).write_bytes(model)
         return entry
 

@@ -30,7 +30,7 @@ PRESETS = ("mixed", "performance")
 _STANDARD_DOMAINS = ("", "ai.onnx")
 
 
-def quantize_onnx_nncf(fp32_onnx: Path, calibration: list[np.ndarray], input_name: str, out_path: Path,
+def quantize_onnx_nncf(fp32_onnx: Path, calibration: list, input_name: str | list[str], out_path: Path,
                        preset: str = "mixed") -> dict[str, Any]:
     """Quantize `fp32_onnx` to a QDQ int8 ONNX file at `out_path` with NNCF PTQ; returns the manifest's
     "quantization" entry.
@@ -49,7 +49,10 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list[np.ndarray], input_nam
     if not calibration:
         raise ValueError("NNCF int8 needs at least one calibration input")
     model = onnx.load(str(fp32_onnx))
-    dataset = nncf.Dataset(calibration, lambda array: {input_name: array})
+    from quantize.calibration import as_feeds
+
+    feeds = as_feeds(calibration, input_name)
+    dataset = nncf.Dataset(feeds)
     quantized = nncf.quantize(
         model, dataset, preset=nncf.QuantizationPreset(preset), subset_size=len(calibration),
         advanced_parameters=AdvancedQuantizationParameters(
@@ -62,7 +65,7 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list[np.ndarray], input_nam
     onnx.checker.check_model(quantized)
     with atomic_file(Path(out_path)) as tmp:
         onnx.save(quantized, str(tmp))
-        _smoke_run(tmp, input_name, calibration[0])
+        _smoke_run(tmp, feeds[0])
     return {
         "method": "nncf-ptq",
         "preset": preset,
@@ -110,7 +113,7 @@ def _describe(dtype: np.dtype, per_channel: bool, zero_point: np.ndarray) -> str
     return f"{np.dtype(dtype).name} {granularity} {'symmetric' if symmetric else 'asymmetric'}"
 
 
-def _smoke_run(path: Path, input_name: str, sample: np.ndarray) -> None:
+def _smoke_run(path: Path, feed: dict[str, np.ndarray]) -> None:
     """Run the quantized model once in onnxruntime (when installed) with all graph optimisations on: fusion
     problems surface at the first run, not when the session is created."""
     try:
@@ -123,7 +126,7 @@ def _smoke_run(path: Path, input_name: str, sample: np.ndarray) -> None:
     options.intra_op_num_threads = min(2, os.cpu_count() or 1)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        session.run(None, {input_name: np.ascontiguousarray(sample, dtype=np.float32)})
+        session.run(None, feed)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RuntimeError(f"the NNCF int8 model does not run in onnxruntime: {first}") from exc
@@ -135,4 +138,4 @@ def quantize_bundle(fp32: Any, calibration: list[np.ndarray], out_dir: Path, nam
 
     require_fp32(fp32, "onnx", "NNCF int8")
     return derive_bundle(fp32, out_dir, name, "int8-nncf", calibration, lambda tmp: quantize_onnx_nncf(
-        fp32.model_path, calibration, fp32.inputs[0]["name"], tmp / fp32.model_path.name), force=force)
+        fp32.model_path, calibration, [spec["name"] for spec in fp32.inputs], tmp / fp32.model_path.name), force=force)

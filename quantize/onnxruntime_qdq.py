@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from quantize.calibration import as_feeds
 from quantize.derive import derive_bundle, require_fp32
 from runtime.bundle import Bundle
 
@@ -20,10 +21,10 @@ CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 
 
 class _ListReader:
-    """onnxruntime CalibrationDataReader over a list of input arrays."""
+    """onnxruntime CalibrationDataReader over a list of calibration items."""
 
-    def __init__(self, input_name: str, arrays: list[np.ndarray]) -> None:
-        self._feeds = iter([{input_name: a} for a in arrays])
+    def __init__(self, input_names: str | list[str], calibration: list) -> None:
+        self._feeds = iter(as_feeds(calibration, input_names))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
@@ -45,7 +46,7 @@ def _tail_conv_nodes(model_path: Path, count: int) -> list[str]:
 def quantize_onnx_qdq(
     fp32_path: Path,
     calibration: list[np.ndarray],
-    input_name: str,
+    input_name: str | list[str],
     out_path: Path,
     calibrate_method: str = "minmax",
     keep_float_tail: int = 0,
@@ -91,6 +92,6 @@ def quantize_bundle(
 ) -> Bundle:
     """Quantize an fp32 ONNX bundle to a QDQ int8 bundle `out_dir/name`, calibrated on `calibration` inputs."""
     require_fp32(fp32, "onnx", "onnxruntime QDQ")
+    names = [spec["name"] for spec in fp32.inputs]
     return derive_bundle(fp32, out_dir, name, "int8", calibration, lambda tmp: quantize_onnx_qdq(
-        fp32.model_path, calibration, fp32.inputs[0]["name"], tmp / MODEL_FILE, calibrate_method, keep_float_tail),
-        force=force)
+        fp32.model_path, calibration, names, tmp / MODEL_FILE, calibrate_method, keep_float_tail), force=force)

@@ -44,7 +44,8 @@ _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"),
                    "delta3": ("δ3", "delta"),
                    "delta1_drop": ("δ1 drop vs fp32", "delta"), "epe": ("EPE px", "px"), "bad1": ("bad-1 %", "pct"),
                    "bad2": ("bad-2 %", "pct"), "bad3": ("bad-3 %", "pct"), "d1": ("D1 %", "pct"),
-                   "coverage": ("coverage", "delta")}
+                   "bad2_rise": ("bad-2 rise vs fp32", "pct"), "depth_absrel": ("depth AbsRel", "absrel"),
+                   "depth_delta1": ("depth δ1", "delta"), "coverage": ("coverage", "delta")}
 LEGEND = (
     "Latency: ms per inference after untimed warm-up runs, at the thread count above; FPS = 1000 / p50. "
     "Speed-up: FPS ÷ the torch fp32 student's FPS. Fidelity (vs fp32): raw-output agreement with the torch "
