@@ -60,3 +60,16 @@ def test_teacher_target_keeps_invalid_pixels_out():
     assert target.shape == mask.shape == (64, 96)
     assert np.all(target[mask] > 0) and np.all(target[~mask] == 0)
     assert 0.3 < mask.mean() < 1.0
+
+
+def test_schedule_warms_up_then_decays_to_five_percent():
+    from edgedepth.distill.mono import DistillConfig
+    from edgedepth.distill.schedule import lr_at
+    from edgedepth.distill.stereo import StereoDistillConfig
+
+    for config in (DistillConfig(lr=1e-3, warmup_steps=10, steps=110), StereoDistillConfig(lr=1e-3, warmup_steps=10,
+                                                                                            steps=110)):
+        rates = [lr_at(step, config) for step in range(config.steps)]
+        assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+        assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))  # never rises after warm-up
+        assert lr_at(config.steps, config) == pytest.approx(5e-5)

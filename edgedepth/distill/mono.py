@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from edgedepth.checkpoint import StudentInfo, save_student
 from edgedepth.distill.augment import Augment, augment_batch
 from edgedepth.distill.dataset import DistillSet, build_distill_set
 from edgedepth.distill.head import lift_output_bias, linear_head
+from edgedepth.distill.schedule import lr_at
 from edgedepth.losses import ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
@@ -42,14 +42,6 @@ class DistillConfig:
     seed: int = 0
     threads: int = 2
     augment: Augment = field(default_factory=Augment)
-
-
-def _lr_at(step: int, config: DistillConfig) -> float:
-    """Linear warm-up, then cosine decay to 5 % of the peak rate."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
 @torch.no_grad()
@@ -87,7 +79,7 @@ def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, p
     bar = tqdm(range(config.steps), desc="distill", disable=not progress, unit="step")
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, config)
+            group["lr"] = lr_at(step, config)
         index = rng.integers(0, len(data), size=config.batch_size)
         images, targets, masks = (torch.from_numpy(a) for a in augment_batch(
             data.images[index], data.targets[index], data.masks[index], mean, std, rng, config.augment))

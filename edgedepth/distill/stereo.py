@@ -8,7 +8,6 @@ does not give, so `Augment.flip` must be 0 here.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
 from edgedepth.distill.augment import Augment
 from edgedepth.distill.dataset import teacher_target
+from edgedepth.distill.schedule import lr_at
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
@@ -152,14 +152,6 @@ def augment_pair(
     return out[0], out[1]
 
 
-def _lr_at(step: int, config: StereoDistillConfig) -> float:
-    """Linear warm-up, then cosine decay to 5 % of the peak rate."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-
 def _loss(pred: torch.Tensor, index: np.ndarray, data: StereoDistillSet, config: StereoDistillConfig) -> torch.Tensor:
     """Teacher term, plus gt_weight × the ground-truth term when the set has ground truth."""
     loss = masked_smooth_l1(pred, torch.from_numpy(data.targets[index]), torch.from_numpy(data.masks[index]),
@@ -198,7 +190,7 @@ def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoD
     bar = tqdm(range(config.steps), desc="distill stereo", disable=not progress, unit="step")
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, config)
+            group["lr"] = lr_at(step, config)
         index = rng.integers(0, len(data), size=config.batch_size)
         lefts, rights = augment_pair(data.lefts[index], data.rights[index], mean, std, rng, config.augment)
         pred = model(torch.from_numpy(lefts).contiguous(memory_format=torch.channels_last),
