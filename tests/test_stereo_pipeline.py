@@ -10,6 +10,9 @@ from edgedepth.cli import main
 from runtime.bundle import load_bundle
 
 FAST_EVAL = ["--eval-scenes", "1", "--warmup", "1", "--iters", "3", "--threads", "1"]
+# Formats whose fp32 and int8 bundles run here, and the modules that takes.
+RUNNABLE = {"onnx": ("onnxruntime",), "tflite": ("litert_torch", "ai_edge_litert", "ai_edge_quantizer"),
+            "openvino": ("openvino", "nncf")}
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +21,12 @@ def stereo_run(tmp_path_factory):
     ckpt = out / "student.safetensors"
     assert main(["distill", "--task", "stereo", "--out", str(ckpt), "--steps", "3", "--scenes", "4",
                  "--size", "64x128", "--batch-size", "2", "--threads", "1"]) == 0
-    formats = "onnx,tflite" if _has("ai_edge_litert") and _has("litert_torch") else "onnx"
+    formats = ",".join(f for f, modules in RUNNABLE.items() if all(_has(m) for m in modules))
     assert main(["export", "--student", str(ckpt), "--out", str(out / "bundles"), "--format", formats,
                  "--precision", "fp32,int8", "--calibration", "3"]) == 0
+    if _has("coremltools"):
+        assert main(["export", "--student", str(ckpt), "--out", str(out / "bundles"), "--format", "coreml",
+                     "--precision", "fp16"]) == 0
     assert main(["verify", "--student", str(ckpt), "--bundles", str(out / "bundles"), "--out", str(out),
                  *FAST_EVAL]) == 0
     assert main(["bench", "--student", str(ckpt), "--bundles", str(out / "bundles"), "--out", str(out),
@@ -70,6 +76,22 @@ def test_report_has_stereo_rows(stereo_run):
         assert rows[f"{fmt}-fp32"]["fidelity"]["max_abs_rel"] <= 1e-4
     text = (out / "report.md").read_text()
     assert "EPE vs teacher" in text and "middlebury-motorcycle bad-2 %" in text
+
+
+def test_coreml_pair_is_export_checked(stereo_run):
+    pytest.importorskip("coremltools", reason="CoreML export needs coremltools")
+    out, _ = stereo_run
+    bundle = load_bundle(out / "bundles" / "coreml-fp16")
+    assert [(spec["name"], spec["dtype"], spec["normalization"]) for spec in bundle.inputs] == [
+        ("left", "uint8", "baked-in"), ("right", "uint8", "baked-in")]
+    assert bundle.manifest["checks"]["status"] == "ok" and bundle.manifest["checks"]["io"]["inputs"][1]["name"] == \
+        "right"
+    rows = {row["artifact"]: row for row in json.loads((out / "report.json").read_text())["rows"]}
+    row = rows["coreml-fp16"]
+    if row["status"] == "skipped":  # off macOS
+        assert row["export_checks"]["status"] == "ok" and "export itself is checked" in row["reason"]
+    else:
+        assert row["status"] == "ok" and row["fidelity"]["absrel"] <= 0.01
 
 
 def test_disparity_is_restored_in_sample_pixels():
