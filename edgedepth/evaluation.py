@@ -168,6 +168,9 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
             entry.update(relative_depth_metrics(prediction.value, sample.depth, mask))
             if prediction.kind == "disparity" and sample.disparity is not None:
                 entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
+                # The same errors with the holes counted as misses (0 disparity): comparable with a dense student.
+                dense = stereo_metrics(np.where(mask, prediction.value, 0.0), sample.disparity, sample.valid)
+                entry.update(epe_dense=dense["epe"], bad2_dense=dense["bad2"])
         accuracy[item.dataset].append(entry)
     return {"accuracy": {name: _mean_dicts(values) for name, values in accuracy.items()}}
 

@@ -44,7 +44,8 @@ _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"),
                    "delta3": ("δ3", "delta"),
                    "delta1_drop": ("δ1 drop vs fp32", "delta"), "epe": ("EPE px", "px"), "bad1": ("bad-1 %", "pct"),
                    "bad2": ("bad-2 %", "pct"), "bad3": ("bad-3 %", "pct"), "d1": ("D1 %", "pct"),
-                   "bad2_rise": ("bad-2 rise vs fp32", "pct"), "depth_absrel": ("depth AbsRel", "absrel"),
+                   "bad2_rise": ("bad-2 rise vs fp32", "pct"), "epe_dense": ("EPE px, holes as misses", "px"),
+                   "bad2_dense": ("bad-2 %, holes as misses", "pct"), "depth_absrel": ("depth AbsRel", "absrel"),
                    "depth_delta1": ("depth δ1", "delta"), "coverage": ("coverage", "delta")}
 LEGEND = (
     "Latency: ms per inference after untimed warm-up runs, at the thread count above; FPS = 1000 / p50. "

@@ -55,7 +55,7 @@ def test_all_masked_gives_zero_with_zero_gradient():
     pred = torch.randn(2, 4, 4, requires_grad=True)
     loss = masked_smooth_l1(pred, torch.full((2, 4, 4), math.nan), torch.zeros(2, 4, 4, dtype=torch.bool))
     loss.backward()
-    assert float(loss) == 0.0 and torch.equal(pred.grad, torch.zeros_like(pred))
+    assert float(loss.detach()) == 0.0 and torch.equal(pred.grad, torch.zeros_like(pred))
     with pytest.raises(ValueError):
         masked_smooth_l1(pred, torch.zeros(2, 4, 5), torch.ones(2, 4, 5, dtype=torch.bool))
 

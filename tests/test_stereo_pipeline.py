@@ -63,6 +63,8 @@ def test_report_has_stereo_rows(stereo_run):
     student = rows["student:torch-fp32"]
     teacher = rows["teacher:sgbm"]["accuracy"]["middlebury-motorcycle"]
     assert teacher["bad2"] < 20 and teacher["epe"] < 3  # SGBM on the real pair: the reference to beat
+    # Over every ground-truth pixel (SGBM's holes count as misses), as the dense student is measured.
+    assert teacher["bad2"] <= teacher["bad2_dense"] <= 100 and teacher["epe_dense"] >= teacher["epe"]
     for fmt in formats:
         for precision in ("fp32", "int8"):
             row = rows[f"{fmt}-{precision}"]
