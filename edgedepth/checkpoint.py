@@ -90,23 +90,41 @@ def read_state_dict(path: Path, trust_pickle: bool = False) -> tuple[dict[str, t
     return obj, {}
 
 
-def load_weights_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load `state` into `model` strictly; a mismatch becomes one line naming the first offending keys."""
+def _count(n: int, what: str) -> str:
+    """'1 missing key' / '3 missing keys'."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def load_weights_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str, shown_prefix: str = "",
+                        target: str | None = None) -> None:
+    """Load `state` into `model` strictly; missing, unexpected, wrong-shape or float/int-mismatched keys become
+    one line naming the first of each (keys shown with `shown_prefix`, the model as `target`)."""
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
-        raise EdgeDepthError(f"{source} does not fit {model.config.get('name', 'the model')}: " + ", ".join(parts))
-    model.load_state_dict(state, strict=True)
+    missing = [key for key in own if key not in state]
+    unexpected = [key for key in state if key not in own]
+    wrong_shape = [key for key in own if key in state and tuple(state[key].shape) != tuple(own[key].shape)]
+    wrong_kind = [key for key in own if key in state and key not in wrong_shape
+                  and state[key].dtype.is_floating_point != own[key].dtype.is_floating_point]
+    problems = []
+    if missing:
+        problems.append(f"{_count(len(missing), 'missing key')}, first: {shown_prefix}{missing[0]}")
+    if unexpected:
+        problems.append(f"{_count(len(unexpected), 'unexpected key')}, first: {shown_prefix}{unexpected[0]}")
+    if wrong_shape:
+        key = wrong_shape[0]
+        problems.append(f"{_count(len(wrong_shape), 'wrong shape')}, first: {shown_prefix}{key} is "
+                        f"{tuple(state[key].shape)}, expected {tuple(own[key].shape)}")
+    if wrong_kind:
+        key = wrong_kind[0]
+        problems.append(f"{_count(len(wrong_kind), 'wrong dtype')}, first: {shown_prefix}{key} is "
+                        f"{state[key].dtype}, expected {own[key].dtype}")
+    if problems:
+        name = target or getattr(model, "config", {}).get("name", "the model")
+        raise EdgeDepthError(f"{source} does not fit {name}: " + "; ".join(problems))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # not expected after the checks above; still one line
+        raise EdgeDepthError(f"{source}: {str(exc).splitlines()[0]}") from exc
 
 
 def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:

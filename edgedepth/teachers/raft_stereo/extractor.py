@@ -77,11 +77,10 @@ def _stem_strides(n_downsample: int) -> tuple[int, int, int]:
     return 1 + (n_downsample > 2), 1 + (n_downsample > 1), 1 + (n_downsample > 0)
 
 
-class BasicEncoder(nn.Module):
-    """Matching features at 1/2**n_downsample resolution (the separate feature network, `fnet`)."""
+class _TrunkEncoder(nn.Module):
+    """The stem both encoders share: conv 7×7, norm, ReLU, then stages of 64, 96 and 128 channels."""
 
-    def __init__(self, output_dim: int = 256, norm: str = "instance", n_downsample: int = 2) -> None:
-        super().__init__()
+    def _build_trunk(self, norm: str, n_downsample: int) -> None:
         s1, s2, s3 = _stem_strides(n_downsample)
         self.norm1 = make_norm(norm, 64, 8)
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=s1, padding=3)
@@ -89,16 +88,28 @@ class BasicEncoder(nn.Module):
         self.layer1 = _stage(64, 64, norm, 1)
         self.layer2 = _stage(64, 96, norm, s2)
         self.layer3 = _stage(96, 128, norm, s3)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared stem: (B, 3, H, W) → (B, 128, H/2**n, W/2**n)."""
+        x = self.relu1(self.norm1(self.conv1(x)))
+        return self.layer3(self.layer2(self.layer1(x)))
+
+
+class BasicEncoder(_TrunkEncoder):
+    """Matching features at 1/2**n_downsample resolution (the separate feature network, `fnet`)."""
+
+    def __init__(self, output_dim: int = 256, norm: str = "instance", n_downsample: int = 2) -> None:
+        super().__init__()
+        self._build_trunk(norm, n_downsample)
         self.conv2 = nn.Conv2d(128, output_dim, kernel_size=1)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, output_dim, H/2**n, W/2**n) features."""
-        x = self.relu1(self.norm1(self.conv1(x)))
-        return self.conv2(self.layer3(self.layer2(self.layer1(x))))
+        return self.conv2(self.trunk(x))
 
 
-class MultiBasicEncoder(nn.Module):
+class MultiBasicEncoder(_TrunkEncoder):
     """Context encoder: per GRU level (1/2**n, 1/2**(n+1), 1/2**(n+2)) a hidden-state and a context map.
 
     `output_dims` lists, per output head, the channels at the three levels coarsest first (the official
@@ -107,24 +118,13 @@ class MultiBasicEncoder(nn.Module):
 
     def __init__(self, output_dims: list[tuple[int, int, int]], norm: str = "batch", n_downsample: int = 2) -> None:
         super().__init__()
-        s1, s2, s3 = _stem_strides(n_downsample)
-        self.norm1 = make_norm(norm, 64, 8)
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=s1, padding=3)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.layer1 = _stage(64, 64, norm, 1)
-        self.layer2 = _stage(64, 96, norm, s2)
-        self.layer3 = _stage(96, 128, norm, s3)
+        self._build_trunk(norm, n_downsample)
         self.layer4 = _stage(128, 128, norm, 2)
         self.layer5 = _stage(128, 128, norm, 2)
         self.outputs08 = nn.ModuleList(_head(norm, dims[2]) for dims in output_dims)
         self.outputs16 = nn.ModuleList(_head(norm, dims[1]) for dims in output_dims)
         self.outputs32 = nn.ModuleList(nn.Conv2d(128, dims[0], 3, padding=1) for dims in output_dims)
         _init_weights(self)
-
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """The shared stem: (B, 3, H, W) → (B, 128, H/2**n, W/2**n)."""
-        x = self.relu1(self.norm1(self.conv1(x)))
-        return self.layer3(self.layer2(self.layer1(x)))
 
     def heads(self, x: torch.Tensor, num_levels: int) -> list[list[torch.Tensor]]:
         """Per level (finest first, `num_levels` of them) the list of head outputs, from trunk features."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgedepth.checkpoint import read_state_dict
+from edgedepth.checkpoint import load_weights_strict, read_state_dict
 from edgedepth.errors import EdgeDepthError
 
 PREFIX = "module."
@@ -34,43 +34,13 @@ def alias_groups(model: nn.Module) -> list[list[str]]:
     return sorted(sorted(keys) for keys in groups.values() if len(keys) > 1)
 
 
-def _count(n: int, what: str) -> str:
-    """'1 missing key' / '3 missing keys'."""
-    return f"{n} {what}{'' if n == 1 else 's'}"
-
-
 def load_official_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load an official (or identically named) state_dict into `model` strictly; mismatches raise one line."""
     prefixed = bool(state) and all(key.startswith(PREFIX) for key in state)
     shown = PREFIX if prefixed else ""
     state = {key[len(shown):]: value for key, value in state.items()}
     state = _fill_aliases(model, state, source, shown)
-
-    own = model.state_dict()
-    missing = [key for key in own if key not in state]
-    unexpected = [key for key in state if key not in own]
-    wrong_shape = [key for key in own if key in state and tuple(state[key].shape) != tuple(own[key].shape)]
-    wrong_kind = [key for key in own if key in state and key not in wrong_shape
-                  and state[key].dtype.is_floating_point != own[key].dtype.is_floating_point]
-    problems = []
-    if missing:
-        problems.append(f"{_count(len(missing), 'missing key')}, first: {shown}{missing[0]}")
-    if unexpected:
-        problems.append(f"{_count(len(unexpected), 'unexpected key')}, first: {shown}{unexpected[0]}")
-    if wrong_shape:
-        key = wrong_shape[0]
-        problems.append(f"{_count(len(wrong_shape), 'wrong shape')}, first: {shown}{key} is "
-                        f"{tuple(state[key].shape)}, expected {tuple(own[key].shape)}")
-    if wrong_kind:
-        key = wrong_kind[0]
-        problems.append(f"{_count(len(wrong_kind), 'wrong dtype')}, first: {shown}{key} is {state[key].dtype}, "
-                        f"expected {own[key].dtype}")
-    if problems:
-        raise EdgeDepthError(f"{source} does not fit this RAFT-Stereo configuration: " + "; ".join(problems))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # not expected after the checks above; still one line
-        raise EdgeDepthError(f"{source}: {str(exc).splitlines()[0]}") from exc
+    load_weights_strict(model, state, source, shown_prefix=shown, target="this RAFT-Stereo configuration")
 
 
 def _fill_aliases(model: nn.Module, state: dict[str, torch.Tensor], source: str,
