@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +90,16 @@ class Exporter(ABC):
         if request.precision in self.calibrated and not request.calibration:
             raise ValueError(f"{self.format} {request.precision} needs calibration inputs")
 
+    # (top-level module, pip distribution) pairs the exporter needs, and the extra that installs them.
+    requires: tuple[tuple[str, str], ...] = ()
+    install_hint: str = ""
+
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        """Whether this machine has the libraries the exporter needs (and why not)."""
+        """Whether this machine has the libraries the exporter needs (and why not), without importing them."""
+        for module, package in cls.requires:
+            if importlib.util.find_spec(module) is None:
+                return False, f"needs {package} ({module} is not installed; {cls.install_hint})"
         return True, ""
 
     @abstractmethod

@@ -15,7 +15,6 @@ everything that can be checked without the CoreML runtime (reload, MIL validatio
 from __future__ import annotations
 
 import copy
-import importlib.util
 import sys
 import warnings
 from pathlib import Path
@@ -239,11 +238,8 @@ class CoreMLExporter(Exporter):
     precisions = ("fp32", "fp16", "w8", "palettized-6bit", "palettized-4bit", "w8a8")
     calibrated = ("w8a8",)
 
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        if importlib.util.find_spec("coremltools") is None:
-            return False, "needs coremltools (pip install coremltools)"
-        return True, ""
+    requires = (("coremltools", "coremltools"),)
+    install_hint = "pip install 'edgedepth[coreml]'"
 
     def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
         self.check_request(request)

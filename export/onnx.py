@@ -88,14 +88,8 @@ class OnnxExporter(Exporter):
     precisions = ("fp32", "fp16", "int8", "int8-nncf")
     calibrated = ("int8", "int8-nncf")
 
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import onnx  # noqa: F401
-            import onnxscript  # noqa: F401
-        except ImportError as exc:
-            return False, f"needs onnx and onnxscript ({exc.name} is not installed)"
-        return True, ""
+    requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"))
+    install_hint = "pip install 'edgedepth[train]'"
 
     def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
         self.check_request(request)

@@ -28,15 +28,8 @@ class OpenVINOExporter(Exporter):
     precisions = ("fp32", "fp16", "int8")
     calibrated = ("int8",)
 
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import onnx  # noqa: F401
-            import onnxscript  # noqa: F401
-            import openvino  # noqa: F401
-        except ImportError as exc:
-            return False, f"needs openvino, onnx and onnxscript ({exc.name} is not installed)"
-        return True, ""
+    requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("openvino", "openvino"))
+    install_hint = "pip install 'edgedepth[train,nncf]'"
 
     def check_request(self, request: ExportRequest) -> None:
         """The base checks, plus NNCF for int8."""

@@ -8,7 +8,6 @@ signature carries the manifest's names (`image` → `depth`), which is how the L
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import warnings
 from collections import OrderedDict
@@ -134,13 +133,9 @@ class TFLiteExporter(Exporter):
     precisions = ("fp32", "fp16", "int8", "int8-dynamic")
     calibrated = ("int8",)
 
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        for module, package in (("litert_torch", "litert-torch"), ("ai_edge_quantizer", "ai-edge-quantizer"),
-                                ("ai_edge_litert", "ai-edge-litert")):
-            if importlib.util.find_spec(module) is None:
-                return False, f"needs {package} ({module} is not installed; pip install 'edgedepth[tflite]')"
-        return True, ""
+    requires = (("litert_torch", "litert-torch"), ("ai_edge_quantizer", "ai-edge-quantizer"),
+                ("ai_edge_litert", "ai-edge-litert"))
+    install_hint = "pip install 'edgedepth[tflite]'"
 
     def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
         self.check_request(request)
