@@ -63,8 +63,8 @@ def test_teacher_target_keeps_invalid_pixels_out():
 
 
 def test_schedule_warms_up_then_decays_to_five_percent():
+    from edgedepth.distill.loop import lr_at
     from edgedepth.distill.mono import DistillConfig
-    from edgedepth.distill.schedule import lr_at
     from edgedepth.distill.stereo import StereoDistillConfig
 
     for config in (DistillConfig(lr=1e-3, warmup_steps=10, steps=110), StereoDistillConfig(lr=1e-3, warmup_steps=10,

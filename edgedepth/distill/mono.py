@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from edgedepth.checkpoint import StudentInfo, save_student
 from edgedepth.distill.augment import Augment, augment_batch
 from edgedepth.distill.dataset import DistillSet, build_distill_set
 from edgedepth.distill.head import lift_output_bias, linear_head
-from edgedepth.distill.schedule import lr_at
+from edgedepth.distill.loop import optimise
 from edgedepth.losses import ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
@@ -66,36 +64,18 @@ def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfi
 
 
 def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, progress: bool) -> dict:
-    """The optimisation loop proper: AdamW, warm-up + cosine schedule, augmented random batches."""
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    """The optimisation loop proper on augmented random batches, with the fixed-set loss before it."""
     before = fixed_set_loss(model, data, alpha=config.grad_alpha)
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
-    # channels_last runs the depthwise/pointwise convolutions of EfficientNet-Lite ~1.5× faster on CPU.
-    model.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    losses: list[float] = []
-    start = time.perf_counter()
-    bar = tqdm(range(config.steps), desc="distill", disable=not progress, unit="step")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+
+    def batch_loss(rng: np.random.Generator) -> torch.Tensor:
         index = rng.integers(0, len(data), size=config.batch_size)
         images, targets, masks = (torch.from_numpy(a) for a in augment_batch(
             data.images[index], data.targets[index], data.masks[index], mean, std, rng, config.augment))
         images = images.contiguous(memory_format=torch.channels_last)
-        loss = ssi_loss(model(images), targets, masks, alpha=config.grad_alpha, scale_anchor=config.scale_anchor)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if step % 20 == 0 or step == config.steps - 1:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-    seconds = round(time.perf_counter() - start, 2)
-    model.to(memory_format=torch.contiguous_format).eval()
-    tenth = max(1, len(losses) // 10)
-    return {"steps": config.steps, "seconds": seconds, "fixed_set_loss_before": before,
-            "loss_first_10pct": float(np.mean(losses[:tenth])), "loss_last_10pct": float(np.mean(losses[-tenth:]))}
+        return ssi_loss(model(images), targets, masks, alpha=config.grad_alpha, scale_anchor=config.scale_anchor)
+
+    return {**optimise(model, batch_loss, config, "distill", progress), "fixed_set_loss_before": before}
 
 
 def distill(config: DistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:

@@ -8,7 +8,6 @@ does not give, so `Augment.flip` must be 0 here.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
 from edgedepth.distill.augment import Augment
 from edgedepth.distill.dataset import teacher_target
-from edgedepth.distill.schedule import lr_at
+from edgedepth.distill.loop import optimise
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
@@ -178,36 +177,18 @@ def fixed_set_loss(model: torch.nn.Module, data: StereoDistillSet, config: Stere
 def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoDistillConfig,
                  progress: bool = True) -> dict[str, Any]:
     """Optimise the student in place (AdamW, warm-up + cosine, photometric augmentation); returns a small log."""
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     before = fixed_set_loss(model, data, config)
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
-    # channels_last runs the depthwise/pointwise convolutions of EfficientNet-Lite ~1.5× faster on CPU.
-    model.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    losses: list[float] = []
-    start = time.perf_counter()
-    bar = tqdm(range(config.steps), desc="distill stereo", disable=not progress, unit="step")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+
+    def batch_loss(rng: np.random.Generator) -> torch.Tensor:
         index = rng.integers(0, len(data), size=config.batch_size)
         lefts, rights = augment_pair(data.lefts[index], data.rights[index], mean, std, rng, config.augment)
         pred = model(torch.from_numpy(lefts).contiguous(memory_format=torch.channels_last),
                      torch.from_numpy(rights).contiguous(memory_format=torch.channels_last))
-        loss = _loss(pred, index, data, config)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if step % 20 == 0 or step == config.steps - 1:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-    seconds = round(time.perf_counter() - start, 2)
-    model.to(memory_format=torch.contiguous_format).eval()
-    tenth = max(1, len(losses) // 10)
-    return {"steps": config.steps, "seconds": seconds, "fixed_set_loss_before": before,
-            "fixed_set_loss_after": fixed_set_loss(model, data, config),
-            "loss_first_10pct": float(np.mean(losses[:tenth])), "loss_last_10pct": float(np.mean(losses[-tenth:]))}
+        return _loss(pred, index, data, config)
+
+    log = optimise(model, batch_loss, config, "distill stereo", progress)
+    return {**log, "fixed_set_loss_before": before, "fixed_set_loss_after": fixed_set_loss(model, data, config)}
 
 
 def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
