@@ -72,6 +72,11 @@ class DemoConfig:
     task: str = "mono"  # "stereo" distils `stereo` instead of `distill`
     stereo: StereoDistillConfig = field(default_factory=StereoDistillConfig)
 
+    @property
+    def training(self) -> DistillConfig | StereoDistillConfig:
+        """The distillation config of the task."""
+        return self.stereo if self.task == "stereo" else self.distill
+
     @classmethod
     def quick(cls) -> DemoConfig:
         """A run of about a minute: few steps and scenes; numbers are real but the student is barely trained."""
@@ -292,8 +297,7 @@ def _export_checks(bundle: Bundle) -> dict:
     checks = bundle.manifest.get("checks")
     if not isinstance(checks, dict):
         return {}
-    summary = checks.get("summary") or ", ".join(k for k, v in checks.items() if v is True) or "checked"
-    return {"status": checks.get("status", "ok"), "summary": summary}
+    return {"status": checks.get("status", "ok"), "summary": checks.get("summary", "checked")}
 
 
 def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures_dir: Path | None = None,
@@ -439,13 +443,10 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
     if config.task not in TASKS:
         raise EdgeDepthError(f"unknown task '{config.task}' (known: {', '.join(TASKS)})")
     with atomic_directory(out_dir, force=True) as work:
-        if config.task == "stereo":
-            checkpoint = distill_stereo(config.stereo, work / "student.safetensors", progress=progress)
-        else:
-            checkpoint = distill(config.distill, work / "student.safetensors", progress=progress)
-        seed = (config.stereo if config.task == "stereo" else config.distill).seed
+        train = distill_stereo if config.task == "stereo" else distill
+        checkpoint = train(config.training, work / "student.safetensors", progress=progress)
         bundles, failures = export_many(checkpoint, work / "bundles", config.formats, config.precisions,
-                                        calibration_samples=config.calibration_samples, seed=seed,
+                                        calibration_samples=config.calibration_samples, seed=config.training.seed,
                                         report=print if progress else _quiet)
         record_failures(work / "bundles", bundles, failures)
         report = verify(checkpoint, bundles, config.evaluation, pictures_dir=work / "pictures", failures=failures)
