@@ -111,7 +111,7 @@ def test_identity_is_json_and_rebuilds_the_teacher(teacher):
 
 
 def test_registry_and_errors():
-    assert list_teachers() == ["raft_stereo", "sgbm"]
+    assert {"raft_stereo:CHECKPOINT", "sgbm"} <= set(list_teachers())
     with pytest.raises(ValueError) as info:
         create_teacher("raft-stereo-huge")
     assert isinstance(info.value, TeacherConfigError)
@@ -124,3 +124,26 @@ def test_registry_and_errors():
         create_teacher("sgbm", mode="fast")
     with pytest.raises(ValueError, match="kind"):
         Prediction(np.zeros((2, 2), np.float32), "depthish", np.zeros((2, 2), bool))
+
+
+def test_teacher_specs_with_a_location(tmp_path):
+    """"name:LOCATION" gives the location to the teacher's location keyword; misuse fails in one line."""
+    missing = tmp_path / "raft.pth"
+    with pytest.raises(Exception, match="raft.pth") as info:
+        create_teacher(f"raft_stereo:{missing}")
+    assert "\n" not in str(info.value)
+    with pytest.raises(TeacherConfigError, match="takes no location"):
+        create_teacher("sgbm:/tmp/x")
+    with pytest.raises(TeacherConfigError, match="names no checkpoint"):
+        create_teacher("raft_stereo:")
+    with pytest.raises(TeacherConfigError, match="given twice"):
+        create_teacher(f"raft_stereo:{missing}", checkpoint=str(missing))
+    with pytest.raises(TeacherConfigError, match="unknown teacher 'pt:x'"):
+        create_teacher("pt:x")
+
+
+def test_stereo_teacher_refuses_a_single_image(scenes):
+    single = StereoSample(name="photo.jpg", left=scenes[0].left, right=None)
+    with pytest.raises(Exception, match="stereo teacher and needs rectified pairs; photo.jpg") as info:
+        create_teacher("sgbm").predict(single)
+    assert "\n" not in str(info.value)

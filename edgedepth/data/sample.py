@@ -64,11 +64,12 @@ def _resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 @dataclass
 class StereoSample:
-    """A rectified stereo pair (uint8 RGB, H×W×3) with optional ground truth in the left view."""
+    """A rectified stereo pair (uint8 RGB, H×W×3) with optional ground truth in the left view; a single photo
+    (a folder of images for mono distillation) is a sample whose `right` is None."""
 
     name: str
     left: np.ndarray
-    right: np.ndarray
+    right: np.ndarray | None
     disparity: np.ndarray | None = None
     valid: np.ndarray | None = None
     nonoccluded: np.ndarray | None = None
@@ -77,11 +78,12 @@ class StereoSample:
 
     def __post_init__(self) -> None:
         """Check shapes and dtypes once, so every consumer can rely on them."""
-        if self.left.shape != self.right.shape or self.left.ndim != 3 or self.left.shape[2] != 3:
-            shapes = f"left {self.left.shape} and right {self.right.shape}"
+        right = self.left if self.right is None else self.right
+        if self.left.shape != right.shape or self.left.ndim != 3 or self.left.shape[2] != 3:
+            shapes = f"left {self.left.shape} and right {right.shape}"
             raise ValueError(f"{self.name}: {shapes} must be the same H×W×3")
-        if self.left.dtype != np.uint8 or self.right.dtype != np.uint8:
-            raise ValueError(f"{self.name}: images must be uint8, got {self.left.dtype}/{self.right.dtype}")
+        if self.left.dtype != np.uint8 or right.dtype != np.uint8:
+            raise ValueError(f"{self.name}: images must be uint8, got {self.left.dtype}/{right.dtype}")
         for field in ("disparity", "valid", "nonoccluded", "depth"):
             value = getattr(self, field)
             if value is not None and value.shape != self.left.shape[:2]:
@@ -123,7 +125,7 @@ class StereoSample:
         return StereoSample(
             name=self.name,
             left=_resize_image(self.left, height, width),
-            right=_resize_image(self.right, height, width),
+            right=None if self.right is None else _resize_image(self.right, height, width),
             disparity=disparity,
             valid=valid,
             nonoccluded=pick(self.nonoccluded),

@@ -6,7 +6,7 @@ from edgedepth.teachers.registry import TeacherConfigError, create_teacher, list
 from edgedepth.teachers.sgbm import SGBMTeacher
 
 register_teacher("sgbm", SGBMTeacher)
-register_teacher("raft_stereo", RAFTStereoTeacher)
+register_teacher("raft_stereo", RAFTStereoTeacher, location="checkpoint")
 
 __all__ = [
     "KINDS",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgedepth.data.sample import StereoSample
+from edgedepth.errors import EdgeDepthError
 
 KINDS = ("relative_inverse_depth", "metric_depth", "disparity")
 
@@ -29,6 +30,22 @@ class Prediction:
             raise ValueError(f"value {self.value.shape} and valid {self.valid.shape} must be the same H×W")
 
 
+def dense_prediction(value: np.ndarray, kind: str, height: int, width: int) -> Prediction:
+    """A mono teacher's map (any resolution) as a Prediction at height × width: bilinear resize, valid where the
+    value is finite (and > 0 for metric depth, where 0 means no depth), invalid pixels 0."""
+    from runtime.preprocess import resize_bilinear
+
+    value = np.asarray(value, np.float32)
+    if value.ndim != 2:
+        raise ValueError(f"a teacher map must be H×W, got shape {list(value.shape)}")
+    if value.shape != (height, width):
+        value = resize_bilinear(np.where(np.isfinite(value), value, 0.0), height, width)
+    valid = np.isfinite(value)
+    if kind == "metric_depth":
+        valid &= value > 0
+    return Prediction(np.where(valid, value, 0.0).astype(np.float32), kind, valid)
+
+
 class Teacher(ABC):
     """A model a student learns from; `identity()` keys caches and is written into manifests."""
 
@@ -38,6 +55,12 @@ class Teacher(ABC):
     @abstractmethod
     def predict(self, sample: StereoSample) -> Prediction:
         """The teacher's prediction for the sample's left view."""
+
+    def require_pair(self, sample: StereoSample) -> None:
+        """One-line refusal when a stereo teacher is handed a single image (a folder of photos has no right view)."""
+        if sample.right is None:
+            raise EdgeDepthError(f"{self.name} is a stereo teacher and needs rectified pairs; {sample.name} is a "
+                                 "single image (use a mono teacher: hf:, onnx: or midas_v21_small:)")
 
     def params(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this teacher with `create_teacher(name, **params)`."""

@@ -1,41 +1,72 @@
-"""Teachers built by name: `create_teacher("sgbm", block_size=5)`, the same way models are built."""
+"""Teachers built from a spec: `create_teacher("sgbm", block_size=5)`, or `create_teacher("hf:/models/dpt")`
+where the part after the colon is the teacher's location (a folder, a file), as the CLI's `--teacher` takes it."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers.base import Teacher
-
-_REGISTRY: dict[str, Callable[..., Teacher]] = {}
 
 
 class TeacherConfigError(EdgeDepthError, ValueError):
     """An unknown teacher spec or a keyword it does not take (one line, listing what would work)."""
 
 
-def register_teacher(name: str, factory: Callable[..., Teacher]) -> None:
-    """Make `factory` buildable as `create_teacher(name, **kwargs)`."""
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[..., Teacher]
+    location: str | None  # the keyword that receives the text after "name:", if the teacher takes one
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_teacher(name: str, factory: Callable[..., Teacher], location: str | None = None) -> None:
+    """Make `factory` buildable as `create_teacher(name, **kwargs)`, and as `create_teacher("name:X")` giving
+    X as the keyword `location` when the teacher is found at a path."""
     if name in _REGISTRY:
         raise ValueError(f"teacher {name!r} is registered twice")
-    _REGISTRY[name] = factory
+    if ":" in name:
+        raise ValueError(f"teacher names cannot hold ':' ({name!r})")
+    if location is not None and location not in inspect.signature(factory).parameters:
+        raise ValueError(f"teacher {name!r}: {location!r} is not a parameter of its factory")
+    _REGISTRY[name] = _Entry(factory, location)
 
 
 def list_teachers() -> list[str]:
-    """Specs `create_teacher` accepts, sorted."""
-    return sorted(_REGISTRY)
+    """Teacher specs `create_teacher` accepts, sorted: "name" or "name:LOCATION"."""
+    return sorted(name if entry.location is None else f"{name}:{entry.location.upper()}"
+                  for name, entry in _REGISTRY.items())
+
+
+def parse_teacher_spec(spec: str) -> tuple[str, str | None]:
+    """("hf", "/models/dpt") for "hf:/models/dpt", ("sgbm", None) for "sgbm"; unknown names fail in one line."""
+    name, sep, location = spec.partition(":")
+    if name not in _REGISTRY:
+        raise TeacherConfigError(f"unknown teacher {spec!r}; available: {', '.join(list_teachers())}")
+    if sep and _REGISTRY[name].location is None:
+        raise TeacherConfigError(f"teacher {name!r} takes no location (got {spec!r})")
+    if sep and not location:
+        raise TeacherConfigError(f"teacher spec {spec!r} names no {_REGISTRY[name].location}")
+    return name, location if sep else None
 
 
 def create_teacher(spec: str, **kwargs: Any) -> Teacher:
-    """Build the teacher registered under `spec` with keyword parameters."""
-    if spec not in _REGISTRY:
-        raise TeacherConfigError(f"unknown teacher {spec!r}; available: {', '.join(list_teachers())}")
-    factory = _REGISTRY[spec]
+    """Build the teacher `spec` names ("name" or "name:LOCATION") with keyword parameters."""
+    name, location = parse_teacher_spec(spec)
+    entry = _REGISTRY[name]
+    if location is not None:
+        if entry.location in kwargs:
+            raise TeacherConfigError(f"{spec}: {entry.location} is given twice (in the spec and as a keyword)")
+        kwargs = {entry.location: location, **kwargs}
+    signature = inspect.signature(entry.factory)
     try:
-        inspect.signature(factory).bind(**kwargs)
+        signature.bind(**kwargs)
     except TypeError as exc:
-        accepted = ", ".join(inspect.signature(factory).parameters) or "no keywords"
-        raise TeacherConfigError(f"{spec}: {exc}; it takes {accepted}") from None
-    return factory(**kwargs)
+        accepted = ", ".join(signature.parameters) or "no keywords"
+        raise TeacherConfigError(f"{name}: {exc}; it takes {accepted}") from None
+    return entry.factory(**kwargs)

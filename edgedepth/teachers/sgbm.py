@@ -99,6 +99,7 @@ class SGBMTeacher(Teacher):
 
     def predict(self, sample: StereoSample) -> Prediction:
         """Disparity of the left view in pixels (0 where invalid) and the mask of pixels SGBM vouches for."""
+        self.require_pair(sample)
         left, right = sample.left, sample.right
         if self.grey:
             left, right = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY)

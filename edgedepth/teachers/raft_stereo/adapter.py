@@ -12,8 +12,6 @@ As for every teacher, invalid pixels hold 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from edgedepth.teachers.base import Prediction, Teacher
 from edgedepth.teachers.raft_stereo.model import CONFIGS, RAFTStereo
 from edgedepth.teachers.raft_stereo.weights import load_official_checkpoint
 from edgedepth.teachers.registry import TeacherConfigError
+from edgedepth.threads import torch_threads
 
 
 def pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
@@ -34,18 +33,6 @@ def pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int, int, 
     pad_h = -height % multiple
     pad_w = -width % multiple
     return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with `threads` intra-op threads (unchanged if None), restoring the previous count."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class RAFTStereoTeacher(Teacher):
@@ -131,6 +118,7 @@ class RAFTStereoTeacher(Teacher):
 
     def predict(self, sample: StereoSample) -> Prediction:
         """Disparity of the left view in pixels (0 where invalid) and where it is vouched for."""
+        self.require_pair(sample)
         disparity = -self.flow(sample.left, sample.right)
         valid = np.isfinite(disparity) & (disparity > 0)
         if self.mask_border:
