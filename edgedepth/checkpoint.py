@@ -144,6 +144,14 @@ def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:
     return model.eval(), info
 
 
+def init_weights(model: nn.Module, path: Path, trust_pickle: bool = False, source: str | None = None) -> None:
+    """Load the weights in `path` (an official plain state_dict such as midas_v21_small_256.pt, or an edgedepth
+    checkpoint of the same architecture) into `model` strictly: every key and shape must match, else one line
+    naming `source` (default: the path) and the first bad key."""
+    state, _ = read_state_dict(Path(path), trust_pickle=trust_pickle)
+    load_weights_strict(model, state, source or str(path))
+
+
 def checkpoint_sha256(path: Path) -> str:
     """sha256 of a checkpoint file, recorded in every bundle made from it."""
     return sha256_file(Path(path))

@@ -44,6 +44,32 @@ def _positive(text: str) -> int:
     return value
 
 
+def _keyword(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE read as JSON when it parses (512, true, [1, 2]) and as a string otherwise."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """The teacher-output cache directory the flags choose: --cache DIR, none with --no-cache, else the default."""
+    from edgedepth.teachers.cache import default_cache_dir
+
+    if args.no_cache:
+        return None
+    return str(args.cache or default_cache_dir())
+
+
+def _cache_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="teacher-output cache directory (default $EDGEDEPTH_CACHE or ~/.cache/edgedepth/teachers)")
+    parser.add_argument("--no-cache", action="store_true", help="compute every teacher prediction afresh")
+
+
 def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) -> None:
     """Arguments shared by verify and bench: what to measure, where to write, and how."""
     parser.add_argument("--student", type=Path, required=True, help="student checkpoint the bundles came from")
@@ -54,6 +80,10 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     parser.add_argument("--eval-scenes", type=int, default=8, help="held-out procedural scenes (default 8)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per artifact (default 10)")
     parser.add_argument("--iters", type=_positive, default=50, help="timed runs per artifact (default 50)")
+    parser.add_argument("--images", type=Path, default=None,
+                        help="evaluate on every JPEG/PNG of this folder (default: the student's held-out images "
+                        "when it was distilled with --images, else the embedded data)")
+    _cache_args(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,15 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default fp32,int8)")
     demo.add_argument("--force", action="store_true", help="replace an existing run in --out")
 
-    dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes",
+    dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes or your photos",
                          description="Distill a student from a teacher's predictions on procedural stereo scenes "
-                         "and save it as a safetensors checkpoint.")
+                         "(or, with --images, on a folder of photos) and save it as a safetensors checkpoint. "
+                         "Teachers: sgbm, raft_stereo:CHECKPOINT (stereo); hf:FOLDER_OR_REPO_ID (Depth Anything "
+                         "V1/V2, DPT/MiDaS v3.x, ZoeDepth, offline), midas_v21_small:CHECKPOINT, onnx:FILE "
+                         "(declare --teacher-arg kind=relative_inverse_depth|metric_depth). Relative teachers train "
+                         "with the scale-and-shift-invariant loss, metric ones with the scale-invariant log loss.")
     dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     dis.add_argument("--task", choices=("mono", "stereo"), default="mono",
                      help="mono: relative depth from one image; stereo: disparity from a rectified pair")
     dis.add_argument("--model", default=None,
                      help="student architecture (default midas_small_lite0; stereo_small for --task stereo)")
-    dis.add_argument("--teacher", default="sgbm", help="teacher (default sgbm)")
+    dis.add_argument("--teacher", default="sgbm", help="teacher spec (default sgbm)")
+    dis.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
+                     help="a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
+    dis.add_argument("--images", type=Path, default=None,
+                     help="distill on this folder of JPEG/PNG photos (no ground truth needed) instead of scenes")
+    dis.add_argument("--holdout", type=int, default=None,
+                     help="photos held out for verify (default 10%%, at least 1)")
+    dis.add_argument("--init", type=Path, default=None,
+                     help="start from these weights: the official midas_v21_small_256.pt (with --model "
+                     "midas_small) or a student checkpoint of the same architecture")
+    dis.add_argument("--trust-pickle", action="store_true",
+                     help="allow a full unpickle of --init (only for a file you trust; a teacher takes "
+                     "--teacher-arg trust_pickle=true)")
+    _cache_args(dis)
     dis.add_argument("--size", type=_size, default=None,
                      help="student input HEIGHTxWIDTH (default 128x192; 128x256 for --task stereo)")
     dis.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default 600)")
@@ -128,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: ort-qdq for onnx, litert for tflite)")
     qua.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
     qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
+    qua.add_argument("--images", type=Path, default=None,
+                     help="calibrate on this folder of JPEG/PNG photos instead of procedural scenes")
     qua.add_argument("--force", action="store_true", help="replace an existing int8 bundle")
 
     ver = sub.add_parser("verify", help="compare every bundle with the teacher, the fp32 student and ground truth",
@@ -146,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _eval_config(args: argparse.Namespace):
     from edgedepth.pipeline import EvalConfig
 
-    return EvalConfig(procedural_scenes=args.eval_scenes, threads=args.threads, warmup=args.warmup, iters=args.iters)
+    return EvalConfig(procedural_scenes=args.eval_scenes, threads=args.threads, warmup=args.warmup, iters=args.iters,
+                      images=None if args.images is None else str(args.images), teacher_cache=_cache_dir(args))
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -170,12 +220,21 @@ def _cmd_distill(args: argparse.Namespace) -> None:
 
     if args.out.exists() and not args.force:
         raise EdgeDepthError(f"{args.out} already exists (use --force to overwrite)")
-    config_cls, run = (StereoDistillConfig, distill_stereo) if args.task == "stereo" else (DistillConfig, distill)
+    common = {"teacher": args.teacher, "teacher_kwargs": dict(args.teacher_arg), "cache": _cache_dir(args),
+              "steps": args.steps, "scenes": args.scenes, "batch_size": args.batch_size, "seed": args.seed,
+              "threads": args.threads}
+    if args.task == "stereo":
+        mono_only = [flag for flag, value in (("--images", args.images), ("--init", args.init)) if value]
+        if mono_only:
+            raise EdgeDepthError(f"{', '.join(mono_only)}: not available with --task stereo")
+        config_cls, run, extra = StereoDistillConfig, distill_stereo, {}
+    else:
+        extra = {"images": None if args.images is None else str(args.images), "holdout": args.holdout,
+                 "init": None if args.init is None else str(args.init), "trust_pickle": args.trust_pickle}
+        config_cls, run = DistillConfig, distill
     defaults = config_cls()
-    config = config_cls(model=args.model or defaults.model, teacher=args.teacher,
-                        input_size=args.size or defaults.input_size, steps=args.steps, scenes=args.scenes,
-                        batch_size=args.batch_size, lr=args.lr if args.lr is not None else defaults.lr,
-                        seed=args.seed, threads=args.threads)
+    config = config_cls(model=args.model or defaults.model, input_size=args.size or defaults.input_size,
+                        lr=args.lr if args.lr is not None else defaults.lr, **common, **extra)
     print(f"wrote {run(config, args.out, force=args.force)}")
 
 
@@ -197,7 +256,7 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
     from runtime.bundle import load_bundle
 
     bundle = quantize_student(load_bundle(args.bundle), args.out, args.calibration, args.seed, args.method,
-                              force=args.force)
+                              force=args.force, images=None if args.images is None else str(args.images))
     print(f"wrote {bundle.path}")
 
 

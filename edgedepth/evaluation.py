@@ -9,18 +9,23 @@ per-image scale-and-shift alignment in inverse-depth space (the MiDaS protocol).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgedepth.data import get_dataset
+from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
+from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.metrics import agreement, depth_metrics, relative_depth_metrics, stereo_metrics
 from runtime.preprocess import prepare_input, restore_output
 
 MOTORCYCLE = "middlebury-motorcycle"
 PROCEDURAL = "procedural-heldout"
+IMAGES = "images-heldout"
+METRIC = "metric_depth"
 
 
 @dataclass
@@ -40,7 +45,22 @@ def eval_datasets(procedural_scenes: int, seed: int, height: int, width: int, mo
     return sets
 
 
-def build_eval_items(datasets: dict[str, list[StereoSample]], teacher: Teacher) -> list[EvalItem]:
+def held_out_images(record: dict, folder: str | None = None) -> dict:
+    """The evaluation set of a student distilled on photos: its held-out images as the checkpoint lists them, or
+    every image of `folder` when one is given (a missing folder or image is a one-line error)."""
+    if folder is not None:
+        return {IMAGES: ImageFolder(folder, max_side=record.get("max_side", 1024))}
+    if record.get("dataset") != "images" or not record.get("holdout"):
+        raise EdgeDepthError("the student was not distilled on an image folder; pass the folder to evaluate on")
+    images = ImageFolder(record["folder"], list(record["holdout"]), record.get("max_side", 1024))
+    for name in images.files:
+        if not (images.folder / name).is_file():
+            raise EdgeDepthError(f"held-out image {images.folder / name} is gone (pass --images DIR to evaluate "
+                                 "on another folder)")
+    return {IMAGES: images}
+
+
+def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher) -> list[EvalItem]:
     """Run the teacher once on every evaluation sample."""
     return [EvalItem(name, s, teacher.predict(s)) for name, samples in datasets.items() for s in samples]
 
@@ -97,8 +117,22 @@ def _fidelity(raw: list[np.ndarray], reference_raw: list[np.ndarray]) -> dict:
     return {"vs": "student-fp32", **{k: stats[k] for k in ("psnr_db", "max_abs_rel", "absrel", "delta1")}}
 
 
-def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, items: list[EvalItem]) -> dict:
-    """fidelity (vs the fp32 student), vs_teacher and accuracy (per dataset) of one relative-depth artifact."""
+def _depth_errors(pred: np.ndarray, depth: np.ndarray, mask: np.ndarray, kind: str) -> dict:
+    """Errors of a prediction of `kind` against depth: raw for metric depth (its scale is the claim), after
+    scale-and-shift alignment in inverse-depth space for relative inverse depth (the MiDaS protocol)."""
+    if kind == METRIC:
+        usable = mask & (pred > 0)
+        if not usable.any():  # no positive depth at all: every pixel counts as wrong
+            return {"absrel": float("inf"), "delta1": 0.0, "coverage": 0.0}
+        return {**depth_metrics(np.where(usable, pred, 1.0), depth, usable),
+                "coverage": float(usable.sum() / max(1, mask.sum()))}
+    return relative_depth_metrics(pred, depth, mask)
+
+
+def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, items: list[EvalItem],
+                        kind: str = "relative_inverse_depth") -> dict:
+    """fidelity (vs the fp32 student), vs_teacher and accuracy (per dataset, where it has ground truth) of one
+    mono artifact whose output is of `kind`: metric depth is compared raw, relative depth after alignment."""
     metrics: dict = {}
     if reference_raw is not None:
         metrics["fidelity"] = _fidelity(raw, reference_raw)
@@ -107,9 +141,9 @@ def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] |
         height, width = item.sample.left.shape[:2]
         pred = restore_output(output, height, width)
         teacher_depth, teacher_mask = _teacher_as_depth(item.teacher)
-        vs_teacher.append(relative_depth_metrics(pred, teacher_depth, teacher_mask))
+        vs_teacher.append(_depth_errors(pred, teacher_depth, teacher_mask, kind))
         if item.sample.depth is not None and item.sample.valid is not None:
-            accuracy[item.dataset].append(relative_depth_metrics(pred, item.sample.depth, item.sample.valid))
+            accuracy[item.dataset].append(_depth_errors(pred, item.sample.depth, item.sample.valid, kind))
     mean_teacher = _mean_dicts(vs_teacher)
     metrics["vs_teacher"] = {"absrel": mean_teacher["absrel"], "delta1": mean_teacher["delta1"]}
     metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
@@ -148,11 +182,12 @@ def stereo_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | 
 
 
 def row_metrics(task: str, raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
-                items: list[EvalItem]) -> dict:
-    """The task's per-row metrics: `stereo_row_metrics` for stereo students, `student_row_metrics` for mono."""
+                items: list[EvalItem], kind: str = "relative_inverse_depth") -> dict:
+    """The task's per-row metrics: `stereo_row_metrics` for stereo students, `student_row_metrics` (for an
+    output of `kind`) for mono."""
     if task == "stereo":
         return stereo_row_metrics(raw, reference_raw, items)
-    return student_row_metrics(raw, reference_raw, items)
+    return student_row_metrics(raw, reference_raw, items, kind)
 
 
 def teacher_row_metrics(items: list[EvalItem]) -> dict:
@@ -165,7 +200,7 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
         mask = sample.valid & prediction.valid & (prediction.value > 0)
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
         if mask.any():
-            entry.update(relative_depth_metrics(prediction.value, sample.depth, mask))
+            entry.update(_depth_errors(prediction.value, sample.depth, mask, prediction.kind))
             if prediction.kind == "disparity" and sample.disparity is not None:
                 entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
                 # The same errors with the holes counted as misses (0 disparity): comparable with a dense student.

@@ -116,6 +116,21 @@ def silog_loss(
     return torch.sqrt(value.clamp_min(1e-12))
 
 
+def metric_depth_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, variance_focus: float = 0.85,
+                      min_depth: float = 1e-3) -> torch.Tensor:
+    """Scale-invariant log loss on the pixels where the prediction is positive, plus the mean shortfall below
+    `min_depth` on the mask: log gives a non-positive prediction no gradient, so this term lifts it back."""
+    pred, target = _as_nhw(pred), _as_nhw(target)
+    mask = _as_nhw(mask).bool() & (target > 0)
+    if not bool(mask.any()):
+        raise ValueError("metric_depth_loss: the mask selects no pixel with positive depth")
+    shortfall = torch.relu(min_depth - pred)[mask].mean()
+    positive = mask & (pred > min_depth)
+    if not bool(positive.any()):
+        return shortfall
+    return silog_loss(pred, target, positive, variance_focus) + shortfall
+
+
 def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     """Smooth L1 (Huber with transition `beta`) averaged over the pixels where `mask` holds, for metric targets
     such as disparity in pixels; 0 (with a zero gradient) when the mask selects nothing.

@@ -12,9 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgedepth.checkpoint import checkpoint_sha256, load_student
 from edgedepth.data import get_dataset
-from edgedepth.distill.mono import DistillConfig, distill
+from edgedepth.data.images import ImageFolder, list_images
+from edgedepth.distill.mono import METRIC, DistillConfig, distill
 from edgedepth.distill.stereo import StereoDistillConfig, distill_stereo
 from edgedepth.errors import EdgeDepthError
 from edgedepth.evaluation import (
@@ -23,13 +26,14 @@ from edgedepth.evaluation import (
     build_eval_items,
     collect_outputs,
     eval_datasets,
+    held_out_images,
     row_metrics,
     sample_feed,
     teacher_row_metrics,
 )
 from edgedepth.pictures import write_pictures
 from edgedepth.specs import input_specs
-from edgedepth.teachers import create_teacher
+from edgedepth.teachers.cache import build_teacher
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__
 from export.base import ExportRequest
@@ -43,6 +47,8 @@ from runtime.runners.registry import runner_for_format
 TASKS = ("mono", "stereo")
 ALIGNMENT_MONO = ("relative outputs aligned per image by least-squares scale and shift in inverse-depth space (MiDaS "
                   "protocol); fidelity is raw output agreement with the torch fp32 student")
+ALIGNMENT_METRIC = ("metric depth compared raw (no alignment) with the metric teacher and with ground truth; "
+                    "fidelity is raw output agreement with the torch fp32 student")
 ALIGNMENT_STEREO = ("disparity compared unaligned, in pixels of the evaluated image; depth from disparity through the "
                     "pair's calibration (f·B/(d + doffs)); fidelity is raw output agreement with the torch fp32 "
                     "student")
@@ -58,6 +64,8 @@ class EvalConfig:
     threads: int = 2
     warmup: int = 10
     iters: int = 50
+    images: str | None = None  # evaluate on this photo folder instead of the student's held-out photos
+    teacher_cache: str | None = None  # teacher-output cache directory (None: predictions computed afresh)
 
 
 @dataclass
@@ -127,7 +135,8 @@ class _ExportSource:
         calibration = None
         if precision in exporter.calibrated:
             if self._calibration is None:
-                self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed)
+                self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed,
+                                                       *training_images(self.info))
             calibration = self._calibration
         # Each exporter gets its own copy: tracing, fusing and quantization may rewrite the module.
         request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
@@ -135,17 +144,33 @@ class _ExportSource:
         return exporter.export(request, Path(out_dir), force=force)
 
 
-def calibration_inputs(specs: dict | list[dict], count: int, seed: int) -> list:
-    """Calibration inputs from the distillation's data module: procedural scenes, prepared for the input
-    spec(s); one array per scene for one input, a tuple (in spec order) for a stereo pair."""
+def calibration_inputs(specs: dict | list[dict], count: int, seed: int, images: str | None = None,
+                       files: list[str] | None = None) -> list:
+    """Calibration inputs from the data the student was distilled on: procedural scenes (seeded), or `count`
+    photos spread evenly over `files` of the folder `images`; prepared for the input spec(s), one array per
+    sample for one input, a tuple (in spec order) for a stereo pair."""
     specs = [specs] if isinstance(specs, dict) else list(specs)
     spec = specs[0]
-    height, width = (spec["shape"][2], spec["shape"][3]) if spec["layout"] == "NCHW" else spec["shape"][1:3]
-    scenes = get_dataset("procedural", n=count, seed=seed, height=height * 2, width=width * 2)
-    feeds = [sample_feed(s, specs) for s in scenes]
+    if images is not None:
+        folder = ImageFolder(images, files)
+        picks = np.unique(np.linspace(0, len(folder) - 1, num=min(count, len(folder))).round().astype(int))
+        samples = [folder[int(i)] for i in picks]
+    else:
+        height, width = (spec["shape"][2], spec["shape"][3]) if spec["layout"] == "NCHW" else spec["shape"][1:3]
+        samples = get_dataset("procedural", n=count, seed=seed, height=height * 2, width=width * 2)
+    feeds = [sample_feed(s, specs) for s in samples]
     if len(specs) == 1:
         return [feed[spec["name"]] for feed in feeds]
     return [tuple(feed[item["name"]] for item in specs) for feed in feeds]
+
+
+def training_images(info: Any) -> tuple[str | None, list[str] | None]:
+    """(folder, its training files) when the student was distilled on photos, else (None, None)."""
+    record = (info.training or {}).get("data", {})
+    if record.get("dataset") != "images":
+        return None, None
+    held_out = set(record.get("holdout", []))
+    return record["folder"], [f for f in list_images(record["folder"]) if f not in held_out]
 
 
 def plan_exports(formats: list[str], precisions: list[str]) -> list[tuple[str, str]]:
@@ -240,14 +265,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int = 0, method: str | None = None,
-                     force: bool = False) -> Bundle:
-    """Quantize an fp32 bundle with `method` (default: the format's), calibrated on procedural scenes; the new
-    bundle is named `<format>-<precision>`, as `export` names it."""
+                     force: bool = False, images: str | None = None) -> Bundle:
+    """Quantize an fp32 bundle with `method` (default: the format's), calibrated on procedural scenes or on the
+    photos in `images`; the new bundle is named `<format>-<precision>`, as `export` names it."""
     name = method or method_for_format(fp32.format)
     chosen = get_method(name)
     if chosen.format != fp32.format:
         raise EdgeDepthError(f"method '{name}' applies to {chosen.format} bundles, not {fp32.format}")
-    calibration = calibration_inputs(fp32.inputs, samples, seed)
+    calibration = calibration_inputs(fp32.inputs, samples, seed, images)
     return chosen.function()(fp32, calibration, Path(out_dir), f"{fp32.format}-{chosen.precision}", force=force)
 
 
@@ -270,11 +295,30 @@ def find_bundles(paths: list[Path]) -> list[Bundle]:
 # ---------------------------------------------------------------------------------------------- verify
 
 
-def _teacher_of(identity: dict) -> Any:
-    """Rebuild the teacher a checkpoint was distilled from (its identity names it and its parameters)."""
+def _teacher_of(identity: dict, cache: str | None = None) -> Any:
+    """Rebuild the teacher a checkpoint was distilled from (its identity names it and its parameters), behind
+    the output cache when a cache directory is given."""
     if "name" not in identity:
         raise EdgeDepthError("the student checkpoint does not name its teacher; verify needs one as reference")
-    return create_teacher(identity["name"], **identity.get("params", {}))
+    return build_teacher(identity["name"], identity.get("params", {}), cache)
+
+
+def _alignment(info: Any) -> str:
+    """How the report's rows compare outputs, for the student's task and output kind."""
+    if info.task == "stereo":
+        return ALIGNMENT_STEREO
+    return ALIGNMENT_METRIC if info.output_kind == METRIC else ALIGNMENT_MONO
+
+
+def _evaluation_sets(info: Any, config: EvalConfig) -> dict:
+    """A student distilled on photos is measured on its held-out photos (or `config.images`); others on the
+    embedded sets: the motorcycle pair and held-out procedural scenes at twice the input size."""
+    record = (info.training or {}).get("data", {})
+    if config.images is not None or record.get("dataset") == "images":
+        return held_out_images(record, config.images)
+    height, width = info.input_size
+    return eval_datasets(config.procedural_scenes, config.procedural_seed, height * 2, width * 2,
+                         config.motorcycle_width)
 
 
 def _size_mb(path: Path) -> float:
@@ -307,18 +351,16 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
     student = TorchRunner(checkpoint)
     student.load(None, config.threads)
     info = student.info
-    teacher = _teacher_of(info.teacher)
-    _, _, height, width = input_specs(info)[0]["shape"]
-    datasets = eval_datasets(config.procedural_scenes, config.procedural_seed, height * 2, width * 2,
-                             config.motorcycle_width)
+    teacher = _teacher_of(info.teacher, config.teacher_cache)
+    datasets = _evaluation_sets(info, config)
     items = build_eval_items(datasets, teacher)
-    teacher_row = _row(f"teacher:{teacher.name}", "opencv", "fp32", teacher.name, config.threads,
+    teacher_row = _row(f"teacher:{teacher.name}", teacher.backend, "fp32", teacher.backend, config.threads,
                        reference=True, kind=items[0].teacher.kind, **teacher_row_metrics(items))
     output_name = student.output_spec["name"]
     reference_raw = collect_outputs(student.infer, student.input_specs, output_name, items)
     student_row = _row("student:torch-fp32", "torch", "fp32", "torch", config.threads, reference=True,
                        size_mb=_size_mb(Path(checkpoint)),
-                       **row_metrics(info.task, reference_raw, reference_raw, items))
+                       **row_metrics(info.task, reference_raw, reference_raw, items, info.output_kind))
     rows = [teacher_row, student_row]
     outputs = {"student:torch-fp32": reference_raw}
     for bundle in bundles:
@@ -340,7 +382,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
             with runner_cls() as runner:
                 runner.load(bundle, config.threads)
                 raw = collect_outputs(runner.infer, bundle.inputs, bundle.outputs[0]["name"], items)
-            row.update(row_metrics(info.task, raw, reference_raw, items))
+            row.update(row_metrics(info.task, raw, reference_raw, items, info.output_kind))
             add_accuracy_drop(row, student_row)
             outputs[bundle.name] = raw
         except Exception as exc:  # one failing artifact must not take the others down
@@ -356,7 +398,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
         "reference": {
             "teacher": info.teacher,
             "student": {"checkpoint": str(checkpoint), "model": info.config, "input_size": list(info.input_size)},
-            "alignment": ALIGNMENT_STEREO if info.task == "stereo" else ALIGNMENT_MONO,
+            "alignment": _alignment(info),
         },
         "datasets": {name: {"samples": len(samples), "resolution": list(samples[0].left.shape[:2])}
                      for name, samples in datasets.items()},

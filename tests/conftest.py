@@ -22,6 +22,21 @@ def make_student(path: Path, seed: int = 0, size: tuple[int, int] = SIZE, **mode
     return save_student(path, model, info)
 
 
+def write_photos(folder: Path, count: int = 8) -> Path:
+    """`count` PNG photos (procedural scenes' left views, two sizes) in nested folders, plus a non-image file."""
+    import cv2
+
+    from edgedepth.data import get_dataset
+
+    for i, sample in enumerate(get_dataset("procedural", n=count, seed=7, height=96, width=128)):
+        image = sample.left if i % 2 else cv2.resize(sample.left, (160, 120))
+        target = folder / ("sub" if i >= count // 2 else "") / f"img{i}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def student_ckpt(tmp_path_factory) -> Path:
     return make_student(tmp_path_factory.mktemp("student") / "student.safetensors")
@@ -36,3 +51,17 @@ def onnx_bundles(tmp_path_factory, student_ckpt):
     fp32 = export_student(student_ckpt, out, "onnx")
     int8 = quantize_student(fp32, out, samples=4)
     return fp32, int8
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_teacher_cache(tmp_path_factory):
+    """The CLI caches teacher outputs under $EDGEDEPTH_CACHE: point it at a temporary folder, never at ~/.cache."""
+    import os
+
+    previous = os.environ.get("EDGEDEPTH_CACHE")
+    os.environ["EDGEDEPTH_CACHE"] = str(tmp_path_factory.mktemp("teacher-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("EDGEDEPTH_CACHE", None)
+    else:
+        os.environ["EDGEDEPTH_CACHE"] = previous

@@ -253,7 +253,7 @@ def test_generator_is_fast_enough():
 
 
 def test_dataset_registry():
-    assert list_datasets() == ["motorcycle", "procedural"]
+    assert list_datasets() == ["images", "motorcycle", "procedural"]
     scenes = get_dataset("procedural", n=2, seed=1, height=48, width=64)
     assert len(scenes) == 2 and scenes[0].shape == (48, 64)
     moto = get_dataset("motorcycle", max_width=200)
@@ -269,3 +269,27 @@ def test_unknown_dataset_raises_one_line():
     assert isinstance(info.value, DatasetError)
     with pytest.raises(ValueError, match="procedural"):
         get_dataset("procedural", count=3)
+
+
+def test_image_folder_reads_lazily_and_splits_off_the_last_files(tmp_path):
+    from edgedepth.data import ImageFolder
+    from edgedepth.errors import EdgeDepthError
+    from tests.conftest import write_photos
+
+    write_photos(tmp_path, count=4)
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), np.full((300, 600, 3), 128, np.uint8))
+    folder = get_dataset("images", folder=str(tmp_path), max_side=200)
+    assert isinstance(folder, ImageFolder)
+    assert folder.files == ["big.jpg", "img0.png", "img1.png", "sub/img2.png", "sub/img3.png"]
+    first = folder[0]
+    assert first.right is None and first.left.dtype == np.uint8 and first.left.shape == (100, 200, 3)
+    assert folder[1].left.shape == (120, 160, 3)  # smaller than max_side: untouched
+    train, held_out = folder.split()
+    assert len(train) == 4 and held_out.files == ["sub/img3.png"]
+    assert folder.split(2)[1].files == ["sub/img2.png", "sub/img3.png"]
+    with pytest.raises(EdgeDepthError, match="cannot hold out 5 of 5"):
+        folder.split(5)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(EdgeDepthError, match="cannot read image .*broken.png"):
+        ImageFolder(tmp_path, ["broken.png"])[0]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from edgedepth.checkpoint import load_student
-from edgedepth.distill.dataset import build_distill_set, teacher_target
+from edgedepth.distill.dataset import build_distill_set, procedural_training_samples, teacher_target
 from edgedepth.distill.mono import DistillConfig, distill
 from edgedepth.teachers import create_teacher
 from runtime.metrics import relative_depth_metrics
@@ -40,7 +40,8 @@ def test_student_beats_a_constant_on_training_scenes(trained):
     model, info = load_student(trained)
     from edgedepth.specs import input_spec
 
-    data = build_distill_set(create_teacher("sgbm"), input_spec(info), 4, seed=0, progress=False)
+    samples = procedural_training_samples(4, 0, *info.input_size)
+    data = build_distill_set(create_teacher("sgbm"), input_spec(info), samples, progress=False)
     with torch.no_grad():
         pred = model(torch.from_numpy(data.images)).numpy()
     ours, flat = [], []

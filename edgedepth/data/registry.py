@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from edgedepth.data.images import ImageFolder
 from edgedepth.data.middlebury import load_motorcycle
 from edgedepth.data.procedural import make_scenes
 from edgedepth.data.sample import StereoSample
@@ -26,9 +27,15 @@ def _motorcycle(max_width: int | None = None) -> list[StereoSample]:
     return [load_motorcycle(max_width)]
 
 
-_DATASETS: dict[str, Callable[..., list[StereoSample]]] = {
+def _images(folder: str, files: list[str] | None = None, max_side: int | None = 1024) -> ImageFolder:
+    """The JPEG/PNG files of a folder (or the listed ones), single views without ground truth, read lazily."""
+    return ImageFolder(folder, files, max_side)
+
+
+_DATASETS: dict[str, Callable[..., Sequence[StereoSample]]] = {
     "procedural": _procedural,
     "motorcycle": _motorcycle,
+    "images": _images,
 }
 
 
@@ -37,7 +44,7 @@ def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def get_dataset(name: str, **kwargs: Any) -> list[StereoSample]:
+def get_dataset(name: str, **kwargs: Any) -> Sequence[StereoSample]:
     """The samples of the dataset called `name`, built with its keywords."""
     if name not in _DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")

@@ -1,11 +1,14 @@
-"""Distillation set: procedural stereo scenes, the teacher's left-view prediction, and the student's inputs.
+"""Distillation set: training images (procedural scenes or a user's photos), the teacher's prediction for each,
+and the student's inputs.
 
-The teacher sees each scene at `teacher_scale`× the student's input size (stereo matching is better at higher
-resolution); its prediction and validity are then brought down to the student's size.
+The teacher sees each image at its own resolution (procedural scenes are made at `teacher_scale`× the
+student's input size: stereo matching is better at higher resolution); its prediction and validity are then
+brought down to the student's size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,20 +47,24 @@ def teacher_target(teacher: Teacher, sample: StereoSample, height: int, width: i
     return target, mask
 
 
+def procedural_training_samples(n_scenes: int, seed: int, height: int, width: int,
+                                teacher_scale: int = 2) -> list[StereoSample]:
+    """`n_scenes` seeded procedural scenes at `teacher_scale`× the student's input size."""
+    return list(get_dataset("procedural", n=n_scenes, seed=seed, height=height * teacher_scale,
+                            width=width * teacher_scale))
+
+
 def build_distill_set(
     teacher: Teacher,
     spec: dict,
-    n_scenes: int,
-    seed: int,
-    teacher_scale: int = 2,
+    samples: Sequence[StereoSample],
     progress: bool = True,
 ) -> DistillSet:
-    """Generate `n_scenes` procedural scenes, run the teacher once on each, and stack inputs and targets."""
+    """Run the teacher once on each sample (its own resolution) and stack the student's inputs and the targets
+    brought to the student's input size."""
     _, _, height, width = spec["shape"]
-    size = {"height": height * teacher_scale, "width": width * teacher_scale}
-    samples = get_dataset("procedural", n=n_scenes, seed=seed, **size)
     images, targets, masks = [], [], []
-    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="scene"):
+    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="image"):
         images.append(prepare_input(sample.left, spec)[0])
         target, mask = teacher_target(teacher, sample, height, width)
         targets.append(target)

@@ -1,4 +1,5 @@
-"""Training a non-negative head without killing it.
+"""Training a non-negative head without killing it (relative students), and starting it at the targets' scale
+(metric students).
 
 MiDaS students end in ReLU (relative inverse depth is non-negative). Trained from scratch under a
 shift-invariant loss, that ReLU can switch off on every pixel after one large step and never recover (no
@@ -52,5 +53,22 @@ def lift_output_bias(model: nn.Module, images: np.ndarray, margin: float = 0.05,
     values = torch.cat([o.reshape(-1) for o in outputs])
     low, high = float(values.min()), float(values.max())
     shift = max(0.0, margin * (high - low) - low)
+    head[-2].bias += shift
+    return shift
+
+
+@torch.no_grad()
+def level_output_bias(model: nn.Module, images: np.ndarray, target_median: float, batch: int = 16) -> float:
+    """Shift the last conv's bias so the median linear output on `images` equals `target_median`: a metric
+    student then starts at the targets' scale, with positive outputs the log loss can train."""
+    head = _head(model)
+    if head is None:
+        return 0.0
+    was_training = model.training
+    model.eval()
+    with linear_head(model):
+        outputs = [model(torch.from_numpy(images[i : i + batch])) for i in range(0, len(images), batch)]
+    model.train(was_training)
+    shift = float(target_median - torch.cat([o.reshape(-1) for o in outputs]).median())
     head[-2].bias += shift
     return shift

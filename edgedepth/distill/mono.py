@@ -1,4 +1,9 @@
-"""Mono distillation: train a student to match a teacher's relative inverse depth (SSI + gradient loss)."""
+"""Mono distillation: train a student to match a mono teacher on procedural scenes or a folder of photos.
+
+What the loss is follows the teacher's output kind: relative teachers (inverse depth up to scale and shift, or
+disparity) train with the scale-and-shift-invariant loss plus gradient matching, metric teachers (depth in
+metres) with the scale-invariant log loss, and the student's checkpoint records which kind it now predicts.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgedepth.checkpoint import StudentInfo, save_student
+from edgedepth.checkpoint import StudentInfo, init_weights, save_student
+from edgedepth.data.images import ImageFolder
 from edgedepth.distill.augment import Augment, augment_batch
-from edgedepth.distill.dataset import DistillSet, build_distill_set
-from edgedepth.distill.head import lift_output_bias, linear_head
+from edgedepth.distill.dataset import DistillSet, build_distill_set, procedural_training_samples
+from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
 from edgedepth.distill.loop import optimise
-from edgedepth.losses import ssi_loss
+from edgedepth.errors import EdgeDepthError
+from edgedepth.losses import metric_depth_loss, ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
-from edgedepth.teachers import create_teacher
+from edgedepth.teachers.cache import CachedTeacher, build_teacher
+
+METRIC = "metric_depth"
+RELATIVE = "relative_inverse_depth"
 
 
 @dataclass
@@ -28,8 +38,15 @@ class DistillConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     input_size: tuple[int, int] = (128, 192)
     teacher: str = "sgbm"
-    scenes: int = 200
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    scenes: int = 200  # procedural scenes, when no image folder is given
     teacher_scale: int = 2
+    images: str | None = None  # a folder of JPEG/PNG photos to distil on instead of procedural scenes
+    holdout: int | None = None  # photos kept for verify (default 10 %, at least 1)
+    max_side: int = 1024  # photos are shrunk to this longer side before the teacher sees them
+    init: str | None = None  # weights to start from (official MiDaS v2.1 small .pt, or a student checkpoint)
+    trust_pickle: bool = False
+    cache: str | None = None  # teacher-output cache directory; None computes every prediction afresh
     steps: int = 600
     batch_size: int = 8
     lr: float = 2e-3
@@ -42,30 +59,51 @@ class DistillConfig:
     augment: Augment = field(default_factory=Augment)
 
 
+def student_kind(teacher_kind: str) -> str:
+    """What a student of this teacher predicts: metric depth from a metric teacher, else relative inverse depth
+    (a disparity teacher's output is inverse depth up to scale and shift)."""
+    return METRIC if teacher_kind == METRIC else RELATIVE
+
+
+def batch_objective(pred: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, kind: str,
+                    config: DistillConfig) -> torch.Tensor:
+    """The loss for a student of `kind`: scale-invariant log for metric depth, SSI + gradients for relative."""
+    if kind == METRIC:
+        return metric_depth_loss(pred, targets, masks)
+    return ssi_loss(pred, targets, masks, alpha=config.grad_alpha, scale_anchor=config.scale_anchor)
+
+
 @torch.no_grad()
-def fixed_set_loss(model: torch.nn.Module, data: DistillSet, count: int = 16, alpha: float = 0.5) -> float:
-    """SSI loss of the model in eval mode on the first `count` samples: a noise-free progress measure."""
+def fixed_set_loss(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str = RELATIVE,
+                   count: int = 16) -> float:
+    """The training loss of the model in eval mode on the first `count` samples: a noise-free progress measure."""
     was_training = model.training
     model.eval()
     n = min(count, len(data))
-    images = torch.from_numpy(data.images[:n])
-    loss = ssi_loss(model(images), torch.from_numpy(data.targets[:n]), torch.from_numpy(data.masks[:n]), alpha=alpha)
+    pred = model(torch.from_numpy(data.images[:n]))
+    loss = batch_objective(pred, torch.from_numpy(data.targets[:n]), torch.from_numpy(data.masks[:n]), kind, config)
     model.train(was_training)
     return float(loss)
 
 
-def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfig, progress: bool = True) -> dict:
-    """Run the optimisation loop in place (head linear while training); returns a small training log."""
+def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str = RELATIVE,
+                  progress: bool = True) -> dict:
+    """Run the optimisation loop in place with the head linear; afterwards a relative student's output bias is
+    lifted clear of the final ReLU (its loss is shift-invariant), a metric student's is left as trained."""
+    log: dict[str, Any] = {}
+    if kind == METRIC:
+        log["output_bias_level"] = level_output_bias(model, data.images, float(np.median(data.targets[data.masks])))
     with linear_head(model):
-        log = _optimise(model, data, config, progress)
-    log["output_bias_shift"] = lift_output_bias(model, data.images)
-    log["fixed_set_loss_after"] = fixed_set_loss(model, data, alpha=config.grad_alpha)
+        log.update(_optimise(model, data, config, kind, progress))
+    if kind != METRIC:
+        log["output_bias_shift"] = lift_output_bias(model, data.images)
+    log["fixed_set_loss_after"] = fixed_set_loss(model, data, config, kind)
     return log
 
 
-def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, progress: bool) -> dict:
+def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str, progress: bool) -> dict:
     """The optimisation loop proper on augmented random batches, with the fixed-set loss before it."""
-    before = fixed_set_loss(model, data, alpha=config.grad_alpha)
+    before = fixed_set_loss(model, data, config, kind)
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
@@ -73,9 +111,20 @@ def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, p
         images, targets, masks = (torch.from_numpy(a) for a in augment_batch(
             data.images[index], data.targets[index], data.masks[index], mean, std, rng, config.augment))
         images = images.contiguous(memory_format=torch.channels_last)
-        return ssi_loss(model(images), targets, masks, alpha=config.grad_alpha, scale_anchor=config.scale_anchor)
+        return batch_objective(model(images), targets, masks, kind, config)
 
     return {**optimise(model, batch_loss, config, "distill", progress), "fixed_set_loss_before": before}
+
+
+def training_samples(config: DistillConfig, height: int, width: int) -> tuple[Any, dict[str, Any]]:
+    """The samples the teacher labels, and what the checkpoint records about them (for verify's held-out set)."""
+    if config.images is None:
+        samples = procedural_training_samples(config.scenes, config.seed, height, width, config.teacher_scale)
+        return samples, {"dataset": "procedural", "scenes": config.scenes, "seed": config.seed}
+    train, held_out = ImageFolder(config.images, max_side=config.max_side).split(config.holdout)
+    record = {"dataset": "images", "folder": str(Path(config.images).resolve()), "max_side": config.max_side,
+              "train_images": len(train), "holdout": held_out.files}
+    return train, record
 
 
 def distill(config: DistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
@@ -83,19 +132,30 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
-    teacher = create_teacher(config.teacher)
+    if getattr(model, "output_kind", None) == "disparity":
+        raise ValueError(f"{config.model} is a stereo student; mono distillation needs a mono model")
+    if config.init is not None:
+        init_weights(model, Path(config.init), config.trust_pickle, source=f"--init {config.init}")
+    teacher = build_teacher(config.teacher, config.teacher_kwargs, config.cache)
+    if config.images is not None and teacher.kind == "disparity":
+        raise EdgeDepthError(f"{teacher.name} is a stereo teacher and needs rectified pairs; --images gives single "
+                             "photos (use a mono teacher: hf:, onnx: or midas_v21_small:)")
+    kind = student_kind(teacher.kind)
     info = StudentInfo(
         config=dict(model.config),
         input_size=tuple(config.input_size),
         mean=list(model.input_mean),
         std=list(model.input_std),
-        output_kind=model.output_kind,
+        output_kind=kind,
         teacher=teacher.identity(),
     )
-    spec = input_spec(info)
-    data = build_distill_set(teacher, spec, config.scenes, config.seed, config.teacher_scale, progress)
-    log = train_student(model, data, config, progress)
+    height, width = config.input_size
+    samples, record = training_samples(config, height, width)
+    data = build_distill_set(teacher, input_spec(info), samples, progress)
+    log = train_student(model, data, config, kind, progress)
+    if isinstance(teacher, CachedTeacher):
+        log["teacher_cache"] = teacher.stats()
     info.training = {"config": {**asdict(config), "input_size": list(config.input_size)}, "log": log,
-                     "data": {"dataset": "procedural", "scenes": config.scenes, "seed": config.seed,
-                              "valid_fraction": round(float(data.masks.mean()), 4)}}
+                     "data": {**record, "valid_fraction": round(float(data.masks.mean()), 4)},
+                     "loss": "silog" if kind == METRIC else "ssi"}
     return save_student(Path(out_path), model, info, force=force)

@@ -25,8 +25,8 @@ from edgedepth.distill.loop import optimise
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
-from edgedepth.teachers import create_teacher
 from edgedepth.teachers.base import Teacher
+from edgedepth.teachers.cache import build_teacher
 from runtime.preprocess import prepare_input
 
 TASK = "stereo"
@@ -40,6 +40,8 @@ class StereoDistillConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     input_size: tuple[int, int] = (128, 256)
     teacher: str = "sgbm"
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    cache: str | None = None  # teacher-output cache directory; None computes every prediction afresh
     scenes: int = 200
     teacher_scale: int = 2
     steps: int = 600
@@ -204,7 +206,7 @@ def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = Fa
     stride = int(getattr(model, "stride", 1))
     if height % stride or width % stride:
         raise ValueError(f"{config.model} needs an input size in multiples of {stride}, got {height}x{width}")
-    teacher = create_teacher(config.teacher)
+    teacher = build_teacher(config.teacher, config.teacher_kwargs, config.cache)
     info = StudentInfo(
         config=dict(model.config),
         input_size=(height, width),

@@ -51,6 +51,7 @@ class Teacher(ABC):
 
     name: str
     kind: str
+    backend: str = "torch"  # what runs it, shown in the report's teacher row
 
     @abstractmethod
     def predict(self, sample: StereoSample) -> Prediction:

@@ -39,6 +39,7 @@ class SGBMTeacher(Teacher):
 
     name = "sgbm"
     kind = "disparity"
+    backend = "opencv"
 
     def __init__(
         self,

@@ -1,0 +1,83 @@
+"""A folder of photos (JPEG/PNG) as single-view samples, read on access: distillation data for users who have
+images but no stereo pairs or ground truth. The last files in sorted order are held out for `verify`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import overload
+
+import cv2
+import numpy as np
+
+from edgedepth.data.sample import StereoSample
+from edgedepth.errors import EdgeDepthError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def list_images(folder: str | Path) -> list[str]:
+    """Image files under `folder` (recursively, sorted), as POSIX paths relative to it; one-line errors when the
+    folder is missing or holds no image."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise EdgeDepthError(f"image folder not found: {root}")
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+    if not names:
+        raise EdgeDepthError(f"no JPEG or PNG image in {root}")
+    return names
+
+
+def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
+    """An RGB uint8 H×W×3 image (EXIF orientation applied, grey and 16-bit files converted), its longer side
+    shrunk to `max_side` if larger; an unreadable file is a one-line error."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise EdgeDepthError(f"cannot read image {path} (not a readable JPEG/PNG)")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    longest = max(image.shape[:2])
+    if max_side is not None and longest > max_side:
+        scale = max_side / longest
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image)
+
+
+def holdout_count(total: int, requested: int | None = None) -> int:
+    """Images kept out of training: `requested`, else 10 % (at least 1); training must keep at least one."""
+    count = max(1, round(0.1 * total)) if requested is None else requested
+    if count < 0 or count >= total:
+        raise EdgeDepthError(f"cannot hold out {count} of {total} image(s): training needs at least one "
+                             "and verify at least one (add images or change --holdout)")
+    return count
+
+
+class ImageFolder(Sequence[StereoSample]):
+    """The images of a folder as samples with no right view and no ground truth, each read when indexed."""
+
+    def __init__(self, folder: str | Path, files: list[str] | None = None, max_side: int | None = 1024) -> None:
+        self.folder = Path(folder)
+        self.files = list_images(folder) if files is None else list(files)
+        self.max_side = max_side
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @overload
+    def __getitem__(self, index: int) -> StereoSample: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ImageFolder: ...
+
+    def __getitem__(self, index: int | slice) -> StereoSample | ImageFolder:
+        if isinstance(index, slice):
+            return ImageFolder(self.folder, self.files[index], self.max_side)
+        name = self.files[index]
+        return StereoSample(name=name, left=read_image(self.folder / name, self.max_side), right=None)
+
+    def split(self, holdout: int | None = None) -> tuple[ImageFolder, ImageFolder]:
+        """(training images, held-out images): the last `holdout_count` files in sorted order are held out."""
+        count = holdout_count(len(self), holdout)
+        cut = len(self) - count
+        return self[:cut], self[cut:]
