@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--task", choices=("mono", "stereo"), default="mono",
                       help="mono: a MiDaS-small student; stereo: the stereo_small student (default mono)")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
-    demo.add_argument("--steps", type=_positive, help="distillation steps (default 600, 120 with --quick)")
+    demo.add_argument("--steps", type=_positive,
+                      help="distillation steps (default 600 mono, 1600 stereo; 120 with --quick)")
     demo.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and every backend")
     demo.add_argument("--formats", type=_csv, default=["onnx"],
                       help="comma-separated export formats, or 'all' (default onnx)")
@@ -140,10 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     _cache_args(dis)
     dis.add_argument("--size", type=_size, default=None,
                      help="student input HEIGHTxWIDTH (default 128x192; 128x256 for --task stereo)")
-    dis.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default 600)")
-    dis.add_argument("--scenes", type=_positive, default=200, help="procedural training scenes (default 200)")
-    dis.add_argument("--batch-size", type=_positive, default=8)
-    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 mono, 1e-3 stereo)")
+    dis.add_argument("--steps", type=_positive, default=None, help="optimisation steps (default 600 mono, 1600 stereo)")
+    dis.add_argument("--scenes", type=_positive, default=None,
+                     help="procedural training scenes (default 200 mono, 400 stereo)")
+    dis.add_argument("--batch-size", type=_positive, default=None, help="batch size (default 8 mono, 4 stereo)")
+    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3)")
     dis.add_argument("--seed", type=int, default=0)
     dis.add_argument("--threads", type=_positive, default=2)
     dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
@@ -220,9 +222,6 @@ def _cmd_distill(args: argparse.Namespace) -> None:
 
     if args.out.exists() and not args.force:
         raise EdgeDepthError(f"{args.out} already exists (use --force to overwrite)")
-    common = {"teacher": args.teacher, "teacher_kwargs": dict(args.teacher_arg), "cache": _cache_dir(args),
-              "steps": args.steps, "scenes": args.scenes, "batch_size": args.batch_size, "seed": args.seed,
-              "threads": args.threads}
     if args.task == "stereo":
         mono_only = [flag for flag, value in (("--images", args.images), ("--init", args.init)) if value]
         if mono_only:
@@ -232,9 +231,12 @@ def _cmd_distill(args: argparse.Namespace) -> None:
         extra = {"images": None if args.images is None else str(args.images), "holdout": args.holdout,
                  "init": None if args.init is None else str(args.init), "trust_pickle": args.trust_pickle}
         config_cls, run = DistillConfig, distill
-    defaults = config_cls()
-    config = config_cls(model=args.model or defaults.model, input_size=args.size or defaults.input_size,
-                        lr=args.lr if args.lr is not None else defaults.lr, **common, **extra)
+    # Flags left out keep the task's own defaults (the config dataclass's).
+    chosen = {"model": args.model, "input_size": args.size, "steps": args.steps, "scenes": args.scenes,
+              "batch_size": args.batch_size, "lr": args.lr}
+    config = config_cls(teacher=args.teacher, teacher_kwargs=dict(args.teacher_arg), cache=_cache_dir(args),
+                        seed=args.seed, threads=args.threads,
+                        **{k: v for k, v in chosen.items() if v is not None}, **extra)
     print(f"wrote {run(config, args.out, force=args.force)}")
 
 

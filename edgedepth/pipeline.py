@@ -312,13 +312,14 @@ def _alignment(info: Any) -> str:
 
 def _evaluation_sets(info: Any, config: EvalConfig) -> dict:
     """A student distilled on photos is measured on its held-out photos (or `config.images`); others on the
-    embedded sets: the motorcycle pair and held-out procedural scenes at twice the input size."""
+    embedded sets: the motorcycle pair and held-out procedural scenes at twice the input size, and for stereo
+    the motorcycle pair at the student's input width as well."""
     record = (info.training or {}).get("data", {})
     if config.images is not None or record.get("dataset") == "images":
         return held_out_images(record, config.images)
     height, width = info.input_size
     return eval_datasets(config.procedural_scenes, config.procedural_seed, height * 2, width * 2,
-                         config.motorcycle_width)
+                         config.motorcycle_width, input_width=width if info.task == "stereo" else None)
 
 
 def _size_mb(path: Path) -> float:

@@ -47,16 +47,22 @@ _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"),
                    "bad2_rise": ("bad-2 rise vs fp32", "pct"), "epe_dense": ("EPE px, holes as misses", "px"),
                    "bad2_dense": ("bad-2 %, holes as misses", "pct"), "depth_absrel": ("depth AbsRel", "absrel"),
                    "depth_delta1": ("depth δ1", "delta"), "coverage": ("coverage", "delta")}
+DEFAULT_ALIGNMENT = ("after per-image least-squares scale and shift in inverse-depth space (MiDaS protocol)")
 LEGEND = (
     "Latency: ms per inference after untimed warm-up runs, at the thread count above; FPS = 1000 / p50. "
     "Speed-up: FPS ÷ the torch fp32 student's FPS. Fidelity (vs fp32): raw-output agreement with the torch "
     "fp32 student on the same inputs — PSNR over the student's output range (∞ = identical) and AbsRel. "
-    "vs teacher and accuracy: after per-image least-squares scale and shift in inverse-depth space (MiDaS "
-    "protocol); AbsRel lower is better, δ1 is a fraction in [0, 1] (higher is better); EPE in px, bad-N and "
-    "D1 in % of pixels; δ1 drop vs fp32 = the fp32 student's δ1 minus the artifact's. Status: ✅ ok, ❎ "
-    "skipped (cannot run here; \"export checked\" = the saved artifact was reloaded and inspected), ❌ failed. "
-    "— = not measured/undefined."
+    "vs teacher and accuracy: {alignment}; AbsRel lower is better, δ1 is a fraction in [0, 1] (higher is "
+    "better); EPE in px, bad-N and D1 in % of pixels; δ1 drop vs fp32 = the fp32 student's δ1 minus the "
+    "artifact's. Status: ✅ ok, ❎ skipped (cannot run here; \"export checked\" = the saved artifact was reloaded "
+    "and inspected), ❌ failed. — = not measured/undefined."
 )
+
+
+def legend(report: dict) -> str:
+    """The table legend, with how this report compares outputs (its `reference.alignment`)."""
+    alignment = (report.get("reference") or {}).get("alignment") or DEFAULT_ALIGNMENT
+    return LEGEND.format(alignment=alignment)
 
 
 def _get(row: dict, path: tuple[str, ...]) -> Any:
@@ -226,7 +232,7 @@ def render_markdown(report: dict) -> str:
     """report.md: header, the summary table (reference rows first), legend, reasons, per-dataset details."""
     out = ["# edgedepth report", ""]
     out += [f"- **{label}**: {_escape(text)}" for label, text in header_lines(report)]
-    out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=5), "", LEGEND, ""]
+    out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=5), "", legend(report), ""]
     problems = reasons(report)
     if problems:
         out += ["## Reasons", ""] + [f"- {_escape(line)}" for line in problems] + [""]

@@ -141,3 +141,23 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, photos, teachers, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and expected in err and "\n" not in err, err
     assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_official_midas_small_checkpoint_as_teacher_and_as_init(tmp_path, photos):
+    """A random-init checkpoint with the official key names stands in for midas_v21_small_256.pt."""
+    from edgedepth.models import create_model
+
+    torch.manual_seed(1)
+    official = create_model("midas_small").state_dict()
+    checkpoint = tmp_path / "midas_v21_small_256.pt"
+    torch.save(official, checkpoint)
+    ckpt = tmp_path / "student.safetensors"
+    assert main(["distill", "--out", str(ckpt), "--images", str(photos), "--teacher",
+                 f"midas_v21_small:{checkpoint}", "--model", "midas_small", "--init", str(checkpoint), "--lr", "1e-9",
+                 "--no-cache", *STEPS]) == 0
+    model, info = load_student(ckpt)
+    assert info.teacher["name"] == "midas_v21_small" and info.teacher["family"] == "midas"
+    assert info.training["config"]["init"] == str(checkpoint)
+    # Started from the official weights: at a negligible learning rate the encoder is still theirs.
+    for key in ("pretrained.layer1.0.weight", "scratch.layer4_rn.weight"):
+        assert torch.allclose(model.state_dict()[key], official[key], atol=1e-6), key

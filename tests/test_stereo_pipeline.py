@@ -76,6 +76,11 @@ def test_report_has_stereo_rows(stereo_run):
                 motorcycle["bad2"] - student["accuracy"]["middlebury-motorcycle"]["bad2"])
             assert row["latency_ms"]["p50"] > 0 and np.isfinite(row["fidelity"]["psnr_db"])
         assert rows[f"{fmt}-fp32"]["fidelity"]["max_abs_rel"] <= 1e-4
+    # The pair once more at the student's input width: teacher and student see the same pixels.
+    input_width = report["reference"]["student"]["input_size"][1]
+    assert report["datasets"]["middlebury-motorcycle-at-input"]["resolution"][1] == input_width
+    assert {"bad2", "bad2_dense"} <= set(rows["teacher:sgbm"]["accuracy"]["middlebury-motorcycle-at-input"])
+    assert "bad2" in student["accuracy"]["middlebury-motorcycle-at-input"]
     text = (out / "report.md").read_text()
     assert "EPE vs teacher" in text and "middlebury-motorcycle bad-2 %" in text
 
