@@ -128,11 +128,10 @@ def _depth_errors(pred: np.ndarray, depth: np.ndarray, mask: np.ndarray, kind: s
     """Errors of a prediction of `kind` against depth: raw for metric depth (its scale is the claim), after
     scale-and-shift alignment in inverse-depth space for relative inverse depth (the MiDaS protocol)."""
     if kind == METRIC:
-        usable = mask & (pred > 0)
-        if not usable.any():  # no positive depth at all: every pixel counts as wrong
-            return {"absrel": float("inf"), "delta1": 0.0, "coverage": 0.0}
-        return {**depth_metrics(np.where(usable, pred, 1.0), depth, usable),
-                "coverage": float(usable.sum() / max(1, mask.sum()))}
+        # depth_metrics floors non-positive predictions, so a pixel without depth counts as a full miss.
+        valid = mask & np.isfinite(depth) & (depth > 0)
+        coverage = float((valid & (pred > 0)).sum() / max(1, valid.sum()))
+        return {**depth_metrics(pred, depth, mask), "coverage": coverage}
     return relative_depth_metrics(pred, depth, mask)
 
 
@@ -207,7 +206,9 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
         mask = sample.valid & prediction.valid & (prediction.value > 0)
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
         if mask.any():
-            entry.update(_depth_errors(prediction.value, sample.depth, mask, prediction.kind))
+            errors = _depth_errors(prediction.value, sample.depth, mask, prediction.kind)
+            errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set above
+            entry.update(errors)
             if prediction.kind == "disparity" and sample.disparity is not None:
                 entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
                 # The same errors with the holes counted as misses (0 disparity): comparable with a dense student.

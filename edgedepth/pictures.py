@@ -23,6 +23,13 @@ def _inverse_depth_panel(values: np.ndarray, mask: np.ndarray | None = None) -> 
     return image
 
 
+def _as_inverse(values: np.ndarray, kind: str) -> np.ndarray:
+    """Metric depth shown as 1/depth (0 where not positive), so every panel reads near = bright."""
+    if kind != "metric_depth":
+        return values
+    return np.where(values > 0, 1.0 / np.maximum(values, 1e-6), 0.0).astype(np.float32)
+
+
 def _picture_items(items: list[EvalItem]) -> list[int]:
     """Indices of the first sample of each dataset."""
     seen, chosen = set(), []
@@ -33,8 +40,10 @@ def _picture_items(items: list[EvalItem]) -> list[int]:
     return chosen
 
 
-def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list[np.ndarray]]) -> list[str]:
-    """One PNG per dataset; the last panel is |artifact − fp32 student| of the last artifact, as % of range."""
+def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list[np.ndarray]],
+                   kind: str = "relative_inverse_depth") -> list[str]:
+    """One PNG per dataset (outputs of `kind`, metric depth drawn as 1/depth); the last panel is |artifact − fp32
+    student| of the last artifact, as % of range."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -45,10 +54,11 @@ def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list
         if item.sample.depth is not None and item.sample.valid is not None:
             inverse = np.where(item.sample.valid, 1.0 / np.maximum(item.sample.depth, 1e-6), 0.0)
             panels.append(("ground truth (1/depth)", _inverse_depth_panel(inverse, item.sample.valid)))
-        panels.append((f"teacher ({item.teacher.kind})", _inverse_depth_panel(item.teacher.value, item.teacher.valid)))
+        teacher = _as_inverse(item.teacher.value, item.teacher.kind)
+        panels.append((f"teacher ({item.teacher.kind})", _inverse_depth_panel(teacher, item.teacher.valid)))
         restored = {name: restore_output(raw[index], height, width) for name, raw in outputs.items()}
         for name, prediction in restored.items():
-            panels.append((name, _inverse_depth_panel(prediction)))
+            panels.append((name, _inverse_depth_panel(_as_inverse(prediction, kind))))
         candidates = [name for name in outputs if name != REFERENCE]
         if candidates and REFERENCE in outputs:
             last = candidates[-1]

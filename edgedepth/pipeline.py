@@ -407,7 +407,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
     }
     student.close()
     if pictures_dir is not None:
-        report["pictures"] = write_pictures(pictures_dir, items, outputs)
+        report["pictures"] = write_pictures(pictures_dir, items, outputs, info.output_kind)
     return report
 
 
