@@ -18,7 +18,7 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
-from edgedepth.teachers.base import Prediction, Teacher
+from edgedepth.teachers.base import METRIC, Prediction, Teacher
 from runtime.metrics import agreement, depth_metrics, relative_depth_metrics, stereo_metrics
 from runtime.preprocess import prepare_input, restore_output
 
@@ -26,7 +26,6 @@ MOTORCYCLE = "middlebury-motorcycle"
 MOTORCYCLE_AT_INPUT = "middlebury-motorcycle-at-input"
 PROCEDURAL = "procedural-heldout"
 IMAGES = "images-heldout"
-METRIC = "metric_depth"
 
 
 @dataclass

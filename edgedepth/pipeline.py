@@ -17,7 +17,7 @@ import numpy as np
 from edgedepth.checkpoint import checkpoint_sha256, load_student
 from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder, list_images
-from edgedepth.distill.mono import METRIC, DistillConfig, distill
+from edgedepth.distill.mono import DistillConfig, distill
 from edgedepth.distill.stereo import StereoDistillConfig, distill_stereo
 from edgedepth.errors import EdgeDepthError
 from edgedepth.evaluation import (
@@ -33,6 +33,7 @@ from edgedepth.evaluation import (
 )
 from edgedepth.pictures import write_pictures
 from edgedepth.specs import input_specs
+from edgedepth.teachers.base import METRIC
 from edgedepth.teachers.cache import build_teacher
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__

@@ -24,10 +24,8 @@ from edgedepth.errors import EdgeDepthError
 from edgedepth.losses import metric_depth_loss, ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
+from edgedepth.teachers.base import METRIC, RELATIVE
 from edgedepth.teachers.cache import CachedTeacher, build_teacher
-
-METRIC = "metric_depth"
-RELATIVE = "relative_inverse_depth"
 
 
 @dataclass

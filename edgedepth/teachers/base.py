@@ -11,7 +11,11 @@ import numpy as np
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 
-KINDS = ("relative_inverse_depth", "metric_depth", "disparity")
+RELATIVE = "relative_inverse_depth"  # inverse depth up to an unknown scale and shift
+METRIC = "metric_depth"  # depth in metres
+DISPARITY = "disparity"  # pixels, left view
+MONO_KINDS = (RELATIVE, METRIC)
+KINDS = (*MONO_KINDS, DISPARITY)
 
 
 @dataclass

@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
-from edgedepth.teachers.base import Prediction, Teacher, dense_prediction
+from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
+from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_prediction
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
 
@@ -46,9 +47,6 @@ MODEL_CLASSES = {
 }
 ACCEPTED = ("a Depth Anything (V1/V2), DPT / MiDaS v3.x or ZoeDepth depth-estimation model "
             "(config.json model_type depth_anything, dpt or zoedepth)")
-MONO_KINDS = ("relative_inverse_depth", "metric_depth")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 

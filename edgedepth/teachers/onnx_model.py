@@ -16,12 +16,11 @@ import numpy as np
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
-from edgedepth.teachers.base import Prediction, Teacher, dense_prediction
+from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_prediction
 from edgedepth.teachers.registry import TeacherConfigError
 from runtime.bundle import sha256_file
 from runtime.preprocess import prepare_input
 
-MONO_KINDS = ("relative_inverse_depth", "metric_depth")
 LAYOUTS = ("NCHW", "NHWC")
 _INPUT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
