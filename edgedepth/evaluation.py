@@ -9,7 +9,7 @@ per-image scale-and-shift alignment in inverse-depth space (the MiDaS protocol).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +19,22 @@ from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers.base import METRIC, Prediction, Teacher
-from runtime.metrics import agreement, depth_metrics, relative_depth_metrics, stereo_metrics
+from runtime.metrics import (
+    agreement,
+    depth_metrics,
+    input_dependence,
+    mirror_equivariance,
+    relative_depth_metrics,
+    stereo_metrics,
+)
 from runtime.preprocess import prepare_input, restore_output
 
 MOTORCYCLE = "middlebury-motorcycle"
 MOTORCYCLE_AT_INPUT = "middlebury-motorcycle-at-input"
 PROCEDURAL = "procedural-heldout"
 IMAGES = "images-heldout"
+BASELINE_CONSTANT = "baseline: constant"
+BASELINE_GRADIENT = "baseline: top-to-bottom gradient"
 
 
 @dataclass
@@ -75,8 +84,9 @@ def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teach
 _VIEWS = {"image": "left", "left": "left", "right": "right"}
 
 
-def sample_feed(sample: StereoSample, specs: dict | list[dict]) -> dict[str, np.ndarray]:
-    """{input name: prepared array} for every input spec: "image"/"left" get the left view, "right" the right."""
+def sample_feed(sample: StereoSample, specs: dict | list[dict], mirror: bool = False) -> dict[str, np.ndarray]:
+    """{input name: prepared array} for every input spec: "image"/"left" get the left view, "right" the right;
+    with `mirror`, each view flipped left-right first (the mirror sanity check of a mono model)."""
     specs = [specs] if isinstance(specs, dict) else specs
     feed = {}
     for spec in specs:
@@ -84,13 +94,109 @@ def sample_feed(sample: StereoSample, specs: dict | list[dict]) -> dict[str, np.
         if view is None:
             raise ValueError(f"no view of a stereo sample feeds an input named '{spec['name']}' "
                              f"(known: {', '.join(_VIEWS)})")
-        feed[spec["name"]] = prepare_input(getattr(sample, view), spec)
+        image = getattr(sample, view)
+        feed[spec["name"]] = prepare_input(np.ascontiguousarray(image[:, ::-1]) if mirror else image, spec)
     return feed
 
 
 def collect_outputs(infer, specs: dict | list[dict], output_name: str, items: list[EvalItem]) -> list[np.ndarray]:
     """Raw outputs of one artifact (`infer`: dict → dict) on every item, prepared for its input spec(s)."""
     return [np.asarray(infer(sample_feed(item.sample, specs))[output_name]) for item in items]
+
+
+def _as_map(output: np.ndarray) -> np.ndarray:
+    """One raw output as an H×W float map (batch and channel axes of size 1 dropped)."""
+    arr = np.asarray(output, dtype=np.float32)
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(f"expected one output map (batch 1, one channel), got shape {list(np.shape(output))}")
+    return arr
+
+
+def sanity_items(items: list[EvalItem]) -> list[int]:
+    """Indices of the held-out procedural scenes: unrelated scenes, on which the sanity checks run."""
+    return [index for index, item in enumerate(items) if item.dataset == PROCEDURAL]
+
+
+def sanity_metrics(infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], specs: dict | list[dict],
+                   output_name: str, items: list[EvalItem], raw: list[np.ndarray]) -> dict | None:
+    """Whether a mono model reads its image, on the held-out procedural scenes (None when there are none):
+    input_dependence of its raw outputs (consecutive pairs; low = reads its image) and the mean
+    mirror_equivariance, for which each scene is run once more, mirrored (1 = its output mirrors too)."""
+    picks = sanity_items(items)
+    if not picks:
+        return None
+    maps = [_as_map(raw[index]) for index in picks]
+    mirrored = [_as_map(infer(sample_feed(items[index].sample, specs, mirror=True))[output_name]) for index in picks]
+    mirrors = [mirror_equivariance(output, flipped) for output, flipped in zip(maps, mirrored, strict=True)]
+    return {"input_dependence": input_dependence(maps) if len(maps) >= 2 else None,
+            "mirror": float(np.mean(mirrors)), "samples": len(picks)}
+
+
+def ground_truth_input_dependence(items: list[EvalItem]) -> float | None:
+    """input_dependence of the ground-truth disparity (0 where invalid) over the held-out procedural scenes: what
+    a perfect model would score, since unrelated scenes can still share a layout."""
+    maps = [items[i].sample.disparity for i in sanity_items(items) if items[i].sample.disparity is not None]
+    return input_dependence(maps) if len(maps) >= 2 else None
+
+
+def _teacher_depth_stats(items: list[EvalItem]) -> tuple[float, float, float]:
+    """(5th percentile, median, 95th percentile) of the teacher's depth over the usable pixels of `items`."""
+    values = []
+    for item in items:
+        depth, mask = _teacher_as_depth(item.teacher)
+        values.append(depth[mask])
+    pooled = np.concatenate(values) if values else np.zeros(0, np.float32)
+    if pooled.size == 0:
+        return 1.0, 1.0, 1.0
+    low, median, high = np.percentile(pooled, [5, 50, 95])
+    return float(low), float(median), float(high)
+
+
+def _gradient_rows(height: int, width: int, top: float, bottom: float) -> np.ndarray:
+    """A 1×H×W map that runs linearly from `top` on the first row to `bottom` on the last."""
+    column = np.linspace(top, bottom, height, dtype=np.float64)[:, None]
+    return np.ascontiguousarray(np.broadcast_to(column, (height, width))[None].astype(np.float32))
+
+
+def baseline_outputs(items: list[EvalItem], height: int, width: int,
+                     kind: str = "relative_inverse_depth") -> dict[str, tuple[list[np.ndarray], str]]:
+    """{name: (one height × width raw output per item, notes)} for two maps that ignore the image, scored like any
+    artifact: a constant, and a top-to-bottom gradient (nearer at the bottom, as on a ground plane). A relative
+    map is the same for every image (alignment fits its scale and shift, of either sign, per image); a metric map
+    is fixed per dataset, at the teacher's depth statistics over that dataset (a prior, not a look at the image)."""
+    if kind != METRIC:
+        constant = np.ones((1, height, width), np.float32)
+        gradient = _gradient_rows(height, width, 0.0, 1.0)  # inverse depth: 0 at the top row, 1 at the bottom
+        return {
+            BASELINE_CONSTANT: ([constant] * len(items),
+                                "the same constant for every pixel and image; alignment makes it the best constant "
+                                "fit of each image's inverse depth"),
+            BASELINE_GRADIENT: ([gradient] * len(items),
+                                "inverse depth rising linearly from the top row to the bottom row (nearer at the "
+                                "bottom) for every image; aligned per image like any relative output (the fit may "
+                                "flip it)"),
+        }
+    constants, gradients = {}, {}
+    for name in dict.fromkeys(item.dataset for item in items):
+        low, median, high = _teacher_depth_stats([item for item in items if item.dataset == name])
+        constants[name] = np.full((1, height, width), median, np.float32)
+        # Linear in inverse depth from the far 95th percentile (top) to the near 5th (bottom), then scaled so the
+        # map's median depth is the teacher's.
+        depth = 1.0 / _gradient_rows(height, width, 1.0 / max(high, 1e-6), 1.0 / max(low, 1e-6))
+        gradients[name] = (depth * np.float32(median / float(np.median(depth)))).astype(np.float32)
+    return {
+        BASELINE_CONSTANT: ([constants[item.dataset] for item in items],
+                            "metric depth: the teacher's median depth over each dataset, at every pixel of every "
+                            "image"),
+        BASELINE_GRADIENT: ([gradients[item.dataset] for item in items],
+                            "metric depth, the same map for every image of a dataset: inverse depth linear from the "
+                            "top row to the bottom row (nearer at the bottom), spanning the teacher's 95th to 5th "
+                            "percentile depth over the dataset and scaled to its median depth"),
+    }
 
 
 def restore_disparity(output: np.ndarray, height: int, width: int) -> np.ndarray:

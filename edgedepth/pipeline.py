@@ -21,14 +21,19 @@ from edgedepth.distill.mono import DistillConfig, distill
 from edgedepth.distill.stereo import StereoDistillConfig, distill_stereo
 from edgedepth.errors import EdgeDepthError
 from edgedepth.evaluation import (
+    PROCEDURAL,
     EvalItem,
     add_accuracy_drop,
+    baseline_outputs,
     build_eval_items,
     collect_outputs,
     eval_datasets,
+    ground_truth_input_dependence,
     held_out_images,
     row_metrics,
     sample_feed,
+    sanity_items,
+    sanity_metrics,
     teacher_row_metrics,
 )
 from edgedepth.pictures import write_pictures
@@ -59,7 +64,7 @@ ALIGNMENT_STEREO = ("disparity compared unaligned, in pixels of the evaluated im
 class EvalConfig:
     """What verify and bench measure on, and how."""
 
-    procedural_scenes: int = 8
+    procedural_scenes: int = 32  # the sanity checks and held-out δ1 need ≥ 32 unrelated scenes to mean much
     procedural_seed: int = 1_000_003  # far from any training seed: held-out scenes
     motorcycle_width: int = 448
     threads: int = 2
@@ -346,10 +351,28 @@ def _export_checks(bundle: Bundle) -> dict:
     return {"status": checks.get("status", "ok"), "summary": checks.get("summary", "checked")}
 
 
+def _add_sanity(row: dict, sanity: dict | None) -> None:
+    """Attach a mono row's sanity numbers (input dependence, mirror), when there were scenes to measure them on."""
+    if sanity is not None:
+        row["sanity"] = sanity
+
+
+def _baseline_rows(items: list[EvalItem], info: Any, threads: int) -> list[dict]:
+    """Rows for maps that ignore the image (a constant, a top-to-bottom gradient), scored like any artifact: what a
+    student has to beat to show it reads its input."""
+    height, width = info.input_size
+    rows = []
+    for name, (raw, notes) in baseline_outputs(items, height, width, info.output_kind).items():
+        rows.append(_row(name, "baseline", "fp32", "numpy", threads, reference=True, notes=notes,
+                         **row_metrics(info.task, raw, None, items, info.output_kind)))
+    return rows
+
+
 def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures_dir: Path | None = None,
            failures: list[ExportFailure] = ()) -> dict:
-    """Contract-2 report without latency: reference rows (teacher, torch student) + one row per bundle, plus
-    a failed/skipped row for every export that produced no bundle."""
+    """Contract-2 report without latency: reference rows (teacher, torch student; for mono, the baselines a
+    student must beat, and sanity numbers on the student and each artifact) + one row per bundle, plus a
+    failed/skipped row for every export that produced no bundle."""
     student = TorchRunner(checkpoint)
     student.load(None, config.threads)
     info = student.info
@@ -364,6 +387,10 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
                        size_mb=_size_mb(Path(checkpoint)),
                        **row_metrics(info.task, reference_raw, reference_raw, items, info.output_kind))
     rows = [teacher_row, student_row]
+    if info.task != "stereo":  # stereo: the SGBM teacher row is the baseline
+        _add_sanity(student_row, sanity_metrics(student.infer, student.input_specs, output_name, items,
+                                                reference_raw))
+        rows += _baseline_rows(items, info, config.threads)
     outputs = {"student:torch-fp32": reference_raw}
     for bundle in bundles:
         row = _row(bundle.name, bundle.format, bundle.precision, "", config.threads,
@@ -384,6 +411,9 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
             with runner_cls() as runner:
                 runner.load(bundle, config.threads)
                 raw = collect_outputs(runner.infer, bundle.inputs, bundle.outputs[0]["name"], items)
+                if info.task != "stereo":
+                    _add_sanity(row, sanity_metrics(runner.infer, bundle.inputs, bundle.outputs[0]["name"], items,
+                                                    raw))
             row.update(row_metrics(info.task, raw, reference_raw, items, info.output_kind))
             add_accuracy_drop(row, student_row)
             outputs[bundle.name] = raw
@@ -406,6 +436,9 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
                      for name, samples in datasets.items()},
         "rows": rows,
     }
+    if info.task != "stereo" and sanity_items(items):
+        report["sanity"] = {"dataset": PROCEDURAL, "samples": len(sanity_items(items)),
+                            "ground_truth_input_dependence": ground_truth_input_dependence(items)}
     student.close()
     if pictures_dir is not None:
         report["pictures"] = write_pictures(pictures_dir, items, outputs, info.output_kind)

@@ -43,7 +43,8 @@ def align_scale_shift(pred: np.ndarray, target: np.ndarray,
     """Least-squares s, t minimising Σ_mask (s·pred + t − target)²; returns (s·pred + t, s, t).
 
     Closed form on the masked pixels: s = Σ(p − p̄)(g − ḡ) / Σ(p − p̄)², t = ḡ − s·p̄ (s = 0, t = ḡ when the
-    prediction is constant there). The MiDaS protocol applies it per image in inverse-depth (disparity) space.
+    prediction is constant there: the best constant fit). The MiDaS protocol applies it per image in
+    inverse-depth (disparity) space.
     """
     pred, target, mask = _arrays(pred, target, mask)
     valid = mask & np.isfinite(target)
@@ -52,7 +53,10 @@ def align_scale_shift(pred: np.ndarray, target: np.ndarray,
     p_mean, g_mean = p.mean(), g.mean()
     p_centred = p - p_mean
     denominator = float(np.dot(p_centred, p_centred))
-    scale = float(np.dot(p_centred, g - g_mean) / denominator) if denominator > 0 else 0.0
+    # A constant prediction is tested exactly: the rounding error of p̄ would otherwise leave a tiny Σ(p − p̄)²
+    # and an arbitrary scale (with a shift that cancels it only up to rounding).
+    constant = bool(p.max() == p.min())
+    scale = float(np.dot(p_centred, g - g_mean) / denominator) if denominator > 0 and not constant else 0.0
     shift = float(g_mean - scale * p_mean)
     return scale * pred + shift, scale, shift
 
@@ -184,3 +188,46 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
         "absrel": absrel,
         "delta1": delta1,
     }
+
+
+def output_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Pearson correlation of two maps of the same shape, flattened (over `mask` when given); 0.0 when either is
+    constant there, since a constant map carries no pattern to share."""
+    first, second, mask = _arrays(a, b, mask)
+    if not mask.any():
+        raise ValueError("empty mask: no valid pixels to evaluate")
+    x, y = first[mask], second[mask]
+    for label, values in (("first", x), ("second", y)):
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ValueError(f"{label} map has {bad} non-finite values on valid pixels")
+    if x.max() == x.min() or y.max() == y.min():
+        return 0.0
+    x, y = x - x.mean(), y - y.mean()
+    denominator = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
+    if denominator == 0:
+        return 0.0
+    return float(np.clip(np.dot(x, y) / denominator, -1.0, 1.0))
+
+
+def mirror_equivariance(output: np.ndarray, output_of_mirrored: np.ndarray) -> float:
+    """corr(f(flip x), flip f(x)), flipping the last (width) axis: 1 for a model whose output mirrors when its
+    input is mirrored, as a depth model's must; low for one that paints a fixed, left-right asymmetric map.
+
+    A map that is itself left-right symmetric (a top-to-bottom gradient, a centred blob) also scores 1, so this
+    check needs `input_dependence` beside it.
+    """
+    return output_correlation(output_of_mirrored, np.asarray(output)[..., ::-1])
+
+
+def input_dependence(outputs: list[np.ndarray]) -> float:
+    """Mean |Pearson correlation| of a model's outputs on unrelated inputs, over consecutive pairs (0, 1), (1, 2), …
+
+    Low is good: a model that reads its image gives unrelated outputs for unrelated scenes (≈ 0), one that
+    paints the same map whatever it sees scores ≈ 1. An exactly constant output scores 0 here (no pattern), so
+    read it with the accuracy columns, which a constant map fails.
+    """
+    if len(outputs) < 2:
+        raise ValueError(f"input dependence needs at least 2 outputs, got {len(outputs)}")
+    pairs = zip(outputs[:-1], outputs[1:], strict=True)
+    return float(np.mean([abs(output_correlation(a, b)) for a, b in pairs]))

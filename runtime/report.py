@@ -34,6 +34,12 @@ _TEACHER_COLUMNS = {
     "stereo": [("EPE vs teacher", ("vs_teacher", "epe"), "px"),
                ("bad-2 % vs teacher", ("vs_teacher", "bad2"), "pct")],
 }
+# Whether a mono model reads its image (rows carry `sanity` on mono reports).
+_SANITY_COLUMNS = [("Input dependence", ("sanity", "input_dependence"), "corr"),
+                   ("Mirror", ("sanity", "mirror"), "corr")]
+SANITY_LEGEND = ("input dependence: correlation of outputs on unrelated scenes (low = reads its image); mirror: "
+                 "corr(f(flip x), flip f(x)) (1 = equivariant)")
+BASELINE_FORMAT = "baseline"
 _ACCURACY_COLUMNS = {
     "mono": [("AbsRel", "absrel", "absrel"), ("δ1", "delta1", "delta"), ("δ1 drop vs fp32", "delta1_drop", "delta")],
     "stereo": [("EPE", "epe", "px"), ("bad-2 %", "bad2", "pct"), ("D1 %", "d1", "pct")],
@@ -60,9 +66,37 @@ LEGEND = (
 
 
 def legend(report: dict) -> str:
-    """The table legend, with how this report compares outputs (its `reference.alignment`)."""
+    """The table legend, with how this report compares outputs (its `reference.alignment`), and what the sanity
+    columns and baseline rows mean when the report has them."""
     alignment = (report.get("reference") or {}).get("alignment") or DEFAULT_ALIGNMENT
-    return LEGEND.format(alignment=alignment)
+    text = LEGEND.format(alignment=alignment)
+    if has_sanity(report):
+        text += f" Sanity, {_sanity_scope(report)}: {SANITY_LEGEND}."
+    if any(is_baseline(row) for row in report.get("rows", [])):
+        text += (" Baseline rows are maps that ignore the image, scored like any artifact: a student that does not "
+                 "beat them has not shown that it reads its input.")
+    return text
+
+
+def is_baseline(row: dict) -> bool:
+    """Whether a row is a baseline map (a constant, a gradient) rather than a model."""
+    return row.get("format") == BASELINE_FORMAT
+
+
+def has_sanity(report: dict) -> bool:
+    """Whether any row of the report carries sanity numbers (input dependence, mirror)."""
+    return any(row.get("sanity") for row in report.get("rows", []))
+
+
+def _sanity_scope(report: dict) -> str:
+    """Where the sanity numbers were measured, and what the ground truth itself scores there."""
+    info = report.get("sanity") or {}
+    samples = next((row["sanity"].get("samples") for row in report.get("rows", []) if row.get("sanity")), None)
+    scope = f"on {_samples(info.get('samples', samples))} of {info.get('dataset', 'the held-out scenes')}"
+    truth = as_float(info.get("ground_truth_input_dependence"))
+    if truth is not None:
+        scope += f" (the ground truth's own input dependence there: {format_value(truth, 'corr')})"
+    return scope
 
 
 def _get(row: dict, path: tuple[str, ...]) -> Any:
@@ -83,7 +117,7 @@ def format_value(value: Any, kind: str) -> str:
         return "∞" if number > 0 else "−∞"
     formats = {"size": "{:.2f}" if abs(number) < 10 else "{:.1f}", "ms": "{:.2f}", "fps": "{:.1f}",
                "speedup": "{:.2f}×", "psnr": "{:.1f}", "absrel": "{:.4f}", "delta": "{:.3f}", "px": "{:.2f}",
-               "pct": "{:.1f}"}
+               "pct": "{:.1f}", "corr": "{:.2f}"}
     return formats.get(kind, "{:.4g}").format(number)
 
 
@@ -125,7 +159,7 @@ def dataset_names(report: dict) -> list[str]:
 def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the main table: one row per artifact on one backend."""
     task = report["task"] if report.get("task") in _TEACHER_COLUMNS else "mono"
-    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task]
+    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task] + (_SANITY_COLUMNS if has_sanity(report) else [])
     datasets = dataset_names(report)
     headers = ["Artifact", "Format", "Precision", "Backend", "Status"] + [c[0] for c in columns]
     headers += [f"{name} {label}" for name in datasets for label, _, _ in _ACCURACY_COLUMNS[task]]
@@ -133,7 +167,8 @@ def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
     base_fps = _student_fps(rows)
     cells = []
     for row in rows:
-        line = [str(row.get("artifact", MISSING)) + (" (ref)" if row.get("reference") else ""),
+        reference = row.get("reference") and not is_baseline(row)
+        line = [str(row.get("artifact", MISSING)) + (" (ref)" if reference else ""),
                 str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
                 str(row.get("backend") or MISSING), _status_cell(row)]
         for _, path, kind in columns:
@@ -146,6 +181,42 @@ def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
             line += [format_value(metrics.get(key), kind) for _, key, kind in _ACCURACY_COLUMNS[task]]
         cells.append(line)
     return headers, cells
+
+
+def baseline_comparison(report: dict) -> tuple[list[str], list[list[str]], list[str]] | None:
+    """The torch student, the baselines and each ok artifact side by side (δ1 vs teacher, δ1 per dataset, sanity
+    numbers), plus one line per dataset saying by how much the student's δ1 clears the best baseline's; None when
+    the report has no baseline rows."""
+    rows = ordered_rows(report)
+    baselines = [r for r in rows if is_baseline(r)]
+    if not baselines:
+        return None
+    student = next((r for r in rows if r.get("reference") and r.get("format") == "torch"), None)
+    artifacts = [r for r in rows if not r.get("reference") and r.get("status", "ok") == "ok"]
+    shown = ([student] if student else []) + baselines + artifacts
+    datasets = [n for n in dataset_names(report) if any(n in (r.get("accuracy") or {}) for r in baselines)]
+    sanity = _SANITY_COLUMNS if has_sanity(report) else []
+    headers = ["Row", "δ1 vs teacher"] + [f"{name} δ1" for name in datasets] + [label for label, _, _ in sanity]
+    cells = []
+    for row in shown:
+        line = [str(row.get("artifact", MISSING)), format_value(_get(row, ("vs_teacher", "delta1")), "delta")]
+        line += [format_value(_get(row, ("accuracy", name, "delta1")), "delta") for name in datasets]
+        line += [format_value(_get(row, path), kind) for _, path, kind in sanity]
+        cells.append(line)
+    verdicts = []
+    for name in (["vs teacher"] + datasets if student else []):
+        path = ("vs_teacher", "delta1") if name == "vs teacher" else ("accuracy", name, "delta1")
+        mine = as_float(_get(student, path))
+        scored = [(as_float(_get(r, path)), str(r.get("artifact"))) for r in baselines]
+        scored = [(value, label) for value, label in scored if value is not None]
+        if mine is None or not scored:
+            continue
+        best, label = max(scored)
+        margin = round(mine - best, 3) + 0.0  # + 0.0: a tie reads +0.000, not -0.000
+        verdict = "beats it" if margin > 0 else "ties it" if margin == 0 else "does not beat it"
+        verdicts.append(f"δ1 {name}: {student.get('artifact')} {format_value(mine, 'delta')}, best baseline "
+                        f"{format_value(best, 'delta')} ({label}): {margin:+.3f}, {verdict}")
+    return headers, cells, verdicts
 
 
 def detail_tables(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
@@ -233,6 +304,16 @@ def render_markdown(report: dict) -> str:
     out = ["# edgedepth report", ""]
     out += [f"- **{label}**: {_escape(text)}" for label, text in header_lines(report)]
     out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=5), "", legend(report), ""]
+    comparison = baseline_comparison(report)
+    if comparison is not None:
+        headers, cells, verdicts = comparison
+        out += ["## What the student beats", "", markdown_table(headers, cells), ""]
+        out += [f"- {_escape(line)}" for line in verdicts]
+        out += [f"- {_escape(r.get('artifact', MISSING))}: {_escape(r['notes'])}"
+                for r in ordered_rows(report) if is_baseline(r) and r.get("notes")]
+        if has_sanity(report):
+            out += [f"- Sanity, {_escape(_sanity_scope(report))}: {_escape(SANITY_LEGEND)}."]
+        out += [""]
     problems = reasons(report)
     if problems:
         out += ["## Reasons", ""] + [f"- {_escape(line)}" for line in problems] + [""]
@@ -258,5 +339,6 @@ def write_report(out_dir: str | os.PathLike, report: dict) -> None:
     atomic_write_text(out_dir / "report.html", render_html(report))
 
 
-__all__ = ["colorize", "detail_tables", "format_value", "header_lines", "markdown_table", "reasons",
-           "render_markdown", "summary_table", "write_panels_png", "write_report"]
+__all__ = ["baseline_comparison", "colorize", "detail_tables", "format_value", "has_sanity", "header_lines",
+           "is_baseline", "markdown_table", "reasons", "render_markdown", "summary_table", "write_panels_png",
+           "write_report"]

@@ -32,7 +32,8 @@ def stage_run(tmp_path_factory):
 def test_report_has_reference_rows_and_ok_artifacts(stage_run):
     report = json.loads((stage_run / "report.json").read_text())
     rows = {row["artifact"]: row for row in report["rows"]}
-    assert set(rows) == {"teacher:sgbm", "student:torch-fp32", "onnx-fp32", "onnx-int8"}
+    assert set(rows) == {"teacher:sgbm", "student:torch-fp32", "onnx-fp32", "onnx-int8", "baseline: constant",
+                         "baseline: top-to-bottom gradient"}
     assert rows["teacher:sgbm"]["reference"] and rows["student:torch-fp32"]["reference"]
     for name in ("onnx-fp32", "onnx-int8"):
         row = rows[name]

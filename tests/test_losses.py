@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from edgedepth.losses import gradient_matching_loss, normalize_median_mad, silog_loss, ssi_loss
+from edgedepth.losses import gradient_matching_loss, median_mad, normalize_median_mad, silog_loss, ssi_loss
 
 
 def _maps(seed: int = 0):
@@ -103,3 +103,79 @@ def test_scale_anchor_pulls_output_scale_towards_one_only():
     expected = base + 0.1 * float(torch.log(mad).pow(2).mean())
     assert math.isclose(float(ssi_loss(big, target, mask, scale_anchor=0.1)), expected, rel_tol=1e-4)
     assert math.isclose(float(ssi_loss(big, target, mask)), base, abs_tol=1e-5)
+
+
+def _reference_median_mad(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image loop: torch.median (lower median) over the mask, MAD from it; an empty mask counts as [0]."""
+    medians, mads = [], []
+    for i in range(x.shape[0]):
+        values = x[i][mask[i]]
+        if values.numel() == 0:
+            values = x.new_zeros(1)
+        median = values.median()
+        medians.append(median)
+        mads.append((values - median).abs().mean().clamp_min(1e-6))
+    return torch.stack(medians), torch.stack(mads)
+
+
+def _reference_ssi(pred, target, mask, alpha=0.5, scales=4, trim=0.2, scale_anchor=0.0):
+    """The SSI loss written image by image: sort each image's valid errors, keep round(n · (1 − trim))."""
+    pred_median, pred_mad = _reference_median_mad(pred, mask)
+    target_median, target_mad = _reference_median_mad(target, mask)
+    pred_n = (pred - pred_median[:, None, None]) / pred_mad[:, None, None]
+    target_n = (target - target_median[:, None, None]) / target_mad[:, None, None]
+    residual = (pred_n - target_n) * mask
+    data, images = residual.new_zeros(()), 0
+    for i in range(residual.shape[0]):
+        errors = residual[i][mask[i]].abs()
+        if errors.numel() == 0:
+            continue
+        keep = max(1, int(round(errors.numel() * (1.0 - trim))))
+        data = data + errors.sort().values[:keep].mean()
+        images += 1
+    total = data / images
+    if alpha > 0:
+        total = total + alpha * gradient_matching_loss(residual, mask, scales)
+    if scale_anchor > 0:
+        total = total + scale_anchor * torch.log(pred_mad).pow(2).mean()
+    return total
+
+
+def _ragged_batch(seed: int):
+    """Five maps whose masks keep different fractions (one keeps nothing, one a single pixel, one an even count)."""
+    g = torch.Generator().manual_seed(seed)
+    target = torch.rand(5, 12, 17, generator=g) + 0.5
+    pred = torch.randn(5, 12, 17, generator=g)
+    keep = torch.tensor([0.9, 0.0, 0.5, 0.5, 1.0])
+    mask = torch.rand(5, 12, 17, generator=g) < keep[:, None, None]
+    mask[3] = False
+    mask[3, 4, 5] = True  # a single valid pixel
+    mask[2] = (torch.arange(12 * 17) % 3 == 0).view(12, 17)  # 68 pixels: an even count, the lower median matters
+    return pred, target, mask
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batched_median_mad_matches_per_image_loop(seed):
+    pred, _, mask = _ragged_batch(seed)
+    assert int(mask[1].sum()) == 0 and int(mask[2].sum()) % 2 == 0
+    a = pred.clone().requires_grad_(True)
+    b = pred.clone().requires_grad_(True)
+    median, mad = median_mad(a, mask)
+    ref_median, ref_mad = _reference_median_mad(b, mask)
+    assert torch.allclose(median, ref_median, atol=1e-6) and torch.allclose(mad, ref_mad, atol=1e-6)
+    (median * torch.arange(1.0, 6.0) + mad.log()).sum().backward()
+    (ref_median * torch.arange(1.0, 6.0) + ref_mad.log()).sum().backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize(("seed", "trim", "anchor"), [(0, 0.2, 0.0), (1, 0.2, 0.01), (2, 0.0, 0.0), (3, 0.25, 0.1)])
+def test_batched_ssi_matches_per_image_loop_in_value_and_gradient(seed, trim, anchor):
+    pred, target, mask = _ragged_batch(seed)
+    a = pred.clone().requires_grad_(True)
+    b = pred.clone().requires_grad_(True)
+    loss = ssi_loss(a, target, mask, trim=trim, scale_anchor=anchor)
+    ref = _reference_ssi(b, target, mask, trim=trim, scale_anchor=anchor)
+    assert math.isclose(float(loss.detach()), float(ref.detach()), rel_tol=1e-5, abs_tol=1e-5)
+    loss.backward()
+    ref.backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-5), float((a.grad - b.grad).abs().max())

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from runtime.jsonsafe import json_safe
-from runtime.metrics import agreement, align_scale_shift, depth_metrics, relative_depth_metrics, stereo_metrics
+from runtime.metrics import (
+    agreement,
+    align_scale_shift,
+    depth_metrics,
+    input_dependence,
+    mirror_equivariance,
+    output_correlation,
+    relative_depth_metrics,
+    stereo_metrics,
+)
 
 
 def test_depth_metrics_by_hand():
@@ -126,3 +135,77 @@ def test_bad_shapes_and_non_finite_predictions():
     # A constant reference has no range: max|ref| stands in, so errors stay relative.
     assert agreement(np.full(4, 2.0), np.full(4, 2.2))["max_abs_rel"] == pytest.approx(0.1)
     assert math.isnan(agreement(np.zeros(3), np.ones(3))["absrel"])  # no positive reference pixel
+
+
+@pytest.mark.parametrize("value", [0.0, 0.1, 3.3, -441.5042568482022, 1e-8])
+def test_constant_prediction_gets_the_best_constant_fit(value):
+    # The least-squares fit of a constant is s = 0, t = mean(1/gt) exactly, whatever the constant and however
+    # the mean of the constant rounds (-441.504… over 117,858 pixels used to leave s ≈ −9e-4).
+    rng = np.random.default_rng(3)
+    gt = rng.uniform(1.0, 10.0, size=117_858)
+    flat = np.full(gt.shape, value)
+    _, scale, shift = align_scale_shift(flat, 1.0 / gt)
+    assert scale == 0.0 and shift == pytest.approx(np.mean(1.0 / gt), rel=1e-12)
+    m = relative_depth_metrics(flat.astype(np.float32), gt)
+    expected = depth_metrics(np.full(gt.shape, 1.0 / np.mean(1.0 / gt)), gt)
+    assert all(math.isfinite(v) for v in m.values())
+    for key, number in expected.items():
+        assert m[key] == pytest.approx(number, rel=1e-9), key
+    assert 0.0 < m["delta1"] < 0.5  # a constant is a poor map of depths spread over 1–10
+
+
+def test_output_correlation_by_hand():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert output_correlation(a, 2.0 * a + 7.0) == pytest.approx(1.0)
+    assert output_correlation(a, -a) == pytest.approx(-1.0)
+    # x = [1, 2, 3], y = [1, 3, 2]: centred dot 1, norms √2 · √2 → 0.5 (the 4th pixel is masked out)
+    b = np.array([[1.0, 3.0], [2.0, 100.0]])
+    assert output_correlation(a, b, np.array([[True, True], [True, False]])) == pytest.approx(0.5)
+    assert output_correlation(a, np.full((2, 2), 5.0)) == 0.0  # constant: no pattern to share
+    with pytest.raises(ValueError, match="shape"):
+        output_correlation(a, np.ones(3))
+    with pytest.raises(ValueError, match="non-finite"):
+        output_correlation(a, np.array([[1.0, np.nan], [2.0, 3.0]]))
+
+
+def _scenes(count: int, seed: int = 0) -> list[np.ndarray]:
+    """Unrelated smooth random images, 24 × 40: noise box-blurred with wrap-around (no shared dark border)."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for _ in range(count):
+        noise = rng.random((24, 40))
+        scenes.append(sum(np.roll(noise, (dy, dx), axis=(0, 1)) for dy in range(-2, 3) for dx in range(-2, 3)) / 25)
+    return scenes
+
+
+def test_sanity_measures_tell_a_position_map_from_an_image_model():
+    rows, cols = np.mgrid[0:24, 0:40]
+    blob = np.exp(-((rows - 14) ** 2 + (cols - 10) ** 2) / 60.0)  # off-centre: not left-right symmetric
+
+    def position_only(image):
+        return blob + 1e-3 * image  # barely touched by its input, like a student that paints one blob
+
+    def reads_image(image):
+        return image**2 + 0.5 * image  # a function of the pixel it sees: mirrors with its input
+
+    scenes = _scenes(8)
+    painted = [position_only(x) for x in scenes]
+    read = [reads_image(x) for x in scenes]
+    assert input_dependence(painted) > 0.95
+    assert input_dependence(read) < 0.3
+    mirror_painted = np.mean([mirror_equivariance(position_only(x), position_only(x[:, ::-1])) for x in scenes])
+    mirror_read = np.mean([mirror_equivariance(reads_image(x), reads_image(x[:, ::-1])) for x in scenes])
+    assert mirror_painted < 0.5
+    assert mirror_read == pytest.approx(1.0)
+    # A left-right symmetric position map passes the mirror check: input dependence is what catches it.
+    ramp = np.linspace(0.0, 1.0, 24)[:, None] * np.ones((1, 40))
+    assert mirror_equivariance(ramp + 1e-3 * scenes[0], ramp + 1e-3 * scenes[0][:, ::-1]) > 0.99
+    assert input_dependence([ramp + 1e-3 * x for x in scenes]) > 0.95
+
+
+def test_input_dependence_needs_two_outputs():
+    with pytest.raises(ValueError, match="at least 2"):
+        input_dependence([np.ones((2, 2))])
+    # |ρ|: an output that flips sign from scene to scene is just as input-blind
+    x = np.arange(6.0)
+    assert input_dependence([x, -x, x]) == pytest.approx(1.0)

@@ -8,7 +8,15 @@ import pytest
 from PIL import Image
 
 from runtime.colormap import colormap_lut
-from runtime.report import colorize, render_markdown, summary_table, write_panels_png, write_report
+from runtime.report import (
+    SANITY_LEGEND,
+    baseline_comparison,
+    colorize,
+    render_markdown,
+    summary_table,
+    write_panels_png,
+    write_report,
+)
 
 
 def sample_report():
@@ -78,6 +86,67 @@ def test_render_markdown():
     assert table[0].startswith("| Artifact | Format | Precision | Backend | Status | Size MB | p50 ms")
     assert table[1].startswith("| teacher:sgbm (ref) |") and table[2].startswith("| student:torch-fp32 (ref) |")
     assert len({line.count("|") for line in table[:6]}) == 1  # every row has every column
+
+
+def baseline_report():
+    """The sample report with sanity numbers on the models and two baseline rows, as a mono verify writes them."""
+    report = sample_report()
+    rows = {row["artifact"]: row for row in report["rows"]}
+    rows["student:torch-fp32"]["sanity"] = {"input_dependence": 0.921, "mirror": 0.274, "samples": 8}
+    rows["student:torch-fp32"]["accuracy"]["procedural"] = {"absrel": 0.3, "delta1": 0.331}
+    rows["onnx-int8"]["sanity"] = {"input_dependence": 0.918, "mirror": 0.281, "samples": 8}
+    report["sanity"] = {"dataset": "procedural", "samples": 8, "ground_truth_input_dependence": 0.4}
+    report["rows"] += [
+        {"artifact": "baseline: constant", "format": "baseline", "precision": "fp32", "backend": "numpy",
+         "threads": 2, "status": "ok", "reference": True, "notes": "a constant map",
+         "vs_teacher": {"absrel": 0.46, "delta1": 0.251},
+         "accuracy": {"motorcycle": {"absrel": 0.23, "delta1": 0.493},
+                      "procedural": {"absrel": 0.43, "delta1": 0.296}}},
+        {"artifact": "baseline: top-to-bottom gradient", "format": "baseline", "precision": "fp32",
+         "backend": "numpy", "threads": 2, "status": "ok", "reference": True, "notes": "nearer at the bottom",
+         "vs_teacher": {"absrel": 0.39, "delta1": 0.413},
+         "accuracy": {"motorcycle": {"absrel": 0.14, "delta1": 0.768}, "procedural": {"absrel": 0.35, "delta1": 0.2}}},
+    ]
+    return report
+
+
+def test_baseline_rows_and_sanity_columns():
+    headers, cells = summary_table(baseline_report())
+    assert headers[15:17] == ["Input dependence", "Mirror"]  # after the teacher columns, before the datasets
+    names = [line[0] for line in cells]
+    assert names[:4] == ["teacher:sgbm (ref)", "student:torch-fp32 (ref)", "baseline: constant",
+                         "baseline: top-to-bottom gradient"]  # references first; a baseline is not an original
+    rows = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}
+    assert (rows["student:torch-fp32 (ref)"]["Input dependence"], rows["onnx-int8"]["Mirror"]) == ("0.92", "0.28")
+    assert rows["baseline: constant"]["Input dependence"] == "—" and rows["baseline: constant"]["Speed-up"] == "—"
+    assert rows["baseline: constant"]["procedural δ1"] == "0.296"
+    assert "Input dependence" not in summary_table(sample_report())[0]  # no sanity numbers, no columns
+
+
+def test_what_the_student_beats():
+    headers, cells, verdicts = baseline_comparison(baseline_report())
+    assert headers == ["Row", "δ1 vs teacher", "motorcycle δ1", "procedural δ1", "Input dependence", "Mirror"]
+    # the torch student, the baselines, then the artifacts that ran (skipped and failed rows are left out)
+    assert [line[0] for line in cells] == ["student:torch-fp32", "baseline: constant",
+                                           "baseline: top-to-bottom gradient", "onnx-int8"]
+    assert cells[0] == ["student:torch-fp32", "0.710", "—", "0.331", "0.92", "0.27"]
+    assert verdicts == [
+        "δ1 vs teacher: student:torch-fp32 0.710, best baseline 0.413 (baseline: top-to-bottom gradient): +0.297, "
+        "beats it",
+        "δ1 procedural: student:torch-fp32 0.331, best baseline 0.296 (baseline: constant): +0.035, beats it"]
+    text = render_markdown(baseline_report())
+    section = text.split("## What the student beats")[1].split("## ")[0]
+    assert "| baseline: constant | 0.251 | 0.493 | 0.296 | — | — |" in section
+    assert "- baseline: top-to-bottom gradient: nearer at the bottom" in section
+    assert SANITY_LEGEND in section and "8 samples of procedural" in section
+    assert "the ground truth's own input dependence there: 0.40" in section
+    assert SANITY_LEGEND in text.split("## What the student beats")[0]  # in the summary legend too (and the HTML)
+    assert "What the student beats" not in render_markdown(sample_report())
+    losing = baseline_report()
+    losing["rows"][-1]["accuracy"]["procedural"]["delta1"] = 0.5
+    assert baseline_comparison(losing)[2][-1].endswith("(baseline: top-to-bottom gradient): -0.169, does not beat it")
+    losing["rows"][-1]["accuracy"]["procedural"]["delta1"] = 0.33104  # equal at the table's precision
+    assert baseline_comparison(losing)[2][-1].endswith("+0.000, ties it")
 
 
 def test_stereo_columns():

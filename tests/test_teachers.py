@@ -74,8 +74,11 @@ def test_sgbm_validity_tracks_occlusion(teacher, scenes):
     assert np.mean(kept_occluded) < 0.3  # 0.15 measured
 
 
-def test_sgbm_filters_make_it_more_accurate(teacher, scenes):
-    """The LR check, uniqueness and speckle filter trade coverage for accuracy (the point of the mask)."""
+def test_sgbm_filters_make_it_more_accurate(teacher):
+    """The LR check, uniqueness and speckle filter trade coverage for accuracy (the point of the mask). Measured on
+    classic scenes, whose floating solids leave the most occlusions to filter: bad-2.0 3.9 % filtered vs 7.6 %
+    unfiltered (on grounded scenes 1.1 % vs 1.7 %)."""
+    scenes = get_dataset("procedural", n=4, seed=0, height=192, width=256, family="classic")
     loose = create_teacher("sgbm", uniqueness_ratio=0, lr_max_diff=1e9, speckle_fraction=0.0)
     strict = [stereo_errors(teacher.predict(s), s) for s in scenes]
     raw = [stereo_errors(loose.predict(s), s) for s in scenes]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgedepth.data.grounded import FAR_VALID_M, build_grounded_scene
 from edgedepth.data.render import Camera, Material, Scene, cast, expose, shade, visible_in_right
 from edgedepth.data.sample import Calibration, StereoSample
 from edgedepth.data.surfaces import Plane, Shape, Sphere, Surface
@@ -179,11 +180,24 @@ def build_scene(seed: int, height: int, width: int) -> Scene:
     return Scene(camera, tuple(surfaces), materials, light)
 
 
-def make_scene(seed: int, height: int, width: int) -> StereoSample:
-    """One procedural stereo sample with exact disparity (f·B/Z), depth, and occlusion mask."""
+SCENE_FAMILIES = ("grounded", "classic")
+
+
+def make_scene(seed: int, height: int, width: int, family: str = "grounded") -> StereoSample:
+    """One procedural stereo sample with exact disparity (f·B/Z), depth, and occlusion mask.
+
+    `family`: "grounded" (objects standing on a ground plane, outdoors or in a room: the cues monocular depth
+    needs) or "classic" (textured solids floating in front of a wall or room; depth not tied to any image cue).
+    Grounded scenes mark the sky and ground beyond FAR_VALID_M invalid (0 in disparity and depth).
+    """
     if height < 8 or width < 8:
         raise ValueError(f"procedural scenes need at least 8×8 pixels, got {height}×{width}")
-    scene = build_scene(seed, height, width)
+    if family == "classic":
+        scene, sky = build_scene(seed, height, width), None
+    elif family == "grounded":
+        scene, sky = build_grounded_scene(seed, height, width)
+    else:
+        raise ValueError(f"unknown scene family {family!r}; available: {', '.join(SCENE_FAMILIES)}")
     camera = scene.camera
     depth, ids = cast(scene, 0.0)
     depth_right, ids_right = cast(scene, camera.baseline_m)
@@ -198,18 +212,23 @@ def make_scene(seed: int, height: int, width: int) -> StereoSample:
         views.append(expose(radiance, rng, gain, bias, noise, blur))
     calib = Calibration(camera.focal_px, camera.baseline_m, 0.0)
     disparity = (np.float32(camera.focal_px * camera.baseline_m) / depth).astype(np.float32)
+    valid = np.ones((height, width), dtype=bool)
+    if family == "grounded":
+        valid = (depth <= np.float32(FAR_VALID_M)) & (ids != (-1 if sky is None else sky))
+        disparity = np.where(valid, disparity, np.float32(0.0))
+        depth = np.where(valid, depth, np.float32(0.0))
     return StereoSample(
-        name=f"procedural-{seed}",
+        name=f"procedural-{seed}" if family == "grounded" else f"procedural-{family}-{seed}",
         left=views[0],
         right=views[1],
         disparity=disparity,
-        valid=np.ones((height, width), dtype=bool),
-        nonoccluded=nonoccluded,
+        valid=valid,
+        nonoccluded=nonoccluded & valid,
         depth=depth,
         calib=calib,
     )
 
 
-def make_scenes(n: int, seed: int, height: int, width: int) -> list[StereoSample]:
-    """`n` procedural samples; scene i is `make_scene(scene_seed(seed, i), height, width)`."""
-    return [make_scene(scene_seed(seed, i), height, width) for i in range(n)]
+def make_scenes(n: int, seed: int, height: int, width: int, family: str = "grounded") -> list[StereoSample]:
+    """`n` procedural samples; scene i is `make_scene(scene_seed(seed, i), height, width, family)`."""
+    return [make_scene(scene_seed(seed, i), height, width, family) for i in range(n)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.middlebury import load_motorcycle
-from edgedepth.data.procedural import make_scenes
+from edgedepth.data.procedural import SCENE_FAMILIES, make_scenes
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 
@@ -17,9 +17,12 @@ class DatasetError(EdgeDepthError, ValueError):
     """An unknown dataset name or a keyword it does not take (one line, listing what would work)."""
 
 
-def _procedural(n: int = 16, seed: int = 0, height: int = 256, width: int = 384) -> list[StereoSample]:
-    """Seeded procedural scenes with exact ground truth."""
-    return make_scenes(n, seed, height, width)
+def _procedural(n: int = 16, seed: int = 0, height: int = 256, width: int = 384,
+                family: str = "grounded") -> list[StereoSample]:
+    """Seeded procedural scenes with exact ground truth ("grounded", or the older "classic" family)."""
+    if family not in SCENE_FAMILIES:
+        raise DatasetError(f"unknown scene family {family!r}; available: {', '.join(SCENE_FAMILIES)}")
+    return make_scenes(n, seed, height, width, family)
 
 
 def _motorcycle(max_width: int | None = None) -> list[StereoSample]:

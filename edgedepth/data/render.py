@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgedepth.data.surfaces import Surface
+from edgedepth.data.surfaces import Surface, blocks
 from edgedepth.data.textures import Texture
 
 _OCCLUSION_TOLERANCE = 1e-4  # relative depth: a surface this much closer than the point hides it
@@ -49,16 +49,21 @@ class Material:
     ambient: float
     diffuse: float
     wave: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # amplitude, cycles/m along u and v, phase
+    # A sky: unlit colour from the horizon's (first) to the zenith's (second) by elevation, the texture as clouds.
+    sky: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
 
 @dataclass(frozen=True)
 class Scene:
-    """Camera, surfaces with their materials, and the direction towards the light (unit, camera axes)."""
+    """Camera, surfaces with their materials, the direction towards the light (unit, camera axes), the surfaces
+    that cast shadows (indices), and the world's up direction (for the sky's elevation)."""
 
     camera: Camera
     surfaces: tuple[Surface, ...]
     materials: tuple[Material, ...]
     light: tuple[float, float, float]
+    casters: tuple[int, ...] = ()
+    up: tuple[float, float, float] = (0.0, -1.0, 0.0)
 
 
 def _pixel_box(surface: Surface, camera: Camera, ox: float) -> tuple[int, int, int, int] | None:
@@ -148,15 +153,48 @@ def shade(scene: Scene, depth: np.ndarray, ids: np.ndarray, ox: float) -> np.nda
         cos = np.abs(along) / np.sqrt(mx * mx + py * py + z * z)
         footprint = z / np.float32(camera.focal_px) / np.sqrt(np.maximum(cos, 0.15))
         albedo = material.texture.sample(u, v, footprint)
+        if material.sky is not None:
+            out[sel] = _sky_colour(material, albedo, p[0, x], q[y, 0], scene.up)
+            continue
         # Explicit products, not `@`: BLAS threads on thin N×3 matrices are slow and erratic.
         lambert = normals[:, 0] * light[0] + normals[:, 1] * light[1] + normals[:, 2] * light[2]
         np.maximum(lambert, 0.0, out=lambert)
+        _cast_shadows(scene, k, lambert, np.stack([px, py, z], axis=1))
         light_term = np.float32(material.ambient) + np.float32(material.diffuse) * lambert
         amp, fu, fv, phase = material.wave
         if amp:
             light_term *= 1.0 + np.float32(amp) * np.sin(np.float32(2 * np.pi) * (fu * u + fv * v) + phase)
         out[sel] = albedo * light_term[:, None]
     return out.reshape(camera.height, camera.width, 3)
+
+
+def _sky_colour(material: Material, albedo: np.ndarray, p: np.ndarray, q: np.ndarray,
+                up: tuple[float, float, float]) -> np.ndarray:
+    """Sky radiance (N×3) along rays (p, q, 1): horizon to zenith colour by elevation, the texture as faint clouds."""
+    horizon, zenith = (np.asarray(c, dtype=np.float32) for c in material.sky)
+    norm = np.sqrt(p * p + q * q + np.float32(1.0))
+    elevation = (p * np.float32(up[0]) + q * np.float32(up[1]) + np.float32(up[2])) / norm
+    t = np.clip(elevation / np.float32(0.5), 0.0, 1.0) ** np.float32(0.7)
+    colour = horizon + t[:, None] * (zenith - horizon)
+    clouds = albedo.mean(axis=1, keepdims=True) - np.float32(0.5)
+    return colour * (np.float32(1.0) + np.float32(0.2) * clouds)
+
+
+def _cast_shadows(scene: Scene, k: int, lambert: np.ndarray, points: np.ndarray) -> None:
+    """Zero the direct light (in place) of the lit points of surface k whose way to the light another caster
+    blocks: shadows are a property of the 3D point, so both views show the same ones."""
+    casters = [j for j in scene.casters if j != k]
+    lit = np.flatnonzero(lambert > 0)
+    if not casters or lit.size == 0:
+        return
+    light = np.asarray(scene.light, dtype=np.float32)
+    shadowed = np.zeros(lit.size, dtype=bool)
+    for j in casters:
+        open_ = np.flatnonzero(~shadowed)
+        if open_.size == 0:
+            break
+        shadowed[open_] = blocks(scene.surfaces[j], points[lit[open_]], light)
+    lambert[lit[shadowed]] = 0.0
 
 
 def expose(radiance: np.ndarray, rng: np.random.Generator, gain: float, bias: float, noise: float,

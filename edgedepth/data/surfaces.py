@@ -1,4 +1,4 @@
-"""Analytic surfaces for the procedural renderer: shaped planar patches, unbounded planes and spheres.
+"""Analytic surfaces for the procedural renderer: shaped planar patches, unbounded planes, spheres and boxes.
 
 Rays are cast from a camera centre (ox, 0, 0) along (p, q, 1), with p, q normalised image coordinates
 (x − cx) / f and (y − cy) / f; the ray parameter is therefore the depth Z itself. Axes: X right, Y down,
@@ -166,4 +166,122 @@ class Sphere:
         return self.centre + self.radius * signs
 
 
-Surface = Plane | Sphere
+
+@dataclass(frozen=True)
+class Box:
+    """An oriented box (rows of `axes` are its unit axes, `half` its half extents in metres); each face carries
+    texture in its own two in-plane coordinates."""
+
+    centre: np.ndarray
+    axes: np.ndarray  # 3×3 rotation, rows are the box's axes
+    half: tuple[float, float, float]
+
+    def _slab(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Entry and exit ray parameters (tmin, tmax) of rays origin + t·direction (N×3 each, local frame)."""
+        tmin = tmax = None
+        for axis, half in enumerate(self.half):
+            o, d = origins[..., axis], directions[..., axis]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.float32(1.0) / d
+                t1 = (np.float32(-half) - o) * inv
+                t2 = (np.float32(half) - o) * inv
+            near, far = np.fmin(t1, t2), np.fmax(t1, t2)  # fmin/fmax skip the NaN of a ray on a slab's face
+            tmin = near if tmin is None else np.fmax(tmin, near)
+            tmax = far if tmax is None else np.fmin(tmax, far)
+        return tmin, tmax
+
+    def _to_local(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors (…×3, camera axes) in the box's frame."""
+        axes = self.axes.astype(np.float32)
+        return vectors[..., :1] * axes[:, 0] + vectors[..., 1:2] * axes[:, 1] + vectors[..., 2:] * axes[:, 2]
+
+    def depth(self, p: np.ndarray, q: np.ndarray, ox: float) -> np.ndarray:
+        """Z of the nearest face in front of (ox, 0, 0) along (p, q, 1); inf where the ray misses."""
+        p, q = np.broadcast_arrays(p, q)
+        directions = np.stack([p, q, np.ones_like(p)], axis=-1).astype(np.float32)
+        origin = (np.array([ox, 0.0, 0.0]) - self.centre).astype(np.float32)
+        tmin, tmax = self._slab(self._to_local(origin)[None], self._to_local(directions.reshape(-1, 3)))
+        z = np.where((tmax >= tmin) & (tmin > 0), tmin, INF).astype(np.float32)
+        return z.reshape(p.shape)
+
+    def _local_points(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Points (N×3) in the box's frame, divided by the half extents (faces at ±1)."""
+        rel = np.stack([x, y, z], axis=1) - self.centre.astype(np.float32)
+        return self._to_local(rel) / np.asarray(self.half, dtype=np.float32)
+
+    def surface_coords(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v) in metres on the face each point lies on; each face has its own patch of the texture."""
+        local = self._local_points(x, y, z)
+        face = np.abs(local).argmax(axis=1)
+        metres = local * np.asarray(self.half, dtype=np.float32)
+        u = np.where(face == 0, metres[:, 1], metres[:, 0])
+        v = np.where(face == 2, metres[:, 1], metres[:, 2])
+        return u + np.float32(7.0) * face, v + np.float32(5.0) * np.sign(local[np.arange(len(face)), face])
+
+    def normals(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Unit outward normals (N×3) of the face each point lies on."""
+        local = self._local_points(x, y, z)
+        face = np.abs(local).argmax(axis=1)
+        sign = np.sign(local[np.arange(len(face)), face]).astype(np.float32)
+        return self.axes.astype(np.float32)[face] * sign[:, None]
+
+    def corners(self) -> np.ndarray:
+        """The eight corners."""
+        signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+        return self.centre + (signs * np.asarray(self.half)) @ self.axes
+
+    def blocks(self, points: np.ndarray, towards: np.ndarray) -> np.ndarray:
+        """Whether the ray from each point (N×3) towards the unit direction `towards` passes through the box."""
+        # Only rays that pass the bounding sphere need the slab test.
+        rel = points - self.centre.astype(np.float32)
+        b = rel @ np.asarray(towards, dtype=np.float32)
+        disc = b * b - ((rel * rel).sum(axis=1) - np.float32(sum(h * h for h in self.half)))
+        result = (disc > 0) & (-b + np.sqrt(np.maximum(disc, 0.0)) > _SHADOW_EPS)
+        near = np.flatnonzero(result)
+        if near.size:
+            origins = self._to_local((points[near] - self.centre).astype(np.float32))
+            direction = self._to_local(np.asarray(towards, dtype=np.float32))[None]
+            tmin, tmax = self._slab(origins, np.broadcast_to(direction, origins.shape))
+            result[near] = (tmax >= np.maximum(tmin, 0.0)) & (tmax > _SHADOW_EPS)
+        return result
+
+
+_SHADOW_EPS = np.float32(1e-3)  # metres: a shadow ray starting on a surface does not hit that surface
+
+
+def plane_blocks(plane: Plane, points: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """Whether the ray from each point (N×3) towards `towards` crosses the bounded plane patch."""
+    n = plane.normal.astype(np.float32)
+    direction = np.asarray(towards, dtype=np.float32)
+    denominator = float(n @ direction)
+    if abs(denominator) < 1e-6 or plane.shape.kind is None:
+        return np.zeros(len(points), dtype=bool)
+    rel = plane.origin.astype(np.float32) - points
+    t = (rel @ n) / np.float32(denominator)
+    hit_points = points + t[:, None] * direction - plane.origin.astype(np.float32)
+    u, v = hit_points @ plane.e1.astype(np.float32), hit_points @ plane.e2.astype(np.float32)
+    return (t > _SHADOW_EPS) & plane.shape.contains(u, v)
+
+
+def sphere_blocks(sphere: Sphere, points: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """Whether the ray from each point (N×3) towards the unit direction `towards` crosses the sphere."""
+    rel = points - sphere.centre.astype(np.float32)
+    b = rel @ np.asarray(towards, dtype=np.float32)
+    c = (rel * rel).sum(axis=1) - np.float32(sphere.radius**2)
+    disc = b * b - c
+    far = -b + np.sqrt(np.maximum(disc, 0.0))
+    near = -b - np.sqrt(np.maximum(disc, 0.0))
+    return (disc > 0) & (far > _SHADOW_EPS) & (near > _SHADOW_EPS)
+
+
+def blocks(surface: Plane | Sphere | Box, points: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """Whether the ray from each point towards the light crosses `surface` (shadow rays; unbounded planes never
+    block: they are the ground and walls a scene stands in)."""
+    if isinstance(surface, Box):
+        return surface.blocks(points, towards)
+    if isinstance(surface, Sphere):
+        return sphere_blocks(surface, points, towards)
+    return plane_blocks(surface, points, towards)
+
+
+Surface = Plane | Sphere | Box

@@ -30,19 +30,38 @@ def augment_batch(
     rng: np.random.Generator,
     config: Augment = Augment(),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Augment copies of an N×3×H×W normalised batch and its N×H×W targets/masks (geometry applied to all)."""
-    images, targets, masks = images.copy(), targets.copy(), masks.copy()
+    """Augment copies of an N×3×H×W normalised batch and its N×…×H×W targets/masks (geometry applied to all).
+
+    The arithmetic runs in place on one working array (the same operations in the same order as the plain
+    expression, so the same numbers), and the rng draws come in a fixed order: flips, gains, offsets, noise σ,
+    then the noise itself.
+    """
     n = images.shape[0]
     flip = rng.random(n) < config.flip
-    images[flip] = images[flip][..., ::-1]
-    targets[flip] = targets[flip][..., ::-1]
-    masks[flip] = masks[flip][..., ::-1]
+    targets, masks = _mirrored(targets, flip), _mirrored(masks, flip)
     mean = mean.reshape(1, 3, 1, 1).astype(np.float32)
     std = std.reshape(1, 3, 1, 1).astype(np.float32)
-    raw = images * std + mean  # back to 0..1
+    raw = np.multiply(_mirrored(images, flip, copy=False), std, dtype=np.float32)  # back to 0..1 …
+    raw += mean
     gain = rng.uniform(1 - config.gain, 1 + config.gain, size=(n, 1, 1, 1)).astype(np.float32)
     bias = rng.uniform(-config.bias, config.bias, size=(n, 1, 1, 1)).astype(np.float32)
     sigma = rng.uniform(0.0, config.noise / 255.0, size=(n, 1, 1, 1)).astype(np.float32)
-    raw = raw * gain + bias + sigma * rng.standard_normal(raw.shape, dtype=np.float32)
-    images = (np.clip(raw, 0.0, 1.0) - mean) / std
-    return np.ascontiguousarray(images, dtype=np.float32), np.ascontiguousarray(targets), np.ascontiguousarray(masks)
+    raw *= gain
+    raw += bias
+    noise = rng.standard_normal(raw.shape, dtype=np.float32)
+    noise *= sigma
+    raw += noise
+    np.clip(raw, 0.0, 1.0, out=raw)
+    raw -= mean  # … and normalised again
+    raw /= std
+    return raw, targets, masks
+
+
+def _mirrored(batch: np.ndarray, flip: np.ndarray, copy: bool = True) -> np.ndarray:
+    """A C-contiguous copy of `batch` with the samples where `flip` holds mirrored left-right (without `copy`,
+    `batch` itself when nothing is mirrored and it is already contiguous)."""
+    if not flip.any():
+        return np.array(batch, order="C", copy=copy or None)
+    out = np.array(batch, order="C", copy=True)
+    out[flip] = batch[flip][..., ::-1]
+    return out

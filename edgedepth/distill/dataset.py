@@ -22,13 +22,16 @@ from runtime.preprocess import prepare_input, resize_bilinear
 
 @dataclass
 class DistillSet:
-    """Student inputs (N×3×H×W, normalised), teacher targets (N×H×W) and their validity (N×H×W bool)."""
+    """Student inputs (N×3×H×W, normalised), teacher targets (N×H×W) and their validity (N×H×W bool); the
+    scenes' exact disparity and its validity (N×H×W) when ground truth is mixed in, else None."""
 
     images: np.ndarray
     targets: np.ndarray
     masks: np.ndarray
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    gt: np.ndarray | None = None
+    gt_masks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -47,11 +50,21 @@ def teacher_target(teacher: Teacher, sample: StereoSample, height: int, width: i
     return target, mask
 
 
-def procedural_training_samples(n_scenes: int, seed: int, height: int, width: int,
-                                teacher_scale: int = 2) -> list[StereoSample]:
-    """`n_scenes` seeded procedural scenes at `teacher_scale`× the student's input size."""
+def ground_truth(sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample's exact disparity (pixels of `width`) and validity at (height, width); all invalid without."""
+    if sample.disparity is None:
+        return np.zeros((height, width), np.float32), np.zeros((height, width), bool)
+    small = sample.resized(height, width)
+    valid = small.valid if small.valid is not None else np.isfinite(small.disparity)
+    valid = valid & np.isfinite(small.disparity)
+    return np.where(valid, small.disparity, 0.0).astype(np.float32), valid
+
+
+def procedural_training_samples(n_scenes: int, seed: int, height: int, width: int, teacher_scale: int = 2,
+                                family: str = "grounded") -> list[StereoSample]:
+    """`n_scenes` seeded procedural scenes of `family` at `teacher_scale`× the student's input size."""
     return list(get_dataset("procedural", n=n_scenes, seed=seed, height=height * teacher_scale,
-                            width=width * teacher_scale))
+                            width=width * teacher_scale, family=family))
 
 
 def build_distill_set(
@@ -59,15 +72,21 @@ def build_distill_set(
     spec: dict,
     samples: Sequence[StereoSample],
     progress: bool = True,
+    with_gt: bool = False,
 ) -> DistillSet:
     """Run the teacher once on each sample (its own resolution) and stack the student's inputs and the targets
-    brought to the student's input size."""
+    brought to the student's input size; with `with_gt`, the samples' exact disparity too."""
     _, _, height, width = spec["shape"]
-    images, targets, masks = [], [], []
+    images, targets, masks, gts, gt_masks = [], [], [], [], []
     for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="image"):
         images.append(prepare_input(sample.left, spec)[0])
         target, mask = teacher_target(teacher, sample, height, width)
         targets.append(target)
         masks.append(mask)
+        if with_gt:
+            gt, gt_mask = ground_truth(sample, height, width)
+            gts.append(gt)
+            gt_masks.append(gt_mask)
     norm = spec["normalization"]
-    return DistillSet(np.stack(images), np.stack(targets), np.stack(masks), tuple(norm["mean"]), tuple(norm["std"]))
+    return DistillSet(np.stack(images), np.stack(targets), np.stack(masks), tuple(norm["mean"]), tuple(norm["std"]),
+                      np.stack(gts) if with_gt else None, np.stack(gt_masks) if with_gt else None)

@@ -1,0 +1,186 @@
+"""Time the mono and the stereo distillation loops, whole steps as the real loop runs them; write JSON.
+
+Usage:
+  python benchmarks/bench_distill.py [--threads 2] [--warmup 10] [--steps 40] [--scenes 16] [--task mono,stereo]
+                                     [--mixed-precision auto|bf16|off] [--out runs/bench]
+
+Batch size, input size and model come from the `DistillConfig()` / `StereoDistillConfig()` defaults. Targets are
+the procedural scenes' exact disparity on their non-occluded pixels (no teacher runs), so the numbers measure
+the training step alone: batch sampling and augmentation, forward, loss, backward and the AdamW step. The
+training entry points (`mono._optimise`, `stereo.train_stereo`) run unchanged; only the loop's `batch_loss`
+is wrapped to stamp the start of each step, so a step's time is the gap between two consecutive starts. The
+first `--warmup` steps are not timed. Only names that older versions of the toolkit also have are used, so the
+same script measures before and after a change (put the other version first on PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import edgedepth
+from edgedepth.data import get_dataset
+from edgedepth.data.sample import StereoSample
+from edgedepth.distill import mono, stereo
+from edgedepth.distill.dataset import DistillSet
+from edgedepth.distill.head import linear_head
+from edgedepth.models import create_model
+from edgedepth.version import __version__
+from runtime.atomic import atomic_write_json
+from runtime.bench import latency_stats, machine_info
+from runtime.preprocess import prepare_input
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def _spec(height: int, width: int, mean: tuple[float, ...], std: tuple[float, ...]) -> dict[str, Any]:
+    """The student's input spec (RGB / 255, normalised, NCHW) for `prepare_input`."""
+    return {"name": "image", "shape": [1, 3, height, width], "dtype": "float32", "layout": "NCHW", "color": "RGB",
+            "normalization": {"mean": list(mean), "std": list(std), "scale": 1.0 / 255.0}}
+
+
+def _scenes(n: int, height: int, width: int) -> list[StereoSample]:
+    """`n` seeded procedural scenes at the student's input size (exact disparity, non-occlusion mask)."""
+    return list(get_dataset("procedural", n=n, seed=0, height=height, width=width))
+
+
+def _target(sample: StereoSample) -> tuple[np.ndarray, np.ndarray]:
+    """Exact disparity and its mask (valid and visible in the right view: the pixels a stereo teacher keeps)."""
+    mask = np.asarray(sample.valid, bool) & np.asarray(sample.nonoccluded, bool) & np.isfinite(sample.disparity)
+    return np.where(mask, sample.disparity, 0.0).astype(np.float32), mask
+
+
+def mono_set(config: Any, n: int, mean: tuple[float, ...], std: tuple[float, ...]) -> DistillSet:
+    """Mono distillation set on exact targets: disparity is inverse depth up to scale, what relative students learn."""
+    height, width = config.input_size
+    spec = _spec(height, width, mean, std)
+    samples = _scenes(n, height, width)
+    pairs = [_target(s) for s in samples]
+    return DistillSet(np.stack([prepare_input(s.left, spec)[0] for s in samples]),
+                      np.stack([t for t, _ in pairs]), np.stack([m for _, m in pairs]), tuple(mean), tuple(std))
+
+
+def stereo_set(config: Any, n: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
+    """Stereo distillation set on exact targets (disparity in input pixels)."""
+    height, width = config.input_size
+    spec = _spec(height, width, mean, std)
+    samples = _scenes(n, height, width)
+    pairs = [_target(s) for s in samples]
+    return stereo.StereoDistillSet(
+        np.stack([prepare_input(s.left, spec)[0] for s in samples]),
+        np.stack([prepare_input(s.right, spec)[0] for s in samples]),
+        np.stack([t for t, _ in pairs]), np.stack([m for _, m in pairs]), tuple(mean), tuple(std))
+
+
+@contextmanager
+def stamped_optimise(module: Any, stamps: list[float]) -> Iterator[dict[str, Any]]:
+    """Replace `module.optimise` for the block by one that records perf_counter at the start of each batch_loss
+    call (and once when the loop returns); yields a dict that receives the loop's own log."""
+    real: Callable[..., dict] = module.optimise
+    seen: dict[str, Any] = {}
+
+    def optimise(model: torch.nn.Module, batch_loss: Callable[..., torch.Tensor], config: Any, *args: Any,
+                 **kwargs: Any) -> dict:
+        def stamped(*a: Any, **k: Any) -> torch.Tensor:
+            stamps.append(time.perf_counter())
+            return batch_loss(*a, **k)
+
+        log = real(model, stamped, config, *args, **kwargs)
+        stamps.append(time.perf_counter())
+        seen.update(log)
+        return log
+
+    module.optimise = optimise
+    try:
+        yield seen
+    finally:
+        module.optimise = real
+
+
+def run_task(task: str, warmup: int, steps: int, scenes: int, precision: str | None = None) -> dict[str, Any]:
+    """Build the task's default student and a small exact-target set, run warmup + steps loop steps, and
+    summarise the timed steps; `precision` sets the config's `mixed_precision` (None: the default)."""
+    base = mono.DistillConfig() if task == "mono" else stereo.StereoDistillConfig()
+    config = replace(base, steps=warmup + steps)
+    if precision is not None:
+        if not hasattr(config, "mixed_precision"):
+            raise SystemExit(f"--mixed-precision: this version's {type(config).__name__} has no mixed_precision")
+        config = replace(config, mixed_precision=precision)
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, **config.model_kwargs)
+    mean = tuple(getattr(model, "input_mean", MEAN))
+    std = tuple(getattr(model, "input_std", STD))
+    data = mono_set(config, scenes, mean, std) if task == "mono" else stereo_set(config, scenes, mean, std)
+    stamps: list[float] = []
+    module = mono if task == "mono" else stereo
+    with stamped_optimise(module, stamps) as log:
+        if task == "mono":
+            with linear_head(model):
+                mono._optimise(model, data, config, mono.RELATIVE, False)
+        else:
+            stereo.train_stereo(model, data, config, progress=False)
+    if len(stamps) != config.steps + 1:
+        raise RuntimeError(f"expected {config.steps + 1} time stamps, got {len(stamps)}")
+    times_ms = list(np.diff(stamps[warmup:]) * 1000.0)  # step i: from its start to the next start (or the end)
+    stats = latency_stats(times_ms)
+    total_s = stamps[-1] - stamps[warmup]
+    return {
+        "model": config.model, "batch_size": config.batch_size, "input_size": list(config.input_size),
+        "warmup_steps": warmup, "timed_steps": steps, "scenes": scenes,
+        "images_per_s": round(config.batch_size * steps / total_s, 2),
+        "steps_per_s": round(steps / total_s, 3),
+        "step_ms": {k: round(v, 2) for k, v in stats.items() if k in ("p50", "p90", "p99", "mean", "min", "max")},
+        "precision": log.get("precision", "fp32"),
+        "loop_log": {k: v for k, v in log.items() if isinstance(v, (int, float, str))},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps (default 40)")
+    parser.add_argument("--scenes", type=int, default=16, help="procedural scenes in the training set")
+    parser.add_argument("--task", default="mono,stereo", help="comma-separated: mono, stereo")
+    parser.add_argument("--mixed-precision", choices=("auto", "bf16", "off"),
+                        help="the configs' mixed_precision (default: theirs; versions without it take none)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"edgedepth {__version__} from {Path(edgedepth.__file__).parent}")
+    tasks = [t.strip() for t in args.task.split(",") if t.strip()]
+    for task in tasks:
+        if task not in ("mono", "stereo"):
+            parser.error(f"unknown task {task!r}")
+    results = {task: run_task(task, args.warmup, args.steps, args.scenes, args.mixed_precision) for task in tasks}
+    result = {"toolkit_version": __version__, "toolkit_path": str(Path(edgedepth.__file__).parent),
+              "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(args.threads), "torch": torch.__version__, "threads": args.threads,
+              "mixed_precision": args.mixed_precision or "config default", "tasks": results}
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / "bench_distill.json"
+    atomic_write_json(target, result)
+    print(f"{'task':<7} {'model':<18} {'batch':>5} {'input':>8} {'prec':>5} {'img/s':>7} {'step/s':>7} "
+          f"{'p50 ms':>7} {'p90 ms':>7}")
+    for task, r in results.items():
+        size = "x".join(str(v) for v in r["input_size"])
+        print(f"{task:<7} {r['model']:<18} {r['batch_size']:>5} {size:>8} {r['precision']:>5} "
+              f"{r['images_per_s']:>7.2f} {r['steps_per_s']:>7.3f} {r['step_ms']['p50']:>7.1f} "
+              f"{r['step_ms']['p90']:>7.1f}")
+    print(f"load average {result['machine'].get('load_average_1m', 'n/a')}; wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
