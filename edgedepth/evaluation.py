@@ -156,7 +156,7 @@ def _teacher_depth_stats(items: list[EvalItem]) -> tuple[float, float, float]:
     return float(low), float(median), float(high)
 
 
-def _gradient_rows(height: int, width: int, top: float, bottom: float) -> np.ndarray:
+def gradient_rows(height: int, width: int, top: float, bottom: float) -> np.ndarray:
     """A 1×H×W map that runs linearly from `top` on the first row to `bottom` on the last."""
     column = np.linspace(top, bottom, height, dtype=np.float64)[:, None]
     return np.ascontiguousarray(np.broadcast_to(column, (height, width))[None].astype(np.float32))
@@ -170,7 +170,7 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
     is fixed per dataset, at the teacher's depth statistics over that dataset (a prior, not a look at the image)."""
     if kind != METRIC:
         constant = np.ones((1, height, width), np.float32)
-        gradient = _gradient_rows(height, width, 0.0, 1.0)  # inverse depth: 0 at the top row, 1 at the bottom
+        gradient = gradient_rows(height, width, 0.0, 1.0)  # inverse depth: 0 at the top row, 1 at the bottom
         return {
             BASELINE_CONSTANT: ([constant] * len(items),
                                 "the same constant for every pixel and image; alignment makes it the best constant "
@@ -186,7 +186,7 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
         constants[name] = np.full((1, height, width), median, np.float32)
         # Linear in inverse depth from the far 95th percentile (top) to the near 5th (bottom), then scaled so the
         # map's median depth is the teacher's.
-        depth = 1.0 / _gradient_rows(height, width, 1.0 / max(high, 1e-6), 1.0 / max(low, 1e-6))
+        depth = 1.0 / gradient_rows(height, width, 1.0 / max(high, 1e-6), 1.0 / max(low, 1e-6))
         gradients[name] = (depth * np.float32(median / float(np.median(depth)))).astype(np.float32)
     return {
         BASELINE_CONSTANT: ([constants[item.dataset] for item in items],

@@ -54,14 +54,10 @@ def _held_out(count: int, height: int, width: int, family: str) -> list[StereoSa
     return list(get_dataset("procedural", n=count, seed=HELD_OUT_SEED, height=height, width=width, family=family))
 
 
-def _gradient(height: int, width: int) -> np.ndarray:
-    """The top-to-bottom gradient baseline: inverse depth growing linearly down the image."""
-    return np.broadcast_to(np.linspace(1.0, 2.0, height, dtype=np.float32)[:, None], (height, width))
-
-
 def mono_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Evaluator:
     """δ1 and AbsRel (MiDaS alignment) on `count` held-out scenes and on the motorcycle, for a mono student;
-    the top-to-bottom gradient's δ1 on both as baselines."""
+    the top-to-bottom gradient's δ1 on both (the report's baseline row) as baselines."""
+    from edgedepth.evaluation import gradient_rows
     _, _, height, width = spec["shape"]
     scenes = _held_out(count, height, width, family)
     motorcycle = get_dataset("motorcycle", max_width=448)[0]
@@ -77,12 +73,10 @@ def mono_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Eva
                 "motorcycle_delta1": moto["delta1"], "motorcycle_absrel": moto["absrel"]}
 
     h, w = motorcycle.left.shape[:2]
-    baselines = {
-        "gradient heldout_delta1": float(np.mean([relative_depth_metrics(_gradient(height, width), s.depth,
-                                                                         s.valid)["delta1"] for s in scenes])),
-        "gradient motorcycle_delta1": relative_depth_metrics(_gradient(h, w), motorcycle.depth,
-                                                             motorcycle.valid)["delta1"],
-    }
+    held_gradient = gradient_rows(height, width, 0.0, 1.0)[0]
+    held = [relative_depth_metrics(held_gradient, s.depth, s.valid)["delta1"] for s in scenes]
+    moto = relative_depth_metrics(gradient_rows(h, w, 0.0, 1.0)[0], motorcycle.depth, motorcycle.valid)
+    baselines = {"gradient heldout_delta1": float(np.mean(held)), "gradient motorcycle_delta1": moto["delta1"]}
     return Evaluator(evaluate, baselines)
 
 
