@@ -18,6 +18,10 @@ from runtime.bundle import Bundle
 
 MODEL_FILE = "model.onnx"
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
+# The last convolution (the 1-channel output head) stays float: its int8 rounding would land directly on every
+# output pixel, and it costs well under 1 % of the model's work. Measured on the mono demo student (8 held-out scenes):
+# int8 PSNR vs fp32 31.3 dB with it quantized, 41.1 dB without (minmax, percentile and entropy: 31-31.3 dB).
+KEEP_FLOAT_TAIL = 1
 
 
 class _ListReader:
@@ -49,7 +53,7 @@ def quantize_onnx_qdq(
     input_name: str | list[str],
     out_path: Path,
     calibrate_method: str = "minmax",
-    keep_float_tail: int = 0,
+    keep_float_tail: int = KEEP_FLOAT_TAIL,
 ) -> dict[str, Any]:
     """Write the static QDQ int8 version of the fp32 ONNX model at `fp32_path` to `out_path`.
 
@@ -87,7 +91,7 @@ def quantize_bundle(
     out_dir: Path,
     name: str,
     calibrate_method: str = "minmax",
-    keep_float_tail: int = 0,
+    keep_float_tail: int = KEEP_FLOAT_TAIL,
     force: bool = False,
 ) -> Bundle:
     """Quantize an fp32 ONNX bundle to a QDQ int8 bundle `out_dir/name`, calibrated on `calibration` inputs."""

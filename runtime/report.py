@@ -118,7 +118,9 @@ def format_value(value: Any, kind: str) -> str:
     formats = {"size": "{:.2f}" if abs(number) < 10 else "{:.1f}", "ms": "{:.2f}", "fps": "{:.1f}",
                "speedup": "{:.2f}×", "psnr": "{:.1f}", "absrel": "{:.4f}", "delta": "{:.3f}", "px": "{:.2f}",
                "pct": "{:.1f}", "corr": "{:.2f}"}
-    return formats.get(kind, "{:.4g}").format(number)
+    text = formats.get(kind, "{:.4g}").format(number)
+    # A value that rounds to zero prints without a sign ("-0.000" reads as a loss where there is none).
+    return text[1:] if text.startswith("-") and float(text.rstrip("×")) == 0 else text
 
 
 def _escape(text: Any) -> str:
@@ -299,21 +301,31 @@ def markdown_table(headers: list[str], cells: list[list[str]], text_columns: int
     return "\n".join(lines)
 
 
+def beats_section(report: dict) -> tuple[list[str], list[list[str]], list[str]] | None:
+    """The "What the student beats" section of every rendering: the comparison table, then its notes (verdicts,
+    what each baseline is, what the sanity columns mean); None when the report has no baseline rows."""
+    comparison = baseline_comparison(report)
+    if comparison is None:
+        return None
+    headers, cells, verdicts = comparison
+    notes = list(verdicts)
+    notes += [f"{r.get('artifact', MISSING)}: {r['notes']}" for r in ordered_rows(report)
+              if is_baseline(r) and r.get("notes")]
+    if has_sanity(report):
+        notes.append(f"Sanity, {_sanity_scope(report)}: {SANITY_LEGEND}.")
+    return headers, cells, notes
+
+
 def render_markdown(report: dict) -> str:
     """report.md: header, the summary table (reference rows first), legend, reasons, per-dataset details."""
     out = ["# edgedepth report", ""]
     out += [f"- **{label}**: {_escape(text)}" for label, text in header_lines(report)]
     out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=5), "", legend(report), ""]
-    comparison = baseline_comparison(report)
-    if comparison is not None:
-        headers, cells, verdicts = comparison
+    section = beats_section(report)
+    if section is not None:
+        headers, cells, notes = section
         out += ["## What the student beats", "", markdown_table(headers, cells), ""]
-        out += [f"- {_escape(line)}" for line in verdicts]
-        out += [f"- {_escape(r.get('artifact', MISSING))}: {_escape(r['notes'])}"
-                for r in ordered_rows(report) if is_baseline(r) and r.get("notes")]
-        if has_sanity(report):
-            out += [f"- Sanity, {_escape(_sanity_scope(report))}: {_escape(SANITY_LEGEND)}."]
-        out += [""]
+        out += [f"- {_escape(line)}" for line in notes] + [""]
     problems = reasons(report)
     if problems:
         out += ["## Reasons", ""] + [f"- {_escape(line)}" for line in problems] + [""]
@@ -339,6 +351,6 @@ def write_report(out_dir: str | os.PathLike, report: dict) -> None:
     atomic_write_text(out_dir / "report.html", render_html(report))
 
 
-__all__ = ["baseline_comparison", "colorize", "detail_tables", "format_value", "has_sanity", "header_lines",
-           "is_baseline", "markdown_table", "reasons", "render_markdown", "summary_table", "write_panels_png",
-           "write_report"]
+__all__ = ["baseline_comparison", "beats_section", "colorize", "detail_tables", "format_value", "has_sanity",
+           "header_lines", "is_baseline", "markdown_table", "reasons", "render_markdown", "summary_table",
+           "write_panels_png", "write_report"]

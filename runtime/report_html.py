@@ -27,7 +27,7 @@ def _table(headers: list[str], cells: list[list[str]], text_columns: int, refere
 
 def render_html(report: dict) -> str:
     """The HTML page of a Contract-2 report (same content as report.md)."""
-    from runtime.report import detail_tables, header_lines, legend, ordered_rows, reasons, summary_table
+    from runtime.report import beats_section, detail_tables, header_lines, legend, ordered_rows, reasons, summary_table
 
     references = sum(1 for row in ordered_rows(report) if row.get("reference"))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>edgedepth report</title>',
@@ -35,6 +35,11 @@ def render_html(report: dict) -> str:
     parts += [f"<li><b>{escape(label)}</b>: {escape(text)}</li>" for label, text in header_lines(report)]
     parts += ["</ul>", "<h2>Summary</h2>", _table(*summary_table(report), 5, references),
               f'<p class="legend">{escape(legend(report))}</p>']
+    section = beats_section(report)
+    if section is not None:
+        headers, cells, notes = section
+        parts += ["<h2>What the student beats</h2>", _table(headers, cells, 1), "<ul>"]
+        parts += [f"<li>{escape(line)}</li>" for line in notes] + ["</ul>"]
     problems = reasons(report)
     if problems:
         parts += ["<h2>Reasons</h2><ul>"] + [f"<li>{escape(line)}</li>" for line in problems] + ["</ul>"]

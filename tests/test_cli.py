@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgedepth.cli import main
+from edgedepth.cli import build_parser, main
 
 FAST_EVAL = ["--eval-scenes", "1", "--warmup", "1", "--iters", "3", "--threads", "1"]
 
@@ -19,7 +19,7 @@ def stage_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     ckpt = out / "student.safetensors"
     assert main(["distill", "--out", str(ckpt), "--steps", "4", "--scenes", "4", "--size", "64x96",
-                 "--batch-size", "2", "--threads", "1"]) == 0
+                 "--batch-size", "2", "--threads", "1", "--mixed-precision", "off"]) == 0
     assert main(["export", "--student", str(ckpt), "--out", str(out / "bundles"), "--precision", "fp32,int8",
                  "--calibration", "4"]) == 0
     assert main(["verify", "--student", str(ckpt), "--bundles", str(out / "bundles"), "--out", str(out),
@@ -27,6 +27,18 @@ def stage_run(tmp_path_factory):
     assert main(["bench", "--student", str(ckpt), "--bundles", str(out / "bundles"), "--out", str(out),
                  *FAST_EVAL]) == 0
     return out
+
+
+def test_distill_flags_reach_the_checkpoint(stage_run):
+    from edgedepth.checkpoint import load_student
+    from edgedepth.distill.loop import MIXED_PRECISION_CHOICES
+
+    _, info = load_student(stage_run / "student.safetensors")
+    assert info.training["config"]["mixed_precision"] == "off" and info.training["log"]["precision"] == "fp32"
+    assert info.training["config"]["steps"] == 4 and info.training["config"]["input_size"] == [64, 96]
+    flag = next(a for a in build_parser()._subparsers._group_actions[0].choices["distill"]._actions
+                if "--mixed-precision" in a.option_strings)
+    assert tuple(flag.choices) == MIXED_PRECISION_CHOICES
 
 
 def test_report_has_reference_rows_and_ok_artifacts(stage_run):

@@ -56,6 +56,15 @@ def test_int8_is_qdq_and_smaller(onnx_bundles):
     assert int8.model_path.stat().st_size < 0.4 * fp32.model_path.stat().st_size
 
 
+def test_int8_keeps_only_the_output_convolution_float(onnx_bundles):
+    _, int8 = onnx_bundles
+    graph = onnx.load(str(int8.model_path)).graph
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    produced_by = {out: node.op_type for node in graph.node for out in node.output}
+    float_weight = [node.name for node in convs if produced_by.get(node.input[1]) != "DequantizeLinear"]
+    assert float_weight == [convs[-1].name] == int8.manifest["quantization"]["float_nodes"]
+
+
 def test_int8_tracks_fp32_on_a_random_student(onnx_bundles):
     """Plumbing check on an untrained net (its output is near-constant, the hardest case for int8)."""
     fp32, int8 = onnx_bundles

@@ -89,3 +89,44 @@ def test_nearer_is_lower_in_the_image():
         rows = np.broadcast_to(np.arange(64, dtype=np.float64)[:, None], (64, 96))[sample.valid]
         correlations.append(np.corrcoef(rows, sample.disparity[sample.valid])[0, 1])
     assert np.mean(correlations) > 0.3
+
+
+def _brightness(material) -> tuple[float, float]:
+    """(mean albedo at mid-grey texels, contrast: the colour matrix's largest row sum) of a material's texture."""
+    colour, bias = np.asarray(material.texture.colour), np.asarray(material.texture.bias)
+    return float(np.mean(colour @ np.full(3, 0.5) + bias)), float(np.abs(colour).sum(axis=1).max())
+
+
+def test_some_walls_and_objects_are_painted_bright_and_plain_like_a_sky():
+    # A sky is bright and plain; walls and objects painted so keep "bright" from meaning "far".
+    painted_walls = painted_objects = 0
+    for seed in range(40):
+        scene, sky = build_grounded_scene(seed, 32, 48)
+        backgrounds = len(scene.surfaces) - len(scene.casters)
+        for index, material in enumerate(scene.materials):
+            if index == sky:
+                continue
+            mean, contrast = _brightness(material)
+            if mean > 0.68 and contrast < 0.35:  # no unpainted texture is this bright and this flat
+                painted_walls += sky is None and 0 < index < backgrounds
+                painted_objects += index >= backgrounds
+    assert painted_walls >= 10 and painted_objects >= 10
+
+
+def test_paint_comes_from_its_own_stream(monkeypatch):
+    import edgedepth.data.grounded as grounded
+
+    painted = [build_grounded_scene(seed, 32, 48)[0] for seed in range(6)]
+    monkeypatch.setattr(grounded, "PAINTED_WALLS", 0.0)
+    monkeypatch.setattr(grounded, "PAINTED_OBJECTS", 0.0)
+    plain = [build_grounded_scene(seed, 32, 48)[0] for seed in range(6)]
+    repainted = 0
+    for a, b in zip(painted, plain, strict=True):
+        assert a.light == b.light and a.camera == b.camera and a.casters == b.casters
+        (depth_a, ids_a), (depth_b, ids_b) = cast(a, 0.0), cast(b, 0.0)
+        assert np.array_equal(depth_a, depth_b) and np.array_equal(ids_a, ids_b)  # the geometry is the same
+        for ma, mb in zip(a.materials, b.materials, strict=True):
+            assert (ma.ambient, ma.diffuse, ma.texture.image, ma.texture.offset) == (
+                mb.ambient, mb.diffuse, mb.texture.image, mb.texture.offset)
+            repainted += ma != mb
+    assert repainted > 0

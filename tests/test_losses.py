@@ -65,8 +65,22 @@ def test_ssi_data_term_hand_computed():
 def test_gradient_term_hand_computed():
     residual = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
     mask = torch.ones_like(residual, dtype=torch.bool)
-    # scale 0: |gx| = 1 on 2 rows, |gy| = 0 → 2 / 4 pixels; scale 1 (1×1): nothing → total 0.5
-    assert math.isclose(float(gradient_matching_loss(residual, mask, scales=2)), 0.5, rel_tol=1e-6)
+    # level 0: |gx| = 1 on 2 rows, |gy| = 0 → 2 / 4 pixels; level 1 (one 2×2 block): nothing → total 0.5
+    assert math.isclose(float(gradient_matching_loss(residual, mask, levels=(0, 1))), 0.5, rel_tol=1e-6)
+
+
+def test_gradient_term_averages_blocks_so_pixel_noise_costs_little():
+    g = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, 64).repeat(64, 1)[None]
+    noise = 0.2 * torch.randn(1, 64, 64, generator=g)
+    mask = torch.ones_like(ramp, dtype=torch.bool)
+    # 16×16 blocks of 4×4: the ramp steps 4/63 between the 15 neighbours of each row; noise σ drops to 0.05
+    coarse_noise, coarse_ramp = (float(gradient_matching_loss(r, mask, levels=(2,))) for r in (noise, ramp))
+    fine_noise = float(gradient_matching_loss(noise, mask, levels=(0,)))
+    assert fine_noise > 3.5 * coarse_noise and math.isclose(coarse_ramp, 4 / 63 * 15 / 16, rel_tol=1e-4)
+    half = mask.clone()
+    half[:, :, :32] = False  # blocks wholly masked do not count; the right half's blocks all do
+    assert math.isclose(float(gradient_matching_loss(ramp, half, levels=(2,))), 4 / 63 * 7 / 8, rel_tol=1e-4)
 
 
 def test_empty_mask_raises():
@@ -118,7 +132,7 @@ def _reference_median_mad(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Te
     return torch.stack(medians), torch.stack(mads)
 
 
-def _reference_ssi(pred, target, mask, alpha=0.5, scales=4, trim=0.2, scale_anchor=0.0):
+def _reference_ssi(pred, target, mask, alpha=0.2, trim=0.2, scale_anchor=0.0):
     """The SSI loss written image by image: sort each image's valid errors, keep round(n · (1 − trim))."""
     pred_median, pred_mad = _reference_median_mad(pred, mask)
     target_median, target_mad = _reference_median_mad(target, mask)
@@ -135,7 +149,7 @@ def _reference_ssi(pred, target, mask, alpha=0.5, scales=4, trim=0.2, scale_anch
         images += 1
     total = data / images
     if alpha > 0:
-        total = total + alpha * gradient_matching_loss(residual, mask, scales)
+        total = total + alpha * gradient_matching_loss(residual, mask)
     if scale_anchor > 0:
         total = total + scale_anchor * torch.log(pred_mad).pow(2).mean()
     return total

@@ -17,6 +17,7 @@ from runtime.report import (
     write_panels_png,
     write_report,
 )
+from runtime.report_html import render_html
 
 
 def sample_report():
@@ -142,6 +143,10 @@ def test_what_the_student_beats():
     assert "the ground truth's own input dependence there: 0.40" in section
     assert SANITY_LEGEND in text.split("## What the student beats")[0]  # in the summary legend too (and the HTML)
     assert "What the student beats" not in render_markdown(sample_report())
+    page = render_html(baseline_report())
+    beats = page.split("<h2>What the student beats</h2>")[1].split("<h2>")[0]
+    assert "<td>baseline: constant</td>" in beats and "beats it</li>" in beats and "8 samples of procedural" in beats
+    assert "What the student beats" not in render_html(sample_report())
     losing = baseline_report()
     losing["rows"][-1]["accuracy"]["procedural"]["delta1"] = 0.5
     assert baseline_comparison(losing)[2][-1].endswith("(baseline: top-to-bottom gradient): -0.169, does not beat it")
@@ -212,3 +217,12 @@ def test_write_panels_png(tmp_path):
         write_panels_png(path, [("float", np.zeros((4, 4, 3)))])
     with pytest.raises(ValueError, match="at least one panel"):
         write_panels_png(path, [])
+
+
+def test_a_value_that_rounds_to_zero_prints_without_a_sign():
+    from runtime.report import format_value
+
+    assert format_value(-0.0002, "delta") == "0.000"
+    assert format_value(-0.0012, "delta") == "-0.001"
+    assert format_value(0.0004, "delta") == "0.000"
+    assert format_value(-0.001, "speedup") == "0.00×"

@@ -82,6 +82,20 @@ def test_distill_set_pairs_views_and_ground_truth():
     assert np.median(np.abs(data.targets[both] - data.gt[both])) < 0.5
 
 
+def test_scenes_render_at_the_photo_aspect_and_are_squeezed_to_the_input():
+    from edgedepth.distill.dataset import ground_truth
+
+    spec = {"name": "image", "shape": [1, 3, 64, 128], "dtype": "float32", "layout": "NCHW", "color": "RGB",
+            "normalization": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255}}
+    data = build_stereo_distill_set(create_teacher("sgbm"), spec, 1, seed=1, with_gt=True, progress=False,
+                                    aspect=0.75)
+    assert data.lefts.shape == (1, 3, 64, 128) and StereoDistillConfig().scene_aspect == 2 / 3
+    tall = get_dataset("procedural", n=1, seed=1, height=192, width=256)[0]  # 0.75 × 128, at twice the input
+    gt, valid = ground_truth(tall, 64, 128)  # squeezed 96 → 64 rows; disparity halves with the width only
+    assert np.array_equal(data.gt_masks[0], valid) and np.allclose(data.gt[0], gt)
+    assert 0.4 * tall.disparity[tall.valid].max() < data.gt[0].max() < 0.6 * tall.disparity[tall.valid].max()
+
+
 def test_pair_augmentation_is_photometric_and_shared():
     rng = np.random.default_rng(0)
     mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)

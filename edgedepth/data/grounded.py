@@ -10,6 +10,8 @@ The sun casts hard shadows from every object. `procedural.py` keeps the older fa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgedepth.data.render import Camera, Material, Scene
@@ -19,6 +21,9 @@ from edgedepth.data.textures import random_texture
 MIN_DEPTH_M = 1.0
 FAR_VALID_M = 80.0  # ground truth is kept up to this depth; farther ground and the sky are invalid
 SKY_DEPTH_M = 2000.0
+PAINTED_WALLS = 0.5  # share of indoor walls and ceilings painted a bright plain colour
+PAINTED_OBJECTS = 0.15  # share of objects painted so
+PAINT_STREAM = 7  # the paint draws come from rng((seed, PAINT_STREAM)), apart from the scene's own stream
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -166,9 +171,22 @@ def _sky(rng: np.random.Generator) -> Material:
     return Material(texture, 1.0, 0.0, sky=colours)
 
 
+def _painted(material: Material, rng: np.random.Generator) -> Material:
+    """The material repainted a bright, nearly plain colour (white or pastel paint, 0.7-0.95): as bright as a sky,
+    so that "bright and plain" does not by itself mean "far"; the texture's pattern stays, faintly."""
+    contrast = rng.uniform(0.08, 0.3)
+    tint = rng.uniform(0.85, 1.05, size=3)
+    colour = contrast * np.full((3, 3), 1.0 / 3.0) + contrast * 0.3 * (np.eye(3) - 1.0 / 3.0)
+    bias = tint * rng.uniform(0.7, 0.95) - colour @ np.full(3, 0.5)
+    texture = replace(material.texture, colour=tuple(tuple(float(x) for x in row) for row in colour),
+                      bias=tuple(float(x) for x in bias))
+    return replace(material, texture=texture)
+
+
 def build_grounded_scene(seed: int, height: int, width: int) -> tuple[Scene, int | None]:
     """The seeded scene and the index of its sky surface (None indoors)."""
     rng = np.random.default_rng(seed)
+    paint = np.random.default_rng((seed, PAINT_STREAM))  # its own stream: the rest of the scene stays as it was
     focal = width * rng.uniform(0.75, 1.0)
     camera = Camera(height, width, float(focal), float(width / (6.0 * focal)))  # d = width/6 at 1 m
     outdoor = rng.random() < 0.5
@@ -184,6 +202,10 @@ def build_grounded_scene(seed: int, height: int, width: int) -> tuple[Scene, int
             materials.append(_material(rng, rng.uniform(30.0, 160.0), ambient))
         else:
             materials.append(_material(rng, rng.uniform(60.0, 300.0), ambient))
+        # Painted walls and ceilings indoors, and now and then a painted object anywhere.
+        wall = not outdoor and 0 < index < len(background)
+        if (wall and paint.random() < PAINTED_WALLS) or (index >= len(background) and paint.random() < PAINTED_OBJECTS):
+            materials[-1] = _painted(materials[-1], paint)
     sun = (rng.uniform(-1.0, 1.0) * ground.right + rng.uniform(0.5, 1.4) * ground.up
            + rng.uniform(-0.9, 0.7) * ground.forward)
     light = tuple(float(c) for c in _unit(sun))

@@ -41,20 +41,33 @@ def augment_batch(
     targets, masks = _mirrored(targets, flip), _mirrored(masks, flip)
     mean = mean.reshape(1, 3, 1, 1).astype(np.float32)
     std = std.reshape(1, 3, 1, 1).astype(np.float32)
-    raw = np.multiply(_mirrored(images, flip, copy=False), std, dtype=np.float32)  # back to 0..1 …
-    raw += mean
+    gain, bias, sigma = exposure_draws(rng, n, config)
+    return exposed(_mirrored(images, flip, copy=False), mean, std, gain, bias, sigma, rng), targets, masks
+
+
+def exposure_draws(rng: np.random.Generator, n: int, config: Augment) -> tuple[np.ndarray, ...]:
+    """Per sample (N×1×1×1 float32): exposure gain, brightness offset and noise σ, drawn in that order."""
     gain = rng.uniform(1 - config.gain, 1 + config.gain, size=(n, 1, 1, 1)).astype(np.float32)
     bias = rng.uniform(-config.bias, config.bias, size=(n, 1, 1, 1)).astype(np.float32)
     sigma = rng.uniform(0.0, config.noise / 255.0, size=(n, 1, 1, 1)).astype(np.float32)
+    return gain, bias, sigma
+
+
+def exposed(images: np.ndarray, mean: np.ndarray, std: np.ndarray, gain: np.ndarray, bias: np.ndarray,
+            sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A new array: normalised N×3×H×W `images` back in 0..1, times gain, plus offset and fresh Gaussian noise of
+    σ (drawn from `rng`), clipped to 0..1 and normalised again; in place on one working array."""
+    raw = np.multiply(images, std, dtype=np.float32)
+    raw += mean
     raw *= gain
     raw += bias
     noise = rng.standard_normal(raw.shape, dtype=np.float32)
     noise *= sigma
     raw += noise
     np.clip(raw, 0.0, 1.0, out=raw)
-    raw -= mean  # … and normalised again
+    raw -= mean
     raw /= std
-    return raw, targets, masks
+    return raw
 
 
 def _mirrored(batch: np.ndarray, flip: np.ndarray, copy: bool = True) -> np.ndarray:

@@ -52,10 +52,10 @@ class DistillConfig:
     # On grounded scenes held-out δ1 still rises past 1,500 steps; 1,200 keep `make demo` within ~8 min on 2 cores.
     steps: int = 1200
     batch_size: int = 8
-    lr: float = 2e-3
+    lr: float = 4e-3  # held-out δ1 after 600 steps: 0.553 at 2e-3, 0.584 at 4e-3, 0.578 at 8e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
-    grad_alpha: float = 0.5
+    grad_alpha: float = 0.2  # gradient matching weight (block-mean levels; see losses.gradient_matching_loss)
     scale_anchor: float = 0.01
     seed: int = 0
     threads: int = 2
