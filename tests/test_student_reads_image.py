@@ -88,7 +88,7 @@ def test_trained_student_is_mirror_equivariant(trained_student, held_out):
 
 
 def test_trained_student_outputs_differ_on_unrelated_scenes(trained_student, held_out, unrelated_pair):
-    # A student that reads its image answers two scenes with unrelated depth with unrelated maps (about 0.1 here);
+    # A student that reads its image answers two scenes with unrelated depth with unrelated maps (about -0.1 here);
     # a fixed layout answers both with the same map (the position-only model below: above 0.99).
     i, j = unrelated_pair
     outputs = _outputs(trained_student, _inputs([held_out[i], held_out[j]]))
