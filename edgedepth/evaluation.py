@@ -27,7 +27,7 @@ from runtime.metrics import (
     relative_depth_metrics,
     stereo_metrics,
 )
-from runtime.preprocess import prepare_input, restore_output
+from runtime.preprocess import output_map, prepare_input, restore_output
 
 MOTORCYCLE = "middlebury-motorcycle"
 MOTORCYCLE_AT_INPUT = "middlebury-motorcycle-at-input"
@@ -106,14 +106,7 @@ def collect_outputs(infer, specs: dict | list[dict], output_name: str, items: li
 
 def _as_map(output: np.ndarray) -> np.ndarray:
     """One raw output as an H×W float map (batch and channel axes of size 1 dropped)."""
-    arr = np.asarray(output, dtype=np.float32)
-    while arr.ndim > 2 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 2:
-        raise ValueError(f"expected one output map (batch 1, one channel), got shape {list(np.shape(output))}")
-    return arr
+    return output_map(np.asarray(output, dtype=np.float32))
 
 
 def sanity_items(items: list[EvalItem]) -> list[int]:

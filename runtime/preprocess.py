@@ -137,8 +137,8 @@ def dequantize(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def restore_output(pred: np.ndarray, height: int, width: int) -> np.ndarray:
-    """One output map back at image size: drop batch/channel dims of size 1, bilinear resize, float32."""
+def output_map(pred: np.ndarray) -> np.ndarray:
+    """One raw output as an H×W map: batch axes and a trailing channel axis of size 1 dropped."""
     arr = np.asarray(pred)
     original = list(arr.shape)
     while arr.ndim > 2 and arr.shape[0] == 1:
@@ -147,4 +147,9 @@ def restore_output(pred: np.ndarray, height: int, width: int) -> np.ndarray:
         arr = arr[..., 0]
     if arr.ndim != 2:
         raise ValueError(f"expected one output map (batch 1, one channel), got shape {original}")
-    return resize_bilinear(arr, height, width)
+    return arr
+
+
+def restore_output(pred: np.ndarray, height: int, width: int) -> np.ndarray:
+    """One output map back at image size: drop batch/channel dims of size 1, bilinear resize, float32."""
+    return resize_bilinear(output_map(pred), height, width)
