@@ -12,6 +12,7 @@ from edgedepth.data.procedural import SCENE_FAMILIES
 from edgedepth.distill.recipes import recipe, recipe_names
 from edgedepth.errors import EdgeDepthError
 from edgedepth.version import __version__
+from quantize.registry import describe_methods
 from runtime.bundle import BundleError
 
 EPILOG = """\
@@ -194,12 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     exp.add_argument("--force", action="store_true", help="replace existing bundles")
 
-    qua = sub.add_parser("quantize", help="quantize an fp32 bundle to int8",
-                         description="Static int8 quantization of an fp32 bundle, calibrated on procedural scenes.")
+    qua = sub.add_parser("quantize", help="quantize an fp32 bundle (static int8 by default)",
+                         description="Derive a lower-precision bundle from an fp32 one with a registered method; "
+                         "calibrated methods use procedural scenes (or --images).")
     qua.add_argument("--bundle", type=Path, required=True, help="fp32 bundle directory")
-    qua.add_argument("--out", type=Path, required=True, help="directory that receives the int8 bundle")
-    qua.add_argument("--method", default=None, help="ort-qdq or nncf for onnx bundles, litert for tflite ones "
-                     "(default: ort-qdq for onnx, litert for tflite)")
+    qua.add_argument("--out", type=Path, required=True, help="directory that receives the quantized bundle")
+    qua.add_argument("--method", default=None, help=f"one of: {describe_methods()} (default: the first listed "
+                     "for the bundle's format)")
     qua.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
     qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     qua.add_argument("--images", type=Path, default=None,

@@ -139,7 +139,7 @@ class _ExportSource:
     def export(self, out_dir: Path, fmt: str, precision: str, layout: str, force: bool) -> Bundle:
         exporter = get_exporter(fmt)
         calibration = None
-        if precision in exporter.calibrated:
+        if exporter.precision(precision).calibrated:
             if self._calibration is None:
                 self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed,
                                                        *training_images(self.info))
@@ -278,8 +278,8 @@ def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int =
     chosen = get_method(name)
     if chosen.format != fp32.format:
         raise EdgeDepthError(f"method '{name}' applies to {chosen.format} bundles, not {fp32.format}")
-    calibration = calibration_inputs(fp32.inputs, samples, seed, images)
-    return chosen.function()(fp32, calibration, Path(out_dir), f"{fp32.format}-{chosen.precision}", force=force)
+    calibration = calibration_inputs(fp32.inputs, samples, seed, images) if chosen.calibrated else []
+    return chosen.quantize_bundle(fp32, calibration, Path(out_dir), f"{fp32.format}-{chosen.precision}", force=force)
 
 
 def find_bundles(paths: list[Path]) -> list[Bundle]:

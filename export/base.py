@@ -1,4 +1,4 @@
-"""What every exporter gets and gives: an export request in, a verified bundle out."""
+"""What every exporter gets and gives: an export request in, a verified bundle out, by one template."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from torch import nn
 from edgedepth.checkpoint import StudentInfo
 from edgedepth.specs import input_specs, output_spec
 from edgedepth.version import __version__
-from quantize.calibration import CalibrationItem, item_arrays
-from runtime.bundle import Bundle
+from export.parity import MAX_FP32_ABS_REL, reference_inputs, torch_vs_bundle
+from export.precision import FLOAT_REFERENCE, Precision
+from quantize.calibration import CalibrationItem, calibration_sha256, item_arrays
+from quantize.registry import get_method
+from runtime.atomic import atomic_directory
+from runtime.bundle import Bundle, load_bundle, write_manifest
 
 
 @dataclass
@@ -75,24 +79,37 @@ class ExportRequest:
 
 
 class Exporter(ABC):
-    """One per format: `export(request, out_dir, force) -> Bundle` writes `out_dir/<request.name>/`."""
+    """One per format. `export(request, out_dir, force) -> Bundle` is the template every format shares: an atomic
+    bundle directory, the manifest, the format's own checks, parity with torch, the fp32 gate and the seal; a
+    format implements `convert` (write its model file(s) at one precision) and, where it has them, `check_bundle`
+    and `measure_parity`."""
 
     format: str = ""
-    # Precision names this exporter writes (the manifest's `precision`); the first is the float reference.
-    precisions: tuple[str, ...] = ("fp32",)
-    # Precisions that need `request.calibration`.
-    calibrated: tuple[str, ...] = ()
-
-    def check_request(self, request: ExportRequest) -> None:
-        """One-line ValueError for a precision this format cannot write or a missing calibration set."""
-        if request.precision not in self.precisions:
-            raise ValueError(f"{self.format} exports {', '.join(self.precisions)}, not '{request.precision}'")
-        if request.precision in self.calibrated and not request.calibration:
-            raise ValueError(f"{self.format} {request.precision} needs calibration inputs")
-
+    model_file: str = ""  # the model file's name inside the bundle (recorded in the manifest)
+    # One row per precision this exporter writes; the first is the float reference.
+    table: tuple[Precision, ...] = (Precision(FLOAT_REFERENCE),)
     # (top-level module, pip distribution) pairs the exporter needs, and the extra that installs them.
     requires: tuple[tuple[str, str], ...] = ()
     install_hint: str = ""
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """Precision names this exporter writes (the manifest's `precision`), the float reference first."""
+        return tuple(row.name for row in self.table)
+
+    def precision(self, name: str) -> Precision:
+        """The table row for `name`; one-line ValueError for a precision this format cannot write."""
+        for row in self.table:
+            if row.name == name:
+                return row
+        raise ValueError(f"{self.format} exports {', '.join(self.precisions)}, not '{name}'")
+
+    def check_request(self, request: ExportRequest) -> Precision:
+        """The request's table row; one-line ValueError for an unknown precision or a missing calibration set."""
+        row = self.precision(request.precision)
+        if row.calibrated and not request.calibration:
+            raise ValueError(f"{self.format} {request.precision} needs calibration inputs")
+        return row
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -102,8 +119,60 @@ class Exporter(ABC):
                 return False, f"needs {package} ({module} is not installed; {cls.install_hint})"
         return True, ""
 
+    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
+        """Write `out_dir/<request.name>/` atomically and return it loaded (sha256-checked)."""
+        row = self.check_request(request)
+        manifest = request.manifest(self.format, row.name, model_file=self.model_file)
+        final = Path(out_dir) / request.name
+        # Entered before converting, so an existing bundle is refused before minutes of work.
+        with atomic_directory(final, force) as tmp:
+            self.convert(request, row, tmp, manifest)
+            if row.calibrated:
+                manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration or [])
+            write_manifest(tmp, manifest)
+            checks = self.check_bundle(load_bundle(tmp), row)
+            if checks is not None:
+                manifest["checks"] = checks
+            parity = self.measure_parity(request, row, load_bundle(tmp))
+            enforce_fp32_gate(self.format, row, parity)
+            manifest["parity"] = parity
+            write_manifest(tmp, manifest)
+        return load_bundle(final)
+
     @abstractmethod
-    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle: ...
+    def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
+                manifest: dict[str, Any]) -> None:
+        """Write the model file(s) for `precision` into `bundle_dir`; add format entries to `manifest` (and the
+        "quantization" entry a quantizer returns)."""
+
+    def check_bundle(self, bundle: Bundle, precision: Precision) -> dict[str, Any] | None:
+        """Format checks of the written bundle (recorded as the manifest's "checks"); None when there are none."""
+        return None
+
+    def measure_parity(self, request: ExportRequest, precision: Precision, bundle: Bundle) -> dict[str, Any]:
+        """Agreement with the torch model on the inputs the precision's row names, through the format's runner."""
+        height, width = request.info.input_size
+        inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(bundle.inputs))
+        return {**torch_vs_bundle(request.model, bundle, inputs), "inputs_from": origin}
+
+    def quantize(self, request: ExportRequest, precision: Precision, src: Path, dst: Path) -> dict[str, Any]:
+        """Run the precision's quantizer from the registry on the float model file `src` into `dst`; returns
+        the manifest's "quantization" entry."""
+        if precision.quantizer is None:
+            raise ValueError(f"{self.format} {precision.name} has no quantizer")
+        names = [spec["name"] for spec in request.input_specs()]
+        feed = request.calibration_feed() if precision.calibrated else None
+        return get_method(precision.quantizer).quantize_file(src, dst, feed, names)
+
+
+def enforce_fp32_gate(fmt: str, precision: Precision, parity: dict[str, Any]) -> None:
+    """Refuse an fp32 artifact that disagrees with torch by more than MAX_FP32_ABS_REL of the output range
+    (a parity that was not measured, such as CoreML off macOS, passes)."""
+    if not precision.is_float_reference or "max_abs_rel" not in parity:
+        return
+    if parity["max_abs_rel"] > MAX_FP32_ABS_REL:
+        raise RuntimeError(f"{fmt} fp32 export disagrees with torch: max |Δ|/range {parity['max_abs_rel']:.2e} "
+                           f"> {MAX_FP32_ABS_REL}")
 
 
 class _NHWCInput(nn.Module):

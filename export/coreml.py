@@ -29,18 +29,15 @@ from edgedepth.version import __version__
 from export.base import Exporter, ExportRequest
 from export.coreml_checks import check_coreml_bundle
 from export.parity import reference_inputs, torch_vs_bundle
+from export.precision import Precision
 from export.registry import register_exporter
-from quantize.calibration import calibration_sha256, item_arrays
-from runtime.atomic import atomic_directory
-from runtime.bundle import Bundle, load_bundle, write_manifest
+from quantize.calibration import item_arrays
+from runtime.bundle import Bundle
 
 MODEL_FILE = "model.mlpackage"
 DEPLOYMENT_TARGET = "iOS17"
 # Weights with more elements than this are compressed (w8, palettized); smaller ones stay float16.
 WEIGHT_THRESHOLD = 512
-PALETTE_BITS = {"palettized-6bit": 6, "palettized-4bit": 4}
-# fp32 artifacts must agree with torch to this fraction of the output range, or the export is refused.
-MAX_FP32_ABS_REL = 1e-3
 MACOS_ONLY = "CoreML prediction needs macOS"
 AUTHOR = "edgedepth"
 LICENSE = "Apache-2.0 (edgedepth); the distilled weights also follow their teacher's license"
@@ -108,17 +105,25 @@ def to_mlprogram(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, 
     )
 
 
-def compress_weights(mlmodel: Any, precision: str) -> Any:
-    """int8 per-channel symmetric weights (w8) or a k-means palette (palettized-*bit); other precisions as they are."""
+def palette_bits(precision: Precision) -> int | None:
+    """Bits per weight of a palettized precision (its storage "lutN" holds N = 2^bits entries), else None."""
+    storage = precision.weight_storage
+    return int(storage[3:]).bit_length() - 1 if storage.startswith("lut") else None
+
+
+def compress_weights(mlmodel: Any, precision: Precision) -> Any:
+    """int8 per-channel symmetric weights (w8) or a k-means palette (palettized-*bit); other precisions as they are
+    (w8a8 is quantized in torch before conversion)."""
     import coremltools.optimize as cto
 
-    if precision == "w8":
+    bits = palette_bits(precision)
+    if precision.weight_storage == "int8" and not precision.calibrated:
         op_config = cto.coreml.OpLinearQuantizerConfig(
             mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD)
         return cto.coreml.linear_quantize_weights(mlmodel, cto.coreml.OptimizationConfig(global_config=op_config))
-    if precision in PALETTE_BITS:
+    if bits is not None:
         op_config = cto.coreml.OpPalettizerConfig(
-            mode="kmeans", nbits=PALETTE_BITS[precision], granularity="per_tensor", weight_threshold=WEIGHT_THRESHOLD)
+            mode="kmeans", nbits=bits, granularity="per_tensor", weight_threshold=WEIGHT_THRESHOLD)
         return cto.coreml.palettize_weights(mlmodel, cto.coreml.OptimizationConfig(global_config=op_config))
     return mlmodel
 
@@ -178,7 +183,7 @@ def measure_parity(request: ExportRequest, bundle: Bundle) -> dict[str, Any]:
         return {"status": "skipped", "reason": MACOS_ONLY}
     height, width = request.info.input_size
     info = request.info
-    inputs, _ = reference_inputs("fp32", None, [1, 3, height, width], len(bundle.inputs))
+    inputs, _ = reference_inputs(Precision("fp32"), None, [1, 3, height, width], len(bundle.inputs))
     images = [tuple(pixels_from_normalized(x, info.mean, info.std) for x in item_arrays(item)) for item in inputs]
     stats = torch_vs_bundle(_PixelsToModel(request.model.eval(), info.mean, info.std), bundle, images)
     return {"status": "ok", **stats}
@@ -210,16 +215,17 @@ def _describe(mlmodel: Any, request: ExportRequest, input_names: list[str], outp
     meta["edgedepth.checkpoint_sha256"] = request.checkpoint_sha256
 
 
-def _quantization_entry(precision: str, calibration_samples: int) -> dict[str, Any] | None:
-    if precision == "w8":
+def _quantization_entry(precision: Precision, calibration_samples: int) -> dict[str, Any] | None:
+    """The manifest's "quantization" entry for a compressed precision, None for float ones."""
+    bits = palette_bits(precision)
+    if precision.weight_storage == "int8" and not precision.calibrated:
         return {"method": "coremltools-linear-quantize-weights", "weights": "int8 per-channel symmetric",
                 "activations": "float16", "calibration_samples": 0, "weight_threshold": WEIGHT_THRESHOLD}
-    if precision in PALETTE_BITS:
-        bits = PALETTE_BITS[precision]
+    if bits is not None:
         return {"method": "coremltools-palettize-weights", "weights": f"{bits}-bit k-means palette per tensor "
                 f"({2 ** bits} float16 entries)", "activations": "float16", "calibration_samples": 0,
                 "weight_threshold": WEIGHT_THRESHOLD, "nbits": bits}
-    if precision == "w8a8":
+    if precision.calibrated:
         return {"method": "coremltools-optimize-torch-linear-quantizer", "weights": "int8 per-channel symmetric",
                 "activations": "8-bit per-tensor symmetric, min/max calibration (uint8 after ReLU, int8 elsewhere)",
                 "calibration_samples": calibration_samples}
@@ -232,52 +238,56 @@ class CoreMLExporter(Exporter):
 
     The input is always a CoreML image (H×W RGB pixels), whatever `request.layout` says: the manifest records it
     as 1×H×W×3 uint8 NHWC with normalisation "baked-in", which is what `runtime.preprocess.prepare_input` feeds.
+    Weights of at most WEIGHT_THRESHOLD elements stay float16 in the compressed precisions.
     """
 
     format = "coreml"
-    precisions = ("fp32", "fp16", "w8", "palettized-6bit", "palettized-4bit", "w8a8")
-    calibrated = ("w8a8",)
-
+    model_file = MODEL_FILE
+    table = (
+        Precision("fp32"),
+        Precision("fp16", weight_storage="fp16"),
+        Precision("w8", weight_storage="int8", small_weight_storage="fp16"),
+        Precision("palettized-6bit", weight_storage="lut64", small_weight_storage="fp16"),
+        Precision("palettized-4bit", weight_storage="lut16", small_weight_storage="fp16"),
+        # Quantized in torch (coremltools.optimize.torch) before conversion; parity runs on image pixels.
+        Precision("w8a8", calibrated=True, weight_storage="int8"),
+    )
     requires = (("coremltools", "coremltools"),)
     install_hint = "pip install 'edgedepth[coreml]'"
 
-    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
-        self.check_request(request)
+    def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
+                manifest: dict[str, Any]) -> None:
+        """Trace (after W8A8 quantization in torch, for w8a8), convert to an mlprogram, compress the weights."""
         import coremltools as ct
 
-        precision = request.precision
         info = request.info
         height, width = info.input_size
-        quantization = _quantization_entry(precision, len(request.calibration or []))
-        manifest = request.manifest("coreml", precision, coreml={
+        manifest["coreml"] = {
             "deployment_target": DEPLOYMENT_TARGET, "converted_from": "torch.jit.trace",
-            "compute_precision": "float32" if precision == "fp32" else "float16",
+            "compute_precision": "float32" if precision.is_float_reference else "float16",
             "coremltools_version": ct.__version__,
-        })
+        }
         input_names, output_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
         manifest["inputs"] = [image_input_spec(info, name) for name in input_names]
+        quantization = _quantization_entry(precision, len(request.calibration or []))
         if quantization:
             manifest["quantization"] = quantization
         images = [ct.ImageType(name=name, shape=(1, 3, height, width), scale=1.0 / 255.0,
                                bias=[-m for m in info.mean], color_layout=ct.colorlayout.RGB) for name in input_names]
         examples = tuple(torch.zeros(1, 3, height, width) for _ in input_names)
-        # Entered first, so an existing bundle is refused before minutes of conversion.
-        with atomic_directory(Path(out_dir) / request.name, force) as tmp:
-            model = request.model.eval()
-            if precision == "w8a8":
-                model = quantize_w8a8(model, _calibration_tensors(request.calibration or [], info))
-                manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration or [])
-            mlmodel = to_mlprogram(_ImageToModel(model, info.std), examples, images, output_name,
-                                   "fp32" if precision == "fp32" else "fp16")
-            mlmodel = compress_weights(mlmodel, precision)
-            _describe(mlmodel, request, input_names, output_name)
-            mlmodel.save(str(tmp / MODEL_FILE))
-            write_manifest(tmp, manifest)
-            manifest["checks"] = check_coreml_bundle(load_bundle(tmp))
-            parity = measure_parity(request, load_bundle(tmp))
-            if precision == "fp32" and parity["status"] == "ok" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
-                raise RuntimeError(f"CoreML export disagrees with torch: max |Δ|/range {parity['max_abs_rel']:.2e} "
-                                   f"> {MAX_FP32_ABS_REL}")
-            manifest["parity"] = parity
-            write_manifest(tmp, manifest)
-        return load_bundle(Path(out_dir) / request.name)
+        model = request.model.eval()
+        if precision.calibrated:
+            model = quantize_w8a8(model, _calibration_tensors(request.calibration or [], info))
+        mlmodel = to_mlprogram(_ImageToModel(model, info.std), examples, images, output_name,
+                               "fp32" if precision.is_float_reference else "fp16")
+        mlmodel = compress_weights(mlmodel, precision)
+        _describe(mlmodel, request, input_names, output_name)
+        mlmodel.save(str(bundle_dir / MODEL_FILE))
+
+    def check_bundle(self, bundle: Bundle, precision: Precision) -> dict[str, Any]:
+        """Reload, MIL validation, I/O, metadata and weight storage: everything that needs no CoreML runtime."""
+        return check_coreml_bundle(bundle, precision)
+
+    def measure_parity(self, request: ExportRequest, precision: Precision, bundle: Bundle) -> dict[str, Any]:
+        """Agreement with torch on the same pixels (macOS only; a skipped entry elsewhere)."""
+        return measure_parity(request, bundle)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from export.precision import Precision
+from export.registry import get_exporter
 from runtime.bundle import Bundle
 
 # Ops whose `weight` input holds the learned weights the precision applies to.
@@ -25,9 +27,12 @@ class CoreMLCheckError(RuntimeError):
     """A CoreML package that does not hold what its manifest says (one-line reason)."""
 
 
-def check_coreml_bundle(bundle: Bundle) -> dict[str, Any]:
-    """Every check that needs no CoreML runtime; returns what was verified, raises CoreMLCheckError if off."""
+def check_coreml_bundle(bundle: Bundle, precision: Precision | None = None) -> dict[str, Any]:
+    """Every check that needs no CoreML runtime; returns what was verified, raises CoreMLCheckError if off.
+    `precision` is the exporter's table row the weights must match (default: the row of the manifest's precision)."""
     import coremltools as ct
+
+    row = precision or _table_row(bundle.precision)
 
     try:
         model = ct.models.MLModel(str(bundle.model_path), skip_model_load=True)
@@ -38,7 +43,7 @@ def check_coreml_bundle(bundle: Bundle) -> dict[str, Any]:
     io = _check_io(spec, bundle.manifest)
     weights = weight_census(program)
     activations = activation_census(program)
-    _check_precision(weights, activations, bundle.manifest)
+    _check_precision(weights, activations, bundle.manifest, row)
     # Every image input is checked; the first one's record is kept (a stereo pair shares one normalisation).
     normalizations = [_check_baked_normalization(program, spec) for spec in bundle.manifest["inputs"]]
     normalization = normalizations[0]
@@ -268,30 +273,27 @@ def _elements_by_storage(weights: list[dict[str, Any]]) -> Counter[str]:
     return totals
 
 
-def expected_storage(manifest: dict[str, Any]) -> tuple[str, str | None, int]:
-    """(storage of weights above the threshold, storage below it or None if the same, threshold) for a bundle."""
-    precision = manifest["precision"]
-    quant = manifest.get("quantization") or {}
-    threshold = int(quant.get("weight_threshold", 0))
-    if precision == "fp32":
-        return "fp32", None, 0
-    if precision == "fp16":
-        return "fp16", None, 0
-    if precision == "w8":
-        return "int8", "fp16", threshold
-    if precision == "w8a8":
-        return "int8", None, 0
-    if precision.startswith("palettized-") and precision.endswith("bit"):
-        bits = int(precision[len("palettized-"):-len("bit")])
-        return f"lut{2 ** bits}", "fp16", threshold
-    raise CoreMLCheckError(f"no weight-precision rule for precision '{precision}'")
+def _table_row(name: str) -> Precision:
+    """The CoreML exporter's table row for precision `name`; CoreMLCheckError for one it does not write."""
+    try:
+        return get_exporter("coreml").precision(name)
+    except ValueError as exc:
+        raise CoreMLCheckError(f"no weight-precision rule for precision '{name}'") from exc
 
 
-def _check_precision(weights: list[dict[str, Any]], activations: dict[str, int], manifest: dict[str, Any]) -> None:
+def expected_storage(precision: Precision, manifest: dict[str, Any]) -> tuple[str, str | None, int]:
+    """(storage of weights above the threshold, storage below it or None if the same, threshold) for a bundle:
+    the table row's storage, the threshold the manifest's quantization entry records."""
+    threshold = int((manifest.get("quantization") or {}).get("weight_threshold", 0))
+    return precision.weight_storage, precision.small_weight_storage, threshold
+
+
+def _check_precision(weights: list[dict[str, Any]], activations: dict[str, int], manifest: dict[str, Any],
+                     precision: Precision) -> None:
     """Weights above the threshold must use the promised storage (the rest stay float16); w8a8 needs int8 acts."""
     if not weights:
         raise CoreMLCheckError("the MIL program has no conv/linear weights to check")
-    large, small, threshold = expected_storage(manifest)
+    large, small, threshold = expected_storage(precision, manifest)
     for weight in weights:
         # coremltools compresses weights with more than `threshold` elements and rank > 1.
         compressible = weight["elements"] > threshold and len(weight["shape"]) > 1
@@ -303,12 +305,12 @@ def _check_precision(weights: list[dict[str, Any]], activations: dict[str, int],
     if small is not None and not any(w["storage"] == large for w in weights):
         raise CoreMLCheckError(f"{manifest['precision']}: no weight is stored as {large}")
     compute = {w["compute"] for w in weights}
-    want_compute = {"fp32"} if manifest["precision"] == "fp32" else {"fp16"}
+    want_compute = {"fp32"} if precision.is_float_reference else {"fp16"}
     if compute != want_compute:
         raise CoreMLCheckError(f"{manifest['precision']} convolutions compute in {sorted(compute)}, "
                                f"expected {sorted(want_compute)}")
     quantized = sum(activations.values())
-    if manifest["precision"] == "w8a8":
+    if precision.calibrated:
         if not quantized or set(activations) - {"int8", "uint8"}:
             raise CoreMLCheckError(f"w8a8 needs 8-bit quantize ops on activations, found {activations or 'none'}")
     elif quantized:

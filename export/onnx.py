@@ -1,42 +1,31 @@
 """ONNX exporter: torch.export-based (dynamo) graph, weights inside the file, static shapes, parity-checked.
 
-Precisions: fp32 (the float reference), fp16 (float16 weights and activations, float32 I/O), int8 (static QDQ
-by onnxruntime's quantizer) and int8-nncf (static QDQ by NNCF post-training quantization), both calibrated on
-the request's inputs.
+Precisions (the table below): fp32 (the float reference), fp16 (float16 weights and activations, float32 I/O),
+int8 (static QDQ by onnxruntime's quantizer) and int8-nncf (static QDQ by NNCF post-training quantization), both
+calibrated on the request's inputs.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import tempfile
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from export.base import Exporter, ExportRequest, model_for_layout
-from export.parity import reference_inputs, torch_vs_bundle
+from export.precision import Precision, quantized
 from export.registry import register_exporter
-from quantize.calibration import calibration_sha256
-from runtime.atomic import atomic_directory
-from runtime.bundle import Bundle, load_bundle, write_manifest
 
 if TYPE_CHECKING:
     import onnx
 
 OPSET = 20
 MODEL_FILE = "model.onnx"
-# Quantized precisions: (module, function(fp32_path, calibration, input_name, out_path) -> quantization entry).
-QUANTIZERS = {
-    "int8": ("quantize.onnxruntime_qdq", "quantize_onnx_qdq"),
-    "int8-nncf": ("quantize.nncf_int8", "quantize_onnx_nncf"),
-}
-# fp32 artifacts must agree with torch to this fraction of the output range, or the export is refused.
-MAX_FP32_ABS_REL = 1e-3
 
 
 def export_onnx_file(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path,
@@ -69,53 +58,31 @@ def strip_trace_metadata(model: onnx.ModelProto) -> None:
         node.doc_string = ""
 
 
-def convert_to_fp16(fp32_path: Path, out_path: Path) -> None:
-    """float16 weights and compute, float32 graph inputs/outputs (so the same feed runs every precision)."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
-    onnx.save(model, str(out_path))
-
-
 @register_exporter
 class OnnxExporter(Exporter):
     """fp32 ONNX for onnxruntime, OpenVINO and TensorRT; fp16 and static int8 (QDQ) derived from it."""
 
     format = "onnx"
-    precisions = ("fp32", "fp16", "int8", "int8-nncf")
-    calibrated = ("int8", "int8-nncf")
-
+    model_file = MODEL_FILE
+    table = (
+        Precision("fp32"),
+        Precision("fp16", quantizer="ort-fp16", weight_storage="fp16"),
+        quantized("int8", "ort-qdq"),
+        quantized("int8-nncf", "nncf"),
+    )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"))
     install_hint = "pip install 'edgedepth[train]'"
 
-    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
-        self.check_request(request)
-        precision = request.precision
-        manifest = request.manifest("onnx", precision, opset=OPSET)
-        names, out_spec = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]
-        height, width = request.info.input_size
+    def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
+                manifest: dict[str, Any]) -> None:
+        """The fp32 graph from torch.export, then the precision's quantizer on it."""
+        manifest["opset"] = OPSET
+        names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
         module = model_for_layout(request.model.eval(), request.layout)
-        final = Path(out_dir) / request.name
-        with atomic_directory(final, force) as tmp, tempfile.TemporaryDirectory() as work:
-            fp32_path = (tmp if precision == "fp32" else Path(work)) / MODEL_FILE
-            export_onnx_file(module, request.examples(), fp32_path, names, out_spec["name"])
-            if precision == "fp16":
-                convert_to_fp16(fp32_path, tmp / MODEL_FILE)
-            elif precision in self.calibrated:
-                module_name, function = QUANTIZERS[precision]
-                quantize = getattr(importlib.import_module(module_name), function)
-                manifest["quantization"] = quantize(fp32_path, request.calibration_feed(), names, tmp / MODEL_FILE)
-                manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
-            write_manifest(tmp, manifest)
-            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(names))
-            parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
-            if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
-                raise RuntimeError(
-                    f"ONNX export disagrees with torch: max |Δ|/range {parity['max_abs_rel']:.2e} > {MAX_FP32_ABS_REL}"
-                )
-            manifest["parity"] = {**parity, "inputs_from": origin}
-            write_manifest(tmp, manifest)
-        return load_bundle(final)
+        if precision.quantizer is None:
+            export_onnx_file(module, request.examples(), bundle_dir / MODEL_FILE, names, out_name)
+            return
+        with tempfile.TemporaryDirectory() as work:
+            fp32_path = Path(work) / MODEL_FILE
+            export_onnx_file(module, request.examples(), fp32_path, names, out_name)
+            manifest["quantization"] = self.quantize(request, precision, fp32_path, bundle_dir / MODEL_FILE)

@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from export.base import Exporter, ExportRequest, model_for_layout
-from export.onnx import MAX_FP32_ABS_REL, OPSET, export_onnx_file
-from export.parity import reference_inputs, torch_vs_bundle
+from export.onnx import OPSET, export_onnx_file
+from export.precision import Precision, quantized
 from export.registry import register_exporter
-from quantize.calibration import calibration_sha256
-from runtime.atomic import atomic_directory
-from runtime.bundle import Bundle, load_bundle, write_manifest
 from runtime.runners.openvino import OpenVINORunner
 
 MODEL_FILE = "model.xml"
@@ -25,56 +22,46 @@ class OpenVINOExporter(Exporter):
     """IR for OpenVINO's CPU plugin: static shapes, names from the manifest, parity-checked through the runner."""
 
     format = "openvino"
-    precisions = ("fp32", "fp16", "int8")
-    calibrated = ("int8",)
-
+    model_file = MODEL_FILE
+    # fp16 is the IR's compressed weights (decompressed to the runner's inference precision), not a quantizer.
+    table = (
+        Precision("fp32"),
+        Precision("fp16", weight_storage="fp16"),
+        quantized("int8", "nncf"),
+    )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("openvino", "openvino"))
     install_hint = "pip install 'edgedepth[train,nncf]'"
 
-    def check_request(self, request: ExportRequest) -> None:
+    def check_request(self, request: ExportRequest) -> Precision:
         """The base checks, plus NNCF for int8."""
-        super().check_request(request)
-        if request.precision == "int8":
+        row = super().check_request(request)
+        if row.quantizer == "nncf":
             try:
                 import nncf  # noqa: F401
             except ImportError:
                 raise ValueError("openvino int8 needs nncf (pip install nncf)") from None
+        return row
 
-    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
+    def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
+                manifest: dict[str, Any]) -> None:
+        """ONNX from torch, the quantizer on it for int8, then the IR (fp16: compressed weights)."""
         import openvino as ov
 
-        self.check_request(request)
-        precision = request.precision
-        # Parity below is measured at the runner's inference precision; the manifest says which one that was.
-        settings: dict[str, Any] = {"version": ov.__version__, "converted_from": f"onnx opset {OPSET}",
-                                    "compress_to_fp16": precision == "fp16",
-                                    "inference_precision_hint": OpenVINORunner.PRECISION_HINTS[precision]}
-        manifest = request.manifest("openvino", precision, openvino=settings)
-        names, out_spec = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]
-        height, width = request.info.input_size
+        # Parity is measured at the runner's inference precision; the manifest says which one that was.
+        manifest["openvino"] = {"version": ov.__version__, "converted_from": f"onnx opset {OPSET}",
+                                "compress_to_fp16": precision.name == "fp16",
+                                "inference_precision_hint": OpenVINORunner.PRECISION_HINTS[precision.name]}
+        names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
         module = model_for_layout(request.model.eval(), request.layout)
-        final = Path(out_dir) / request.name
-        with atomic_directory(final, force) as tmp, tempfile.TemporaryDirectory() as work:
+        with tempfile.TemporaryDirectory() as work:
             onnx_path = Path(work) / "model.onnx"
-            export_onnx_file(module, request.examples(), onnx_path, names, out_spec["name"])
-            if precision == "int8":
-                from quantize.nncf_int8 import quantize_onnx_nncf
+            export_onnx_file(module, request.examples(), onnx_path, names, out_name)
+            if precision.quantizer is not None:
+                quantized_path = Path(work) / "model-quantized.onnx"
+                manifest["quantization"] = self.quantize(request, precision, onnx_path, quantized_path)
+                onnx_path = quantized_path
+            ov.save_model(ov.convert_model(str(onnx_path)), str(bundle_dir / MODEL_FILE),
+                          compress_to_fp16=precision.name == "fp16")
+        if not (bundle_dir / WEIGHTS_FILE).is_file():
+            raise RuntimeError(f"openvino.save_model wrote no {WEIGHTS_FILE} beside {MODEL_FILE}")
 
-                quantized = Path(work) / "model-int8.onnx"
-                manifest["quantization"] = quantize_onnx_nncf(
-                    onnx_path, request.calibration_feed(), names, quantized)
-                manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
-                onnx_path = quantized
-            ov.save_model(ov.convert_model(str(onnx_path)), str(tmp / MODEL_FILE),
-                          compress_to_fp16=precision == "fp16")
-            if not (tmp / WEIGHTS_FILE).is_file():
-                raise RuntimeError(f"openvino.save_model wrote no {WEIGHTS_FILE} beside {MODEL_FILE}")
-            write_manifest(tmp, manifest)
-            inputs, _ = reference_inputs("fp32", None, [1, 3, height, width], len(names))
-            parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
-            if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
-                raise RuntimeError(f"OpenVINO fp32 export disagrees with torch: max |Δ|/range "
-                                   f"{parity['max_abs_rel']:.2e} > {MAX_FP32_ABS_REL}")
-            manifest["parity"] = parity
-            write_manifest(tmp, manifest)
-        return load_bundle(final)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from export.precision import Precision
 from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
 from runtime.metrics import agreement
@@ -22,12 +23,18 @@ def parity_inputs(shape: list[int], count: int = 2, seed: int = 0) -> list[np.nd
     return inputs
 
 
-def reference_inputs(precision: str, calibration: list | None, shape: list[int],
+# fp32 artifacts must agree with torch to this fraction of the output range, or the export is refused.
+MAX_FP32_ABS_REL = 1e-3
+
+
+def reference_inputs(precision: Precision, calibration: list | None, shape: list[int],
                      inputs: int = 1) -> tuple[list, str]:
-    """Inputs for an export's parity check and where they come from: image-like noise for float precisions;
-    for quantized ones the last calibration inputs, since activation ranges only hold on data like those.
-    A model with several inputs gets tuples (one array per input)."""
-    if calibration and precision not in ("fp32", "fp16"):
+    """Inputs for an export's parity check and where they come from, as the precision's row says: image-like
+    noise, or the last calibration inputs (activation ranges only hold on data like those). A model with several
+    inputs gets tuples (one array per input)."""
+    if precision.parity_inputs == "calibration":
+        if not calibration:
+            raise ValueError(f"{precision.name} parity needs the calibration inputs")
         return list(calibration[-2:]), "calibration"
     if inputs == 1:
         return parity_inputs(shape), "synthetic"

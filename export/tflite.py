@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from export.base import Exporter, ExportRequest, model_for_layout
-from export.parity import reference_inputs, torch_vs_bundle
+from export.precision import Precision, quantized
 from export.registry import register_exporter
-from quantize.calibration import calibration_sha256
-from quantize.litert_int8 import SIGNATURE, quantize_tflite
-from runtime.atomic import atomic_directory
-from runtime.bundle import Bundle, load_bundle, write_manifest
+from quantize.litert_int8 import SIGNATURE
 
 MODEL_FILE = "model.tflite"
-# fp32 artifacts must agree with torch to this fraction of the output range, or the export is refused.
-MAX_FP32_ABS_REL = 1e-3
 # Float flatbuffers kept per process, so the precisions of one student convert from torch once (about 20 s each).
 _FLOAT_CACHE: OrderedDict[str, bytes] = OrderedDict()
 _FLOAT_CACHE_SIZE = 2
@@ -130,38 +127,32 @@ class TFLiteExporter(Exporter):
     """fp32, fp16, int8 (static, calibrated) and int8-dynamic .tflite for LiteRT / XNNPACK, NCHW or NHWC input."""
 
     format = "tflite"
-    precisions = ("fp32", "fp16", "int8", "int8-dynamic")
-    calibrated = ("int8",)
-
+    model_file = MODEL_FILE
+    table = (
+        Precision("fp32"),
+        Precision("fp16", quantizer="litert-fp16", weight_storage="fp16"),
+        quantized("int8", "litert"),
+        Precision("int8-dynamic", quantizer="litert-dynamic", weight_storage="int8"),
+    )
     requires = (("litert_torch", "litert-torch"), ("ai_edge_quantizer", "ai-edge-quantizer"),
                 ("ai_edge_litert", "ai-edge-litert"))
     install_hint = "pip install 'edgedepth[tflite]'"
 
-    def export(self, request: ExportRequest, out_dir: Path, force: bool = False) -> Bundle:
-        self.check_request(request)
+    def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
+                manifest: dict[str, Any]) -> None:
+        """The float flatbuffer from litert-torch (remembered across precisions), then the precision's recipe."""
         ok, reason = self.available()
         if not ok:
             raise RuntimeError(f"tflite export {reason}")
-        precision = request.precision
-        packages = ("litert-torch",) if precision == "fp32" else ("litert-torch", "ai-edge-quantizer")
-        manifest = request.manifest("tflite", precision, signature=SIGNATURE, converter=_versions(*packages))
-        names, out_spec = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]
+        packages = ("litert-torch",) if precision.quantizer is None else ("litert-torch", "ai-edge-quantizer")
+        manifest["signature"], manifest["converter"] = SIGNATURE, _versions(*packages)
+        names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
         module = model_for_layout(request.model.eval(), request.layout)
-        height, width = request.info.input_size
-        with atomic_directory(Path(out_dir) / request.name, force) as tmp:
-            model = float_tflite(module, request.examples(), names, out_spec["name"])
-            if precision != "fp32":
-                calibration = request.calibration_feed() if precision in self.calibrated else None
-                model, manifest["quantization"] = quantize_tflite(model, precision, names, calibration)
-                if calibration:
-                    manifest["source"]["calibration_sha256"] = calibration_sha256(request.calibration)
-            (tmp / MODEL_FILE).write_bytes(model)
-            write_manifest(tmp, manifest)
-            inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(names))
-            parity = torch_vs_bundle(request.model, load_bundle(tmp), inputs)
-            if precision == "fp32" and parity["max_abs_rel"] > MAX_FP32_ABS_REL:
-                raise RuntimeError(f"TFLite export disagrees with torch: max |Δ|/range "
-                                   f"{parity['max_abs_rel']:.2e} > {MAX_FP32_ABS_REL}")
-            manifest["parity"] = {**parity, "inputs_from": origin}
-            write_manifest(tmp, manifest)
-        return load_bundle(Path(out_dir) / request.name)
+        model = float_tflite(module, request.examples(), names, out_name)
+        if precision.quantizer is None:
+            (bundle_dir / MODEL_FILE).write_bytes(model)
+            return
+        with tempfile.TemporaryDirectory() as work:
+            float_path = Path(work) / MODEL_FILE
+            float_path.write_bytes(model)
+            manifest["quantization"] = self.quantize(request, precision, float_path, bundle_dir / MODEL_FILE)

@@ -7,14 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from quantize.calibration import calibration_sha256
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
 
 
-def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list[np.ndarray],
+def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list,
                   write_model: Callable[[Path], dict[str, Any]], force: bool = False) -> Bundle:
     """Write `out_dir/name` atomically: `write_model(tmp_dir)` writes the model file(s) and returns the manifest's
     "quantization" entry; the manifest is the fp32 one with its name, precision and calibration updated."""
@@ -27,7 +25,7 @@ def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibr
             manifest.pop(stale, None)
         manifest["name"] = name
         manifest["precision"] = precision
-        manifest["source"]["calibration_sha256"] = calibration_sha256(calibration)
+        manifest["source"]["calibration_sha256"] = calibration_sha256(calibration) if calibration else None
         manifest["quantization"] = {**quantization,
                                     "from": {"name": fp32.name, "sha256": fp32.manifest["files"][model_file]}}
         write_manifest(tmp, manifest)

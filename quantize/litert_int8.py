@@ -17,9 +17,8 @@ import io
 import os
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 PRECISIONS = ("fp16", "int8", "int8-dynamic")
 # litert-torch names the single signature of a converted module this way.
@@ -89,16 +88,11 @@ def global_ranges(q: Any, input_name: str | list[str], calibration: list, thread
     return ranges
 
 
-def quantize_bundle(fp32: Any, calibration: list[np.ndarray], out_dir: Any, name: str, force: bool = False) -> Any:
-    """An fp32 TFLite bundle → a static int8 TFLite bundle `out_dir/name` (float I/O, global calibration ranges)."""
-    from quantize.derive import derive_bundle, require_fp32
+def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str], precision: str) -> dict[str, Any]:
+    """The registry's calling convention: the .tflite `src` at `precision` into `dst` (float I/O)."""
+    from runtime.atomic import atomic_file
 
-    require_fp32(fp32, "tflite", "LiteRT static int8")
-
-    def write(tmp: Any) -> dict[str, Any]:
-        names = [spec["name"] for spec in fp32.inputs]
-        model, entry = quantize_tflite(fp32.model_path.read_bytes(), "int8", names, calibration)
-        (tmp / fp32.model_path.name).write_bytes(model)
-        return entry
-
-    return derive_bundle(fp32, out_dir, name, "int8", calibration, write, force=force)
+    model, entry = quantize_tflite(Path(src).read_bytes(), precision, input_names, calibration or None)
+    with atomic_file(Path(dst)) as tmp:
+        tmp.write_bytes(model)
+    return entry

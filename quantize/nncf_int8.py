@@ -41,7 +41,11 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list, input_name: str | lis
     """
     import nncf
     import onnx
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        OverflowFix,
+        QuantizationParameters,
+    )
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     if preset not in PRESETS:
@@ -56,6 +60,7 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list, input_name: str | lis
     quantized = nncf.quantize(
         model, dataset, preset=nncf.QuantizationPreset(preset), subset_size=len(calibration),
         advanced_parameters=AdvancedQuantizationParameters(
+            overflow_fix=OverflowFix.ENABLE,  # 7-bit weights everywhere: see quantize.onnxruntime_qdq.REDUCE_RANGE
             activations_quantization_params=QuantizationParameters(per_channel=False),
             activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX),
     )
@@ -74,6 +79,7 @@ def quantize_onnx_nncf(fp32_onnx: Path, calibration: list, input_name: str | lis
         "calibration_samples": len(calibration),
         "subset_size": len(calibration),
         "fast_bias_correction": True,
+        "overflow_fix": "all layers (7-bit weight range)",
         "nncf_version": nncf.__version__,
     }
 
@@ -132,10 +138,6 @@ def _smoke_run(path: Path, feed: dict[str, np.ndarray]) -> None:
         raise RuntimeError(f"the NNCF int8 model does not run in onnxruntime: {first}") from exc
 
 
-def quantize_bundle(fp32: Any, calibration: list[np.ndarray], out_dir: Path, name: str, force: bool = False) -> Any:
-    """An fp32 ONNX bundle → an NNCF QDQ int8 ONNX bundle `out_dir/name` (precision "int8-nncf")."""
-    from quantize.derive import derive_bundle, require_fp32
-
-    require_fp32(fp32, "onnx", "NNCF int8")
-    return derive_bundle(fp32, out_dir, name, "int8-nncf", calibration, lambda tmp: quantize_onnx_nncf(
-        fp32.model_path, calibration, [spec["name"] for spec in fp32.inputs], tmp / fp32.model_path.name), force=force)
+def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str]) -> dict[str, Any]:
+    """The registry's calling convention: NNCF int8 of the ONNX file `src` into `dst` ("mixed" preset)."""
+    return quantize_onnx_nncf(src, calibration, input_names, dst)

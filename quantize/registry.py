@@ -1,30 +1,65 @@
-"""Quantization methods by name: each maps an fp32 bundle plus calibration inputs to a quantized bundle."""
+"""Quantizers by name: the only map from a method name to the code that lowers a float artifact's precision.
+
+Every method has one calling convention, `quantize_file(src, dst, calibration, input_names) -> manifest entry`:
+it reads the float model file `src` of its format, writes the quantized one to `dst`, and returns the manifest's
+"quantization" entry. Exporters name a method in their precision table; `quantize_bundle` derives a quantized
+bundle from an fp32 one (the `edgedepth quantize` verb) with the same code.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantize.calibration import CalibrationItem
+from runtime.bundle import Bundle
 
 
 @dataclass(frozen=True)
 class Method:
-    """A method: the bundle format it starts from, the precision it writes, and where its function lives."""
+    """A quantizer: the format of the float model file it reads and writes, the precision it produces, whether
+    it needs calibration inputs, and `module:function` with the fixed keyword `options` it is called with."""
 
     format: str
     precision: str
-    module: str
+    target: str
+    calibrated: bool = True
+    options: tuple[tuple[str, Any], ...] = field(default=())
 
-    def function(self) -> Callable:
-        """`quantize_bundle(fp32_bundle, calibration, out_dir, name, force=...)` of the method's module."""
-        return importlib.import_module(self.module).quantize_bundle
+    def quantize_file(self, src: Path, dst: Path, calibration: list[CalibrationItem] | None,
+                      input_names: list[str]) -> dict[str, Any]:
+        """Quantize the float model file `src` into `dst`; returns the manifest's "quantization" entry.
+        `calibration` holds inputs in the model's own layout (needed when `calibrated`)."""
+        if self.calibrated and not calibration:
+            raise ValueError(f"{self.format} {self.precision} needs calibration inputs")
+        module, function = self.target.split(":")
+        quantize = getattr(importlib.import_module(module), function)
+        return quantize(Path(src), Path(dst), list(calibration or []), list(input_names), **dict(self.options))
+
+    def quantize_bundle(self, fp32: Bundle, calibration: list[CalibrationItem], out_dir: Path, name: str,
+                        force: bool = False) -> Bundle:
+        """An fp32 bundle of this method's format → the bundle `out_dir/name` at this method's precision."""
+        from quantize.derive import derive_bundle, require_fp32
+
+        require_fp32(fp32, self.format, f"{self.format} {self.precision}")
+        names = [spec["name"] for spec in fp32.inputs]
+        used = calibration if self.calibrated else []
+        return derive_bundle(fp32, out_dir, name, self.precision, used, lambda tmp: self.quantize_file(
+            fp32.model_path, tmp / fp32.model_path.name, used, names), force=force)
 
 
-# The first method listed for a format is its default.
+# The first method listed for a format is its default for `edgedepth quantize`.
 METHODS: dict[str, Method] = {
-    "ort-qdq": Method("onnx", "int8", "quantize.onnxruntime_qdq"),
-    "nncf": Method("onnx", "int8-nncf", "quantize.nncf_int8"),
-    "litert": Method("tflite", "int8", "quantize.litert_int8"),
+    "ort-qdq": Method("onnx", "int8", "quantize.onnxruntime_qdq:quantize_file"),
+    "nncf": Method("onnx", "int8-nncf", "quantize.nncf_int8:quantize_file"),
+    "ort-fp16": Method("onnx", "fp16", "quantize.onnx_fp16:quantize_file", calibrated=False),
+    "litert": Method("tflite", "int8", "quantize.litert_int8:quantize_file", options=(("precision", "int8"),)),
+    "litert-dynamic": Method("tflite", "int8-dynamic", "quantize.litert_int8:quantize_file", calibrated=False,
+                             options=(("precision", "int8-dynamic"),)),
+    "litert-fp16": Method("tflite", "fp16", "quantize.litert_int8:quantize_file", calibrated=False,
+                          options=(("precision", "fp16"),)),
 }
 
 
@@ -36,9 +71,14 @@ def get_method(name: str) -> Method:
 
 
 def method_for_format(fmt: str) -> str:
-    """The default int8 method for a bundle format."""
+    """The default method for a bundle format (its static int8)."""
     for name, method in METHODS.items():
         if method.format == fmt:
             return name
-    raise ValueError(f"no int8 quantization method for format '{fmt}' (methods: "
+    raise ValueError(f"no quantization method for format '{fmt}' (methods: "
                      f"{', '.join(f'{n} ({m.format})' for n, m in METHODS.items())})")
+
+
+def describe_methods() -> str:
+    """"name (format precision)" for every method, for help texts."""
+    return ", ".join(f"{name} ({m.format} {m.precision})" for name, m in METHODS.items())

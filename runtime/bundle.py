@@ -15,7 +15,7 @@ from typing import Any
 from runtime.atomic import atomic_write_json
 
 MANIFEST = "manifest.json"
-# The model file each format's bundle holds, unless the manifest names another in `model_file`.
+# The model file of each format's bundles written before manifests named theirs in `model_file` (exporters now do).
 MODEL_FILES = {
     "onnx": "model.onnx",
     "tflite": "model.tflite",
@@ -137,8 +137,14 @@ def manifest_problem(manifest: Any) -> str | None:
         return f"manifest lacks {', '.join(missing)}"
     if manifest["task"] not in TASKS:
         return f"task '{manifest['task']}' is not one of {', '.join(TASKS)}"
-    if manifest["format"] not in MODEL_FILES:
-        return f"format '{manifest['format']}' is not one of {', '.join(MODEL_FILES)}"
+    if not isinstance(manifest["format"], str) or not manifest["format"]:
+        return "format must be a non-empty string"
+    named = manifest.get("model_file")
+    if named is not None and (not isinstance(named, str) or not _safe_relative(named)):
+        return f"model_file '{named}' is not a plain name inside the bundle"
+    if named is None and manifest["format"] not in MODEL_FILES:
+        return (f"format '{manifest['format']}' is not one of {', '.join(MODEL_FILES)} and the manifest names no "
+                "model_file")
     for key, fields in (("inputs", INPUT_FIELDS), ("outputs", OUTPUT_FIELDS)):
         problem = _check_entries(manifest, key, fields)
         if problem:

@@ -19,27 +19,28 @@ from edgedepth.pipeline import (
 from export import registry
 from export.base import Exporter
 from export.parity import parity_inputs, torch_vs_bundle
+from export.precision import Precision, quantized
 from runtime.metrics import agreement
 from runtime.runners.registry import runner_for_format
 
 
 class _Unavailable(Exporter):
     format = "nolib"
-    precisions = ("fp32",)
+    table = (Precision("fp32"),)
 
     @classmethod
     def available(cls):
         return False, "nolib needs libnothing, which is not installed"
 
-    def export(self, request, out_dir, force=False):
+    def convert(self, request, precision, bundle_dir, manifest):
         raise AssertionError("an unavailable exporter must not be called")
 
 
 class _Broken(Exporter):
     format = "broken"
-    precisions = ("fp32", "int8")
+    table = (Precision("fp32"), quantized("int8", "ort-qdq"))
 
-    def export(self, request, out_dir, force=False):
+    def convert(self, request, precision, bundle_dir, manifest):
         raise RuntimeError("converter crashed on op Resize\nsecond line of a long trace")
 
 

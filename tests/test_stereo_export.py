@@ -104,26 +104,13 @@ def test_onnxruntime_matches_torch(model, pairs, onnx_path):
 
 
 def test_onnxruntime_static_int8_qdq_stays_close(pairs, onnx_path, tmp_path):
-    """Static QDQ (the settings of quantize.onnxruntime_qdq), calibrated with a two-input reader."""
+    """The toolkit's static QDQ (quantize.onnxruntime_qdq), calibrated on stereo pairs (two inputs per item)."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class PairReader:
-        def __init__(self, feeds):
-            self._feeds = iter(feeds)
+    from quantize.onnxruntime_qdq import quantize_onnx_qdq
 
-        def get_next(self):
-            return next(self._feeds, None)
-
-    prepared, int8 = tmp_path / "prepared.onnx", tmp_path / "int8.onnx"
-    quant_pre_process(str(onnx_path), str(prepared))
-    quantize_static(
-        str(prepared), str(int8), PairReader([{"left": a, "right": b} for a, b in pairs]),
-        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-    )
+    int8 = tmp_path / "int8.onnx"
+    quantize_onnx_qdq(onnx_path, [(a, b) for a, b in pairs], ["left", "right"], int8)
     fp32, quantized = _session(onnx_path), _session(int8)
     assert sum(node.op_type == "QuantizeLinear" for node in onnx.load(str(int8)).graph.node) > 50
     reference = np.stack([fp32.run(None, {"left": a, "right": b})[0] for a, b in pairs])
