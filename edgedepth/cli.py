@@ -13,7 +13,7 @@ from edgedepth.distill.recipes import recipe, recipe_names
 from edgedepth.errors import EdgeDepthError
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
-from runtime.bundle import BundleError
+from runtime.bundle import MONO, TASKS, BundleError
 
 EPILOG = """\
 typical run, stage by stage:
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "export it to ONNX fp32, quantize it to int8, then verify and time every artifact against "
                           "the teacher and the torch fp32 student. Writes report.json, report.md and pictures/.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
-    demo.add_argument("--task", choices=("mono", "stereo"), default="mono",
+    demo.add_argument("--task", choices=TASKS, default=MONO,
                       help="mono: a MiDaS-small student; stereo: the stereo_small student (default mono)")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
     demo.add_argument("--steps", type=_positive,
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(declare --teacher-arg kind=relative_inverse_depth|metric_depth). Relative teachers train "
                          "with the scale-and-shift-invariant loss, metric ones with the scale-invariant log loss.")
     dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
-    dis.add_argument("--task", choices=("mono", "stereo"), default="mono",
+    dis.add_argument("--task", choices=TASKS, default=MONO,
                      help="mono: relative depth from one image; stereo: disparity from a rectified pair")
     dis.add_argument("--model", default=None,
                      help="student architecture (default midas_small_lite0; stereo_small for --task stereo)")

@@ -18,7 +18,8 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
-from edgedepth.teachers.base import METRIC, Prediction, Teacher
+from edgedepth.teachers.base import Prediction, Teacher
+from runtime.bundle import DISPARITY, METRIC, RELATIVE
 from runtime.metrics import (
     agreement,
     depth_metrics,
@@ -156,7 +157,7 @@ def gradient_rows(height: int, width: int, top: float, bottom: float) -> np.ndar
 
 
 def baseline_outputs(items: list[EvalItem], height: int, width: int,
-                     kind: str = "relative_inverse_depth") -> dict[str, tuple[list[np.ndarray], str]]:
+                     kind: str = RELATIVE) -> dict[str, tuple[list[np.ndarray], str]]:
     """{name: (one height × width raw output per item, notes)} for two maps that ignore the image, scored like any
     artifact: a constant, and a top-to-bottom gradient (nearer at the bottom, as on a ground plane). A relative
     map is the same for every image (alignment fits its scale and shift, of either sign, per image); a metric map
@@ -207,7 +208,7 @@ def _mean_dicts(dicts: list[dict]) -> dict:
 
 def _teacher_as_depth(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
     """Teacher prediction as a positive depth-like map (1/inverse) and its usable mask."""
-    if prediction.kind == "metric_depth":
+    if prediction.kind == METRIC:
         mask = prediction.valid & (prediction.value > 0)
         return np.where(mask, prediction.value, 1.0).astype(np.float32), mask
     mask = prediction.valid & (prediction.value > 0)
@@ -234,7 +235,7 @@ def _depth_errors(pred: np.ndarray, depth: np.ndarray, mask: np.ndarray, kind: s
 
 
 def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, items: list[EvalItem],
-                        kind: str = "relative_inverse_depth") -> dict:
+                        kind: str = RELATIVE) -> dict:
     """fidelity (vs the fp32 student), vs_teacher and accuracy (per dataset, where it has ground truth) of one
     mono artifact whose output is of `kind`: metric depth is compared raw, relative depth after alignment."""
     metrics: dict = {}
@@ -286,7 +287,7 @@ def stereo_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | 
 
 
 def row_metrics(task: str, raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
-                items: list[EvalItem], kind: str = "relative_inverse_depth") -> dict:
+                items: list[EvalItem], kind: str = RELATIVE) -> dict:
     """The task's per-row metrics: `stereo_row_metrics` for stereo students, `student_row_metrics` (for an
     output of `kind`) for mono."""
     if task == "stereo":
@@ -307,7 +308,7 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
             errors = _depth_errors(prediction.value, sample.depth, mask, prediction.kind)
             errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set above
             entry.update(errors)
-            if prediction.kind == "disparity" and sample.disparity is not None:
+            if prediction.kind == DISPARITY and sample.disparity is not None:
                 entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
                 # The same errors with the holes counted as misses (0 disparity): comparable with a dense student.
                 dense = stereo_metrics(np.where(mask, prediction.value, 0.0), sample.disparity, sample.valid)

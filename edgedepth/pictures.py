@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from edgedepth.evaluation import EvalItem
+from runtime.bundle import METRIC, RELATIVE
+from runtime.colormap import colorize
+from runtime.panels import write_panels_png
 from runtime.preprocess import restore_output
-from runtime.report import colorize, write_panels_png
-
-REFERENCE = "student:torch-fp32"
+from runtime.report_model import STUDENT_REFERENCE
 
 
 def _inverse_depth_panel(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -25,7 +26,7 @@ def _inverse_depth_panel(values: np.ndarray, mask: np.ndarray | None = None) -> 
 
 def _as_inverse(values: np.ndarray, kind: str) -> np.ndarray:
     """Metric depth shown as 1/depth (0 where not positive), so every panel reads near = bright."""
-    if kind != "metric_depth":
+    if kind != METRIC:
         return values
     return np.where(values > 0, 1.0 / np.maximum(values, 1e-6), 0.0).astype(np.float32)
 
@@ -41,7 +42,7 @@ def _picture_items(items: list[EvalItem]) -> list[int]:
 
 
 def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list[np.ndarray]],
-                   kind: str = "relative_inverse_depth") -> list[str]:
+                   kind: str = RELATIVE) -> list[str]:
     """One PNG per dataset (outputs of `kind`, metric depth drawn as 1/depth); the last panel is |artifact − fp32
     student| of the last artifact, as % of range."""
     out_dir = Path(out_dir)
@@ -59,11 +60,11 @@ def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list
         restored = {name: restore_output(raw[index], height, width) for name, raw in outputs.items()}
         for name, prediction in restored.items():
             panels.append((name, _inverse_depth_panel(_as_inverse(prediction, kind))))
-        candidates = [name for name in outputs if name != REFERENCE]
-        if candidates and REFERENCE in outputs:
+        candidates = [name for name in outputs if name != STUDENT_REFERENCE]
+        if candidates and STUDENT_REFERENCE in outputs:
             last = candidates[-1]
-            ref, got = np.asarray(outputs[REFERENCE][index]), np.asarray(outputs[last][index]).reshape(
-                np.asarray(outputs[REFERENCE][index]).shape)
+            ref, got = np.asarray(outputs[STUDENT_REFERENCE][index]), np.asarray(outputs[last][index]).reshape(
+                np.asarray(outputs[STUDENT_REFERENCE][index]).shape)
             span = float(ref.max() - ref.min()) or 1.0
             error = restore_output(np.abs(got - ref) / span * 100.0, height, width)
             panels.append((f"|{last} - fp32| % (max {error.max():.1f})",

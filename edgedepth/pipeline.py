@@ -38,7 +38,6 @@ from edgedepth.evaluation import (
 )
 from edgedepth.pictures import write_pictures
 from edgedepth.specs import input_specs
-from edgedepth.teachers.base import METRIC
 from edgedepth.teachers.cache import build_teacher
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__
@@ -46,11 +45,11 @@ from export.base import ExportRequest
 from export.registry import get_exporter, list_formats
 from quantize.registry import get_method, method_for_format
 from runtime.bench import machine_info, time_callable
-from runtime.bundle import Bundle, BundleError, load_bundle
+from runtime.bundle import METRIC, MONO, STEREO, TASKS, Bundle, BundleError, load_bundle
 from runtime.report import write_report
+from runtime.report_model import STUDENT_REFERENCE
 from runtime.runners.registry import runner_for_format
 
-TASKS = ("mono", "stereo")
 ALIGNMENT_MONO = ("relative outputs aligned per image by least-squares scale and shift in inverse-depth space (MiDaS "
                   "protocol); fidelity is raw output agreement with the torch fp32 student")
 ALIGNMENT_METRIC = ("metric depth compared raw (no alignment) with the metric teacher and with ground truth; "
@@ -83,13 +82,13 @@ class DemoConfig:
     calibration_samples: int = 32
     formats: list[str] = field(default_factory=lambda: ["onnx"])
     precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])
-    task: str = "mono"  # "stereo" distils `stereo` instead of `distill`
+    task: str = MONO  # "stereo" distils `stereo` instead of `distill`
     stereo: StereoDistillConfig = field(default_factory=StereoDistillConfig)
 
     @property
     def training(self) -> DistillConfig | StereoDistillConfig:
         """The distillation config of the task."""
-        return self.stereo if self.task == "stereo" else self.distill
+        return self.stereo if self.task == STEREO else self.distill
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -311,7 +310,7 @@ def _teacher_of(identity: dict, cache: str | None = None) -> Any:
 
 def _alignment(info: Any) -> str:
     """How the report's rows compare outputs, for the student's task and output kind."""
-    if info.task == "stereo":
+    if info.task == STEREO:
         return ALIGNMENT_STEREO
     return ALIGNMENT_METRIC if info.output_kind == METRIC else ALIGNMENT_MONO
 
@@ -325,7 +324,7 @@ def _evaluation_sets(info: Any, config: EvalConfig) -> dict:
         return held_out_images(record, config.images)
     height, width = info.input_size
     return eval_datasets(config.procedural_scenes, config.procedural_seed, height * 2, width * 2,
-                         config.motorcycle_width, input_width=width if info.task == "stereo" else None)
+                         config.motorcycle_width, input_width=width if info.task == STEREO else None)
 
 
 def _size_mb(path: Path) -> float:
@@ -383,15 +382,15 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
                        reference=True, kind=items[0].teacher.kind, **teacher_row_metrics(items))
     output_name = student.output_spec["name"]
     reference_raw = collect_outputs(student.infer, student.input_specs, output_name, items)
-    student_row = _row("student:torch-fp32", "torch", "fp32", "torch", config.threads, reference=True,
+    student_row = _row(STUDENT_REFERENCE, "torch", "fp32", "torch", config.threads, reference=True,
                        size_mb=_size_mb(Path(checkpoint)),
                        **row_metrics(info.task, reference_raw, reference_raw, items, info.output_kind))
     rows = [teacher_row, student_row]
-    if info.task != "stereo":  # stereo: the SGBM teacher row is the baseline
+    if info.task != STEREO:  # stereo: the SGBM teacher row is the baseline
         _add_sanity(student_row, sanity_metrics(student.infer, student.input_specs, output_name, items,
                                                 reference_raw))
         rows += _baseline_rows(items, info, config.threads)
-    outputs = {"student:torch-fp32": reference_raw}
+    outputs = {STUDENT_REFERENCE: reference_raw}
     for bundle in bundles:
         row = _row(bundle.name, bundle.format, bundle.precision, "", config.threads,
                    size_mb=_size_mb(bundle.model_path))
@@ -411,7 +410,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
             with runner_cls() as runner:
                 runner.load(bundle, config.threads)
                 raw = collect_outputs(runner.infer, bundle.inputs, bundle.outputs[0]["name"], items)
-                if info.task != "stereo":
+                if info.task != STEREO:
                     _add_sanity(row, sanity_metrics(runner.infer, bundle.inputs, bundle.outputs[0]["name"], items,
                                                     raw))
             row.update(row_metrics(info.task, raw, reference_raw, items, info.output_kind))
@@ -436,7 +435,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
                      for name, samples in datasets.items()},
         "rows": rows,
     }
-    if info.task != "stereo" and sanity_items(items):
+    if info.task != STEREO and sanity_items(items):
         report["sanity"] = {"dataset": PROCEDURAL, "samples": len(sanity_items(items)),
                             "ground_truth_input_dependence": ground_truth_input_dependence(items)}
     student.close()
@@ -469,7 +468,7 @@ def bench(checkpoint: Path, bundles: list[Bundle], config: EvalConfig) -> dict[s
         "input_hw": list(sample.left.shape[:2]),
     }
     feed = sample_feed(sample, student.input_specs)
-    results["student:torch-fp32"] = _latency_fields(
+    results[STUDENT_REFERENCE] = _latency_fields(
         time_callable(lambda: student.infer(feed), config.warmup, config.iters), student.init_ms)
     student.close()
     for bundle in bundles:
@@ -499,7 +498,7 @@ def merge_latency(report: dict, latency: dict[str, dict]) -> dict:
             row.update(status=fields["status"], reason=fields["reason"])
         else:
             row.update({k: v for k, v in fields.items() if k not in ("status", "reason")})
-    base = latency.get("student:torch-fp32", {}).get("fps")
+    base = latency.get(STUDENT_REFERENCE, {}).get("fps")
     for row in report["rows"]:
         if base and row.get("fps"):
             row["speedup_vs_student"] = round(row["fps"] / base, 2)
@@ -520,7 +519,7 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
     if config.task not in TASKS:
         raise EdgeDepthError(f"unknown task '{config.task}' (known: {', '.join(TASKS)})")
     with atomic_directory(out_dir, force=True) as work:
-        train = distill_stereo if config.task == "stereo" else distill
+        train = distill_stereo if config.task == STEREO else distill
         checkpoint = train(config.training, work / "student.safetensors", progress=progress)
         bundles, failures = export_many(checkpoint, work / "bundles", config.formats, config.precisions,
                                         calibration_samples=config.calibration_samples, seed=config.training.seed,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgedepth.checkpoint import StudentInfo
+from runtime.bundle import DISPARITY
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
@@ -43,5 +44,5 @@ def input_specs(info: StudentInfo, layout: str = "NCHW") -> list[dict[str, Any]]
 def output_spec(info: StudentInfo) -> dict[str, Any]:
     """Manifest `outputs` entry: one N×H×W map of the student's output kind at the input resolution."""
     height, width = info.input_size
-    name = DISPARITY_NAME if info.output_kind == "disparity" else OUTPUT_NAME
+    name = DISPARITY_NAME if info.output_kind == DISPARITY else OUTPUT_NAME
     return {"name": name, "shape": [1, height, width], "dtype": "float32", "kind": info.output_kind}

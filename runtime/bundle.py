@@ -23,9 +23,14 @@ MODEL_FILES = {
     "openvino": "model.xml",
     "tensorrt": "model.engine",
 }
-TASKS = ("mono", "stereo")
+MONO, STEREO = "mono", "stereo"
+TASKS = (MONO, STEREO)
 LAYOUTS = ("NCHW", "NHWC")
-OUTPUT_KINDS = ("relative_inverse_depth", "metric_depth", "disparity")
+# What a model's output means; every other module takes these names from here.
+RELATIVE = "relative_inverse_depth"  # inverse depth up to an unknown scale and shift
+METRIC = "metric_depth"  # depth in metres
+DISPARITY = "disparity"  # pixels, left view
+OUTPUT_KINDS = (RELATIVE, METRIC, DISPARITY)
 REQUIRED = ("name", "task", "format", "precision", "inputs", "outputs", "source")
 INPUT_FIELDS = ("name", "shape", "dtype", "layout", "normalization")
 OUTPUT_FIELDS = ("name", "shape", "dtype", "kind")

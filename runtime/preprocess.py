@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-_FLOAT_DTYPES = ("float32", "float16", "float64")
-
 
 def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Source indices (n_out × 2) and weights for bilinear sampling with half-pixel centres, edges clamped."""

@@ -1,7 +1,8 @@
 """Contract 2 rendering: report.json (strict JSON), report.md (the table a person reads) and report.html.
 
 report.json follows `runtime.jsonsafe`: +inf → "inf" (PSNR of identical outputs), −inf → "-inf", NaN → null.
-In the tables, infinite PSNR reads "∞" and a missing or undefined value reads "—".
+In the tables, infinite PSNR reads "∞" and a missing or undefined value reads "—". What the tables hold comes
+from `runtime.report_model`; this module lays it out as markdown and writes the three files.
 """
 
 from __future__ import annotations
@@ -11,286 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import atomic_write_json, atomic_write_text
-from runtime.colormap import colorize
-from runtime.jsonsafe import as_float
-from runtime.panels import write_panels_png
-
-MISSING = "—"
-STATUS_ICONS = {"ok": "✅", "skipped": "❎", "failed": "❌"}
-# (label, path into the row, format) of the columns every report has.
-_COMMON_COLUMNS = [
-    ("Size MB", ("size_mb",), "size"),
-    ("p50 ms", ("latency_ms", "p50"), "ms"),
-    ("p90 ms", ("latency_ms", "p90"), "ms"),
-    ("p99 ms", ("latency_ms", "p99"), "ms"),
-    ("FPS", ("fps",), "fps"),
-    ("Speed-up", ("speedup_vs_student",), "speedup"),
-    ("PSNR dB vs fp32", ("fidelity", "psnr_db"), "psnr"),
-    ("AbsRel vs fp32", ("fidelity", "absrel"), "absrel"),
-]
-_TEACHER_COLUMNS = {
-    "mono": [("δ1 vs teacher", ("vs_teacher", "delta1"), "delta"),
-             ("AbsRel vs teacher", ("vs_teacher", "absrel"), "absrel")],
-    "stereo": [("EPE vs teacher", ("vs_teacher", "epe"), "px"),
-               ("bad-2 % vs teacher", ("vs_teacher", "bad2"), "pct")],
-}
-# Whether a mono model reads its image (rows carry `sanity` on mono reports).
-_SANITY_COLUMNS = [("Input dependence", ("sanity", "input_dependence"), "corr"),
-                   ("Mirror", ("sanity", "mirror"), "corr")]
-SANITY_LEGEND = ("input dependence: correlation of outputs on unrelated scenes (low = reads its image); mirror: "
-                 "corr(f(flip x), flip f(x)) (1 = equivariant)")
-BASELINE_FORMAT = "baseline"
-_ACCURACY_COLUMNS = {
-    "mono": [("AbsRel", "absrel", "absrel"), ("δ1", "delta1", "delta"), ("δ1 drop vs fp32", "delta1_drop", "delta")],
-    "stereo": [("EPE", "epe", "px"), ("bad-2 %", "bad2", "pct"), ("D1 %", "d1", "pct")],
-}
-# Column order and format of the per-dataset detail tables; other keys follow alphabetically.
-_DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"), "rmse": ("RMSE", "general"),
-                   "rmse_log": ("RMSE log", "general"), "delta1": ("δ1", "delta"), "delta2": ("δ2", "delta"),
-                   "delta3": ("δ3", "delta"),
-                   "delta1_drop": ("δ1 drop vs fp32", "delta"), "epe": ("EPE px", "px"), "bad1": ("bad-1 %", "pct"),
-                   "bad2": ("bad-2 %", "pct"), "bad3": ("bad-3 %", "pct"), "d1": ("D1 %", "pct"),
-                   "bad2_rise": ("bad-2 rise vs fp32", "pct"), "epe_dense": ("EPE px, holes as misses", "px"),
-                   "bad2_dense": ("bad-2 %, holes as misses", "pct"), "depth_absrel": ("depth AbsRel", "absrel"),
-                   "depth_delta1": ("depth δ1", "delta"), "coverage": ("coverage", "delta")}
-DEFAULT_ALIGNMENT = ("after per-image least-squares scale and shift in inverse-depth space (MiDaS protocol)")
-LEGEND = (
-    "Latency: ms per inference after untimed warm-up runs, at the thread count above; FPS = 1000 / p50. "
-    "Speed-up: FPS ÷ the torch fp32 student's FPS. Fidelity (vs fp32): raw-output agreement with the torch "
-    "fp32 student on the same inputs — PSNR over the student's output range (∞ = identical) and AbsRel. "
-    "vs teacher and accuracy: {alignment}; AbsRel lower is better, δ1 is a fraction in [0, 1] (higher is "
-    "better); EPE in px, bad-N and D1 in % of pixels; δ1 drop vs fp32 = the fp32 student's δ1 minus the "
-    "artifact's. Status: ✅ ok, ❎ skipped (cannot run here; \"export checked\" = the saved artifact was reloaded "
-    "and inspected), ❌ failed. — = not measured/undefined."
+from runtime.report_html import render_html
+from runtime.report_model import (
+    SANITY_LEGEND,
+    STUDENT_REFERENCE,
+    baseline_comparison,
+    beats_section,
+    detail_tables,
+    format_value,
+    header_lines,
+    legend,
+    reasons,
+    summary_table,
 )
-
-
-def legend(report: dict) -> str:
-    """The table legend, with how this report compares outputs (its `reference.alignment`), and what the sanity
-    columns and baseline rows mean when the report has them."""
-    alignment = (report.get("reference") or {}).get("alignment") or DEFAULT_ALIGNMENT
-    text = LEGEND.format(alignment=alignment)
-    if has_sanity(report):
-        text += f" Sanity, {_sanity_scope(report)}: {SANITY_LEGEND}."
-    if any(is_baseline(row) for row in report.get("rows", [])):
-        text += (" Baseline rows are maps that ignore the image, scored like any artifact: a student that does not "
-                 "beat them has not shown that it reads its input.")
-    return text
-
-
-def is_baseline(row: dict) -> bool:
-    """Whether a row is a baseline map (a constant, a gradient) rather than a model."""
-    return row.get("format") == BASELINE_FORMAT
-
-
-def has_sanity(report: dict) -> bool:
-    """Whether any row of the report carries sanity numbers (input dependence, mirror)."""
-    return any(row.get("sanity") for row in report.get("rows", []))
-
-
-def _sanity_scope(report: dict) -> str:
-    """Where the sanity numbers were measured, and what the ground truth itself scores there."""
-    info = report.get("sanity") or {}
-    samples = next((row["sanity"].get("samples") for row in report.get("rows", []) if row.get("sanity")), None)
-    scope = f"on {_samples(info.get('samples', samples))} of {info.get('dataset', 'the held-out scenes')}"
-    truth = as_float(info.get("ground_truth_input_dependence"))
-    if truth is not None:
-        scope += f" (the ground truth's own input dependence there: {format_value(truth, 'corr')})"
-    return scope
-
-
-def _get(row: dict, path: tuple[str, ...]) -> Any:
-    value: Any = row
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
-def format_value(value: Any, kind: str) -> str:
-    """A table cell: numbers by column kind, ∞ for infinite PSNR, — for missing/NaN/non-numbers."""
-    number = as_float(value)
-    if number is None:
-        return MISSING
-    if number in (float("inf"), float("-inf")):
-        return "∞" if number > 0 else "−∞"
-    formats = {"size": "{:.2f}" if abs(number) < 10 else "{:.1f}", "ms": "{:.2f}", "fps": "{:.1f}",
-               "speedup": "{:.2f}×", "psnr": "{:.1f}", "absrel": "{:.4f}", "delta": "{:.3f}", "px": "{:.2f}",
-               "pct": "{:.1f}", "corr": "{:.2f}"}
-    text = formats.get(kind, "{:.4g}").format(number)
-    # A value that rounds to zero prints without a sign ("-0.000" reads as a loss where there is none).
-    return text[1:] if text.startswith("-") and float(text.rstrip("×")) == 0 else text
 
 
 def _escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
-
-def ordered_rows(report: dict) -> list[dict]:
-    """Reference rows (teacher, torch fp32 student) first, then the artifacts, each group in report order."""
-    rows = report.get("rows", [])
-    return [r for r in rows if r.get("reference")] + [r for r in rows if not r.get("reference")]
-
-
-def _student_fps(rows: list[dict]) -> float | None:
-    for row in rows:
-        if row.get("reference") and row.get("format") == "torch":
-            return as_float(row.get("fps"))
-    return None
-
-
-def _status_cell(row: dict) -> str:
-    """The status icon, plus "export checked" when the artifact was verified without being run here."""
-    status = row.get("status", "ok")
-    icon = STATUS_ICONS.get(status, str(status))
-    checks = row.get("export_checks") or {}
-    if status != "ok" and checks.get("status") == "ok":
-        return f"{icon} export checked ✅"
-    return icon
-
-
-def dataset_names(report: dict) -> list[str]:
-    """Datasets in report order, then any that only rows mention."""
-    names = list(report.get("datasets") or {})
-    for row in report.get("rows", []):
-        names += [n for n in (row.get("accuracy") or {}) if n not in names]
-    return names
-
-
-def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the main table: one row per artifact on one backend."""
-    task = report["task"] if report.get("task") in _TEACHER_COLUMNS else "mono"
-    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task] + (_SANITY_COLUMNS if has_sanity(report) else [])
-    datasets = dataset_names(report)
-    headers = ["Artifact", "Format", "Precision", "Backend", "Status"] + [c[0] for c in columns]
-    headers += [f"{name} {label}" for name in datasets for label, _, _ in _ACCURACY_COLUMNS[task]]
-    rows = ordered_rows(report)
-    base_fps = _student_fps(rows)
-    cells = []
-    for row in rows:
-        reference = row.get("reference") and not is_baseline(row)
-        line = [str(row.get("artifact", MISSING)) + (" (ref)" if reference else ""),
-                str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
-                str(row.get("backend") or MISSING), _status_cell(row)]
-        for _, path, kind in columns:
-            value = _get(row, path)
-            if path == ("speedup_vs_student",) and value is None and base_fps and as_float(row.get("fps")):
-                value = as_float(row["fps"]) / base_fps
-            line.append(format_value(value, kind))
-        for name in datasets:
-            metrics = (row.get("accuracy") or {}).get(name) or {}
-            line += [format_value(metrics.get(key), kind) for _, key, kind in _ACCURACY_COLUMNS[task]]
-        cells.append(line)
-    return headers, cells
-
-
-def baseline_comparison(report: dict) -> tuple[list[str], list[list[str]], list[str]] | None:
-    """The torch student, the baselines and each ok artifact side by side (δ1 vs teacher, δ1 per dataset, sanity
-    numbers), plus one line per dataset saying by how much the student's δ1 clears the best baseline's; None when
-    the report has no baseline rows."""
-    rows = ordered_rows(report)
-    baselines = [r for r in rows if is_baseline(r)]
-    if not baselines:
-        return None
-    student = next((r for r in rows if r.get("reference") and r.get("format") == "torch"), None)
-    artifacts = [r for r in rows if not r.get("reference") and r.get("status", "ok") == "ok"]
-    shown = ([student] if student else []) + baselines + artifacts
-    datasets = [n for n in dataset_names(report) if any(n in (r.get("accuracy") or {}) for r in baselines)]
-    sanity = _SANITY_COLUMNS if has_sanity(report) else []
-    headers = ["Row", "δ1 vs teacher"] + [f"{name} δ1" for name in datasets] + [label for label, _, _ in sanity]
-    cells = []
-    for row in shown:
-        line = [str(row.get("artifact", MISSING)), format_value(_get(row, ("vs_teacher", "delta1")), "delta")]
-        line += [format_value(_get(row, ("accuracy", name, "delta1")), "delta") for name in datasets]
-        line += [format_value(_get(row, path), kind) for _, path, kind in sanity]
-        cells.append(line)
-    verdicts = []
-    for name in (["vs teacher"] + datasets if student else []):
-        path = ("vs_teacher", "delta1") if name == "vs teacher" else ("accuracy", name, "delta1")
-        mine = as_float(_get(student, path))
-        scored = [(as_float(_get(r, path)), str(r.get("artifact"))) for r in baselines]
-        scored = [(value, label) for value, label in scored if value is not None]
-        if mine is None or not scored:
-            continue
-        best, label = max(scored)
-        margin = round(mine - best, 3) + 0.0  # + 0.0: a tie reads +0.000, not -0.000
-        verdict = "beats it" if margin > 0 else "ties it" if margin == 0 else "does not beat it"
-        verdicts.append(f"δ1 {name}: {student.get('artifact')} {format_value(mine, 'delta')}, best baseline "
-                        f"{format_value(best, 'delta')} ({label}): {margin:+.3f}, {verdict}")
-    return headers, cells, verdicts
-
-
-def detail_tables(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Per dataset, every accuracy metric any row reports (header and cells)."""
-    tables = {}
-    for name in dataset_names(report):
-        rows = [r for r in ordered_rows(report) if (r.get("accuracy") or {}).get(name)]
-        if not rows:
-            continue
-        keys = {k for r in rows for k in r["accuracy"][name]}
-        order = [k for k in _DETAIL_METRICS if k in keys] + sorted(keys - set(_DETAIL_METRICS))
-        columns = [(k, *_DETAIL_METRICS.get(k, (k, "general"))) for k in order]
-        headers = ["Artifact"] + [label for _, label, _ in columns]
-        cells = [[str(r.get("artifact", MISSING))] + [format_value(r["accuracy"][name].get(k), kind)
-                                                     for k, _, kind in columns] for r in rows]
-        tables[name] = (headers, cells)
-    return tables
-
-
-def reasons(report: dict) -> list[str]:
-    """'artifact (status): reason' for every row that is not ok."""
-    lines = []
-    for row in ordered_rows(report):
-        status = row.get("status", "ok")
-        if status != "ok":
-            lines.append(f"{row.get('artifact', MISSING)} ({STATUS_ICONS.get(status, '')} {status}): "
-                         f"{row.get('reason') or 'no reason recorded'}")
-    return lines
-
-
-def _describe(value: Any, limit: int = 240) -> str:
-    """A compact one-line description of a reference entry (a string or a dict of mostly scalars)."""
-    if isinstance(value, dict):
-        parts = []
-        for key, item in value.items():
-            if isinstance(item, dict):
-                item = item.get("name", "{…}")
-            elif isinstance(item, list) and len(item) > 6:
-                item = "[…]"
-            parts.append(f"{key}={item}")
-        text = ", ".join(parts)
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _samples(count: Any) -> str:
-    return f"{count} sample" + ("" if count == 1 else "s") if count is not None else "? samples"
-
-
-def header_lines(report: dict) -> list[tuple[str, str]]:
-    """(label, text) pairs of the report's header: toolkit, date, machine, task, reference, datasets."""
-    machine = report.get("machine") or {}
-    machine_text = ", ".join(str(p) for p in (
-        machine.get("cpu"), f"{machine['cores']} cores" if machine.get("cores") else None, machine.get("os"),
-        machine.get("board")) if p)
-    reference = report.get("reference")
-    if isinstance(reference, dict):
-        reference_text = "; ".join(f"{key}: {_describe(value)}" for key, value in reference.items())
-    else:
-        reference_text = _describe(reference) if reference else MISSING
-    datasets = []
-    for name, info in (report.get("datasets") or {}).items():
-        if isinstance(info, dict):
-            size = "×".join(str(v) for v in info.get("resolution", [])) if info.get("resolution") else ""
-            datasets.append(f"{name}: {_samples(info.get('samples'))}" + (f" ({size})" if size else ""))
-        else:
-            datasets.append(f"{name}: {_samples(info)}")
-    return [("Toolkit", f"edgedepth {report.get('toolkit_version', MISSING)}"),
-            ("Created", str(report.get("created", MISSING))), ("Machine", machine_text or MISSING),
-            ("Threads", str(machine.get("threads", MISSING))), ("Task", str(report.get("task", MISSING))),
-            ("Reference", reference_text), ("Datasets", "; ".join(datasets) or MISSING)]
 
 
 def markdown_table(headers: list[str], cells: list[list[str]], text_columns: int = 1) -> str:
@@ -300,20 +39,6 @@ def markdown_table(headers: list[str], cells: list[list[str]], text_columns: int
     lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in cells]
     return "\n".join(lines)
 
-
-def beats_section(report: dict) -> tuple[list[str], list[list[str]], list[str]] | None:
-    """The "What the student beats" section of every rendering: the comparison table, then its notes (verdicts,
-    what each baseline is, what the sanity columns mean); None when the report has no baseline rows."""
-    comparison = baseline_comparison(report)
-    if comparison is None:
-        return None
-    headers, cells, verdicts = comparison
-    notes = list(verdicts)
-    notes += [f"{r.get('artifact', MISSING)}: {r['notes']}" for r in ordered_rows(report)
-              if is_baseline(r) and r.get("notes")]
-    if has_sanity(report):
-        notes.append(f"Sanity, {_sanity_scope(report)}: {SANITY_LEGEND}.")
-    return headers, cells, notes
 
 
 def render_markdown(report: dict) -> str:
@@ -340,10 +65,9 @@ def render_markdown(report: dict) -> str:
     return "\n".join(out)
 
 
+
 def write_report(out_dir: str | os.PathLike, report: dict) -> None:
     """Write report.json (strict JSON: inf → "inf", NaN → null), report.md and report.html into `out_dir`."""
-    from runtime.report_html import render_html
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "report.json", report)
@@ -351,6 +75,7 @@ def write_report(out_dir: str | os.PathLike, report: dict) -> None:
     atomic_write_text(out_dir / "report.html", render_html(report))
 
 
-__all__ = ["baseline_comparison", "beats_section", "colorize", "detail_tables", "format_value", "has_sanity",
-           "header_lines", "is_baseline", "markdown_table", "reasons", "render_markdown", "summary_table",
-           "write_panels_png", "write_report"]
+
+
+__all__ = ["SANITY_LEGEND", "STUDENT_REFERENCE", "baseline_comparison", "format_value", "markdown_table",
+           "render_markdown", "summary_table", "write_report"]

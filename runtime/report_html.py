@@ -5,6 +5,16 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from runtime.report_model import (
+    beats_section,
+    detail_tables,
+    header_lines,
+    legend,
+    ordered_rows,
+    reasons,
+    summary_table,
+)
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
@@ -27,8 +37,6 @@ def _table(headers: list[str], cells: list[list[str]], text_columns: int, refere
 
 def render_html(report: dict) -> str:
     """The HTML page of a Contract-2 report (same content as report.md)."""
-    from runtime.report import beats_section, detail_tables, header_lines, legend, ordered_rows, reasons, summary_table
-
     references = sum(1 for row in ordered_rows(report) if row.get("reference"))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>edgedepth report</title>',
              f"<style>{_STYLE}</style></head><body>", "<h1>edgedepth report</h1><ul>"]

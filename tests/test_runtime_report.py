@@ -7,16 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.colormap import colormap_lut
-from runtime.report import (
-    SANITY_LEGEND,
-    baseline_comparison,
-    colorize,
-    render_markdown,
-    summary_table,
-    write_panels_png,
-    write_report,
-)
+from runtime.colormap import colorize, colormap_lut
+from runtime.panels import write_panels_png
+from runtime.report import SANITY_LEGEND, baseline_comparison, render_markdown, summary_table, write_report
 from runtime.report_html import render_html
 
 

@@ -25,8 +25,8 @@ from edgedepth.errors import EdgeDepthError
 from edgedepth.losses import metric_depth_loss, ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
-from edgedepth.teachers.base import METRIC, RELATIVE
 from edgedepth.teachers.cache import CachedTeacher, build_teacher
+from runtime.bundle import DISPARITY, METRIC, RELATIVE
 
 
 @dataclass
@@ -159,12 +159,12 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
-    if getattr(model, "output_kind", None) == "disparity":
+    if getattr(model, "output_kind", None) == DISPARITY:
         raise ValueError(f"{config.model} is a stereo student; mono distillation needs a mono model")
     if config.init is not None:
         init_weights(model, Path(config.init), config.trust_pickle, source=f"--init {config.init}")
     teacher = build_teacher(config.teacher, config.teacher_kwargs, config.cache)
-    if config.images is not None and teacher.kind == "disparity":
+    if config.images is not None and teacher.kind == DISPARITY:
         raise EdgeDepthError(f"{teacher.name} is a stereo teacher and needs rectified pairs; --images gives single "
                              "photos (use a mono teacher: hf:, onnx: or midas_v21_small:)")
     kind = student_kind(teacher.kind)

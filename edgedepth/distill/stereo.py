@@ -28,6 +28,7 @@ from edgedepth.models import create_model
 from edgedepth.specs import input_spec
 from edgedepth.teachers.base import Teacher
 from edgedepth.teachers.cache import build_teacher
+from runtime.bundle import DISPARITY
 from runtime.preprocess import prepare_input
 
 TASK = "stereo"
@@ -87,7 +88,7 @@ class StereoDistillSet:
 
 def teacher_disparity(teacher: Teacher, sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's disparity resized to (height, width) and rescaled to that width's pixels, and its validity."""
-    if teacher.kind != "disparity":
+    if teacher.kind != DISPARITY:
         raise ValueError(f"stereo distillation needs a disparity teacher; {teacher.name!r} predicts {teacher.kind}")
     target, mask = teacher_target(teacher, sample, height, width)
     # Disparity is a horizontal distance: resizing the width by r multiplies it by r.
@@ -199,7 +200,7 @@ def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = Fa
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
-    if getattr(model, "output_kind", None) != "disparity":
+    if getattr(model, "output_kind", None) != DISPARITY:
         raise ValueError(f"{config.model} is not a stereo student (output kind {getattr(model, 'output_kind', None)})")
     height, width = config.input_size
     stride = int(getattr(model, "stride", 1))

@@ -13,6 +13,7 @@ from torch import nn
 from edgedepth.models.blocks import FeatureFusionBlock, Upsample2x
 from edgedepth.models.efficientnet_lite import EfficientNetLite
 from edgedepth.models.registry import register_model
+from runtime.bundle import RELATIVE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,7 +62,7 @@ class MidasSmall(nn.Module):
 
     input_mean = IMAGENET_MEAN
     input_std = IMAGENET_STD
-    output_kind = "relative_inverse_depth"
+    output_kind = RELATIVE
     stride = 32
 
     def __init__(self, encoder: str = "efficientnet_lite3", features: int = 64) -> None:

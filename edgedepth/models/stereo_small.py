@@ -23,6 +23,7 @@ from edgedepth.models.cost_volume import CorrelationVolume, disparity_values, so
 from edgedepth.models.efficientnet_lite import EfficientNetLite, lite_stages
 from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from edgedepth.models.registry import register_model
+from runtime.bundle import DISPARITY
 
 VOLUME_STRIDE = 4  # resolution of the cost volume relative to the input
 
@@ -123,7 +124,7 @@ class StereoSmall(nn.Module):
 
     input_mean = IMAGENET_MEAN
     input_std = IMAGENET_STD
-    output_kind = "disparity"
+    output_kind = DISPARITY
     stride = 32  # H and W must be multiples of this (the trunk's static TF padding)
     volume_stride = VOLUME_STRIDE
 

@@ -10,12 +10,10 @@ import numpy as np
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
+from runtime.bundle import METRIC, OUTPUT_KINDS, RELATIVE
 
-RELATIVE = "relative_inverse_depth"  # inverse depth up to an unknown scale and shift
-METRIC = "metric_depth"  # depth in metres
-DISPARITY = "disparity"  # pixels, left view
 MONO_KINDS = (RELATIVE, METRIC)
-KINDS = (*MONO_KINDS, DISPARITY)
+KINDS = OUTPUT_KINDS
 
 
 @dataclass
@@ -45,7 +43,7 @@ def dense_prediction(value: np.ndarray, kind: str, height: int, width: int) -> P
     if value.shape != (height, width):
         value = resize_bilinear(np.where(np.isfinite(value), value, 0.0), height, width)
     valid = np.isfinite(value)
-    if kind == "metric_depth":
+    if kind == METRIC:
         valid &= value > 0
     return Prediction(np.where(valid, value, 0.0).astype(np.float32), kind, valid)
 

@@ -39,6 +39,7 @@ from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_prediction
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
+from runtime.bundle import METRIC, RELATIVE
 
 MODEL_CLASSES = {
     "depth_anything": "DepthAnythingForDepthEstimation",
@@ -302,7 +303,7 @@ class HFDepthTeacher(Teacher):
         self.weight_files, safetensors = find_weight_files(self.folder, self.path, self.trust_pickle)
         self.preprocess = preprocessing(self.family, config, self.folder, self.path, pair)
         metric = self.family == "zoedepth" or config.get("depth_estimation_type") == "metric"
-        self.kind = kind or ("metric_depth" if metric else "relative_inverse_depth")
+        self.kind = kind or (METRIC if metric else RELATIVE)
         self.transformers_version = str(transformers.__version__)
 
         class_name = MODEL_CLASSES[self.family]

@@ -24,6 +24,7 @@ from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from edgedepth.teachers.base import Prediction, Teacher, dense_prediction
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
+from runtime.bundle import RELATIVE
 
 MULTIPLE = 32
 
@@ -60,7 +61,7 @@ class MidasV21SmallTeacher(Teacher):
     """
 
     name = "midas_v21_small"
-    kind = "relative_inverse_depth"
+    kind = RELATIVE
 
     def __init__(self, checkpoint: str, threads: int | None = None, size: int = 256,
                  trust_pickle: bool = False) -> None:

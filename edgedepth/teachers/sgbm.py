@@ -24,6 +24,7 @@ import numpy as np
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.teachers.base import Prediction, Teacher
+from runtime.bundle import DISPARITY
 
 MODES = {"sgbm": cv2.STEREO_SGBM_MODE_SGBM, "hh": cv2.STEREO_SGBM_MODE_HH,
          "3way": cv2.STEREO_SGBM_MODE_SGBM_3WAY, "hh4": cv2.STEREO_SGBM_MODE_HH4}
@@ -38,7 +39,7 @@ class SGBMTeacher(Teacher):
     """StereoSGBM disparity (pixels, left view) with LR-consistency and speckle filtering; invalid stays 0."""
 
     name = "sgbm"
-    kind = "disparity"
+    kind = DISPARITY
     backend = "opencv"
 
     def __init__(

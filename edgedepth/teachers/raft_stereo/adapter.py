@@ -26,6 +26,7 @@ from edgedepth.teachers.raft_stereo.model import CONFIGS, RAFTStereo
 from edgedepth.teachers.raft_stereo.weights import load_official_checkpoint
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
+from runtime.bundle import DISPARITY
 
 
 def pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
@@ -44,7 +45,7 @@ class RAFTStereoTeacher(Teacher):
     """
 
     name = "raft_stereo"
-    kind = "disparity"
+    kind = DISPARITY
 
     def __init__(
         self,
