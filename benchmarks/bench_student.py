@@ -47,7 +47,7 @@ def time_all(checkpoint: Path, work: Path, threads: int, warmup: int, iters: int
     fp32 = export_student(checkpoint, work / f"t{threads}", "onnx")
     int8 = quantize_student(fp32, work / f"t{threads}", samples=16)
     student = TorchRunner(checkpoint)
-    student.load(None, threads)
+    student.load(student.student, threads)
     image = get_dataset("motorcycle")[0].left
     feed = {"image": prepare_input(image, input_spec(student.info))}
     results = {"torch-fp32": time_callable(lambda: student.infer(feed), warmup, iters)}

@@ -373,7 +373,7 @@ def verify(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, pictures
     student must beat, and sanity numbers on the student and each artifact) + one row per bundle, plus a
     failed/skipped row for every export that produced no bundle."""
     student = TorchRunner(checkpoint)
-    student.load(None, config.threads)
+    student.load(student.student, config.threads)
     info = student.info
     teacher = _teacher_of(info.teacher, config.teacher_cache)
     datasets = _evaluation_sets(info, config)
@@ -460,7 +460,7 @@ def bench(checkpoint: Path, bundles: list[Bundle], config: EvalConfig) -> dict[s
     sample = get_dataset("motorcycle", max_width=config.motorcycle_width)[0]
     results: dict[str, dict] = {}
     student = TorchRunner(checkpoint)
-    student.load(None, config.threads)
+    student.load(student.student, config.threads)
     teacher = _teacher_of(student.info.teacher)
     results[f"teacher:{teacher.name}"] = {
         **_latency_fields(time_callable(lambda: teacher.predict(sample), max(2, config.warmup // 3),

@@ -9,59 +9,74 @@ import numpy as np
 import torch
 
 from edgedepth.checkpoint import StudentInfo, load_student
-from edgedepth.specs import input_names, input_spec, input_specs, output_spec
+from edgedepth.specs import input_names, input_specs, output_spec
+from runtime.bundle import Bundle
+from runtime.report_model import STUDENT_REFERENCE
 from runtime.runners.base import Runner
+
+TORCH_FORMAT = "torch"
+
+
+def student_bundle(checkpoint: Path, info: StudentInfo) -> Bundle:
+    """The checkpoint described as a bundle (format "torch", its inputs and output as an export would state
+    them): what the Runner templates check a TorchRunner's request and feeds against."""
+    manifest = {"name": STUDENT_REFERENCE, "task": info.task, "format": TORCH_FORMAT, "precision": "fp32",
+                "inputs": input_specs(info), "outputs": [output_spec(info)], "source": {"model": info.config}}
+    return Bundle(path=Path(checkpoint).parent, manifest=manifest, model_path=Path(checkpoint))
 
 
 class TorchRunner(Runner):
-    """Runs an edgedepth student checkpoint in eager PyTorch (fp32, CPU, channels_last) at a fixed thread count."""
+    """Runs an edgedepth student checkpoint in eager PyTorch (fp32, CPU, channels_last) at a fixed thread count.
+
+    `TorchRunner(checkpoint)` reads the checkpoint once; `runner.student` is its description as a bundle, which
+    `load` takes like any other runner's (`runner.load(runner.student, threads)`)."""
 
     name = "torch"
-    formats = ("torch",)
+    formats = (TORCH_FORMAT,)
 
     def __init__(self, checkpoint: Path) -> None:
         self.checkpoint = Path(checkpoint)
-        self.model: torch.nn.Module | None = None
-        self.info: StudentInfo | None = None
+        start = time.perf_counter_ns()
+        self.model, self.info = load_student(self.checkpoint)
+        self.read_ms = (time.perf_counter_ns() - start) / 1e6
+        self.student = student_bundle(self.checkpoint, self.info)
         self.init_ms = 0.0
+
+    def load(self, bundle: Bundle, threads: int = 1) -> None:
+        """The Runner template; `init_ms` also counts reading the checkpoint (done once, at construction), as
+        the other runners' count reading their model file."""
+        super().load(bundle, threads)
+        self.init_ms += self.read_ms
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return True, ""
 
-    def load(self, bundle: object = None, threads: int = 2) -> None:
-        """Set the thread count and build the model; `bundle` is unused (a checkpoint is not a bundle)."""
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
+        """Set the thread count and put the model in channels_last; only this runner's own checkpoint loads."""
+        if bundle.model_path.resolve() != self.checkpoint.resolve():
+            raise ValueError(f"this TorchRunner runs {self.checkpoint}, not {bundle.model_path}")
         torch.set_num_threads(threads)
-        start = time.perf_counter()
-        self.model, self.info = load_student(self.checkpoint)
         # channels_last is eager PyTorch's fastest CPU layout for these depthwise/pointwise convolutions
         # (about 15 % here): the baseline every speed-up is quoted against should be the best eager setting.
-        self.model.to(memory_format=torch.channels_last)
-        self.init_ms = (time.perf_counter() - start) * 1000.0
-
-    @property
-    def input_spec(self) -> dict:
-        """The input spec of the checkpoint, as an exported bundle's manifest would state it."""
-        assert self.info is not None, "load() first"
-        return input_spec(self.info)
+        self.model.to(memory_format=torch.channels_last).eval()
 
     @property
     def input_specs(self) -> list[dict]:
         """Every input spec, in the order the model takes them (one for mono, left and right for stereo)."""
-        assert self.info is not None, "load() first"
-        return input_specs(self.info)
+        return self.student.inputs
+
+    @property
+    def input_spec(self) -> dict:
+        """The first input spec, as an exported bundle's manifest would state it."""
+        return self.student.inputs[0]
 
     @property
     def output_spec(self) -> dict:
-        assert self.info is not None, "load() first"
-        return output_spec(self.info)
+        return self.student.outputs[0]
 
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        assert self.model is not None, "load() first"
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            tensors = [torch.from_numpy(np.ascontiguousarray(inputs[name])) for name in input_names(self.info)]
+            tensors = [torch.from_numpy(feed[name]) for name in input_names(self.info)]
             out = self.model(*(x.contiguous(memory_format=torch.channels_last) for x in tensors))
         return {self.output_spec["name"]: np.ascontiguousarray(out.numpy())}
-
-    def close(self) -> None:
-        self.model = None

@@ -17,7 +17,7 @@ from export.onnx import export_onnx_file
 from export.precision import Precision, quantized
 from export.registry import _EXPORTERS, register_exporter
 from runtime.bundle import Bundle, load_bundle
-from runtime.runners.base import Runner, check_inputs
+from runtime.runners.base import Runner
 from runtime.runners.registry import _RUNNERS, register_runner
 
 pytest.importorskip("onnxruntime", reason="the toy runner runs its graph with onnxruntime")
@@ -50,18 +50,15 @@ class ToyRunner(Runner):
     requires = ("onnxruntime",)
     loads = 0
 
-    def load(self, bundle: Bundle, threads: int = 1) -> None:
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
         import onnxruntime as ort
 
-        self.check_load(bundle, threads)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
+        options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(bundle.model_path), options, providers=["CPUExecutionProvider"])
-        self.bundle = bundle
         type(self).loads += 1
 
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feed = check_inputs(inputs, self.bundle.inputs)
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [spec["name"] for spec in self.bundle.outputs]
         return dict(zip(names, self.session.run(names, feed), strict=True))
 
@@ -97,3 +94,11 @@ def test_a_toy_format_exports_and_verifies(toy_format, student_ckpt, tmp_path):
         assert rows[name]["status"] == "ok", rows[name]
     assert rows["toy-fp32"]["fidelity"]["max_abs_rel"] <= 1e-4  # the same graph as the torch student
     assert ToyRunner.loads >= 4  # export parity and verify both ran it through the registry
+
+    # The Runner template validated the toy runner's feeds without a line of its own.
+    with ToyRunner() as runner:
+        with pytest.raises(RuntimeError, match="load"):
+            runner.infer({})
+        runner.load(fp32, 1)
+        with pytest.raises(ValueError, match="shape"):
+            runner.infer({"image": np.zeros((1, 3, 8, 8), np.float32)})

@@ -86,7 +86,7 @@ def test_torch_runner_matches_the_plain_model(student_ckpt):
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     with TorchRunner(student_ckpt) as runner:
-        runner.load(None, 1)
+        runner.load(runner.student, 1)
         got = runner.infer({runner.input_spec["name"]: x})[runner.output_spec["name"]]
     assert got.shape == expected.shape and got.flags["C_CONTIGUOUS"]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * float(np.ptp(expected)) + 1e-7)

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from runtime.bench import latency_stats, machine_info, set_thread_env, time_callable
 from runtime.bundle import BundleError, load_bundle, write_manifest
 from runtime.preprocess import resize_bilinear
-from runtime.runners.base import Runner, check_inputs
+from runtime.runners.base import Runner, check_inputs, shape_matches
 from runtime.runners.onnxruntime import OnnxRuntimeRunner
 from runtime.runners.registry import get_runner, list_runners, runner_for_format
 from runtime.verify import check_tolerance, compare_outputs, compare_runners
@@ -130,6 +130,43 @@ def test_bad_feeds_are_one_line_errors(bundle, feed, match):
         with pytest.raises(ValueError, match=match) as info:
             runner.infer(feed)
     assert "\n" not in str(info.value)
+
+
+def test_runner_template_guards_every_backend(bundle):
+    """infer before load, after close, and a bad feed never reach a backend's infer_impl."""
+    calls = []
+
+    class Probe(Runner):
+        name, formats = "probe", ("onnx",)
+
+        def load_impl(self, bundle, threads):
+            calls.append(("load", threads))
+
+        def infer_impl(self, feed):
+            calls.append(("infer", sorted(feed)))
+            return {"depth": np.zeros((1, 2 * H, 2 * W), np.float32)}
+
+    runner = Probe()
+    with pytest.raises(RuntimeError, match="load"):
+        runner.infer({"image": np.zeros((1, 3, H, W), np.float32)})
+    with pytest.raises(ValueError, match="threads"):
+        runner.load(bundle, 0)
+    runner.load(bundle, 2)
+    assert runner.bundle is bundle and runner.init_ms >= 0
+    with pytest.raises(ValueError, match="dtype"):
+        runner.infer({"image": np.zeros((1, 3, H, W), np.float64)})
+    assert runner.infer({"image": np.zeros((1, 3, H, W), np.float32)})["depth"].shape == (1, 2 * H, 2 * W)
+    runner.close()
+    with pytest.raises(RuntimeError, match="load"):
+        runner.infer({"image": np.zeros((1, 3, H, W), np.float32)})
+    assert calls == [("load", 2), ("infer", ["image"])]
+
+
+@pytest.mark.parametrize("shape, expected, fits", [
+    ((1, 3, 4, 5), [1, 3, 4, 5], True), ((2, 3, 4, 5), ["N", 3, None, -1], True),
+    ((1, 3, 4, 5), [1, 3, 4, 6], False), ((1, 3, 4), [1, 3, 4, 5], False)])
+def test_one_shape_rule(shape, expected, fits):
+    assert shape_matches(shape, expected) is fits
 
 
 def test_check_inputs_accepts_dynamic_dims():

@@ -1,18 +1,20 @@
-"""The Runner interface every backend implements: load a bundle, infer on numpy arrays, close."""
+"""The Runner interface every backend implements: load a bundle, infer on numpy arrays, close.
+
+`load` and `infer` are templates (the shape of Polygraphy's runners): they check the request and the feed
+once for every backend, then call the backend's `load_impl` / `infer_impl`."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from runtime.bundle import Bundle
-
-# Manifest shape entries that match any size (dynamic dimensions).
-_DYNAMIC = (None, -1, "?", "")
 
 
 class Runner(ABC):
@@ -41,22 +43,43 @@ class Runner(ABC):
         return True, ""
 
     def check_load(self, bundle: Bundle, threads: int) -> None:
-        """One-line ValueError for a bundle of another format or a thread count below 1 (every `load` calls it)."""
+        """One-line ValueError for a bundle of another format or a thread count below 1."""
         if bundle.format not in self.formats:
             raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
         if int(threads) < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
 
-    @abstractmethod
     def load(self, bundle: Bundle, threads: int = 1) -> None:
-        """Prepare `bundle` for inference on `threads` threads; records `init_ms` (load + compile time)."""
+        """Prepare `bundle` for inference on `threads` threads; `init_ms` times the backend's load and compile.
+        The template: check the request, `load_impl`, then remember the bundle."""
+        self.check_load(bundle, threads)
+        self.bundle = None
+        start = time.perf_counter_ns()
+        self.load_impl(bundle, int(threads))
+        self.init_ms = (time.perf_counter_ns() - start) / 1e6
+        self.bundle = bundle
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once: {input name: array} → {output name: array}, the feed validated against the manifest first."""
+        if self.bundle is None:
+            raise RuntimeError("load() a bundle before infer()")
+        return self.infer_impl(check_inputs(inputs, self.bundle.inputs))
 
     @abstractmethod
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run once: {input name: array} → {output name: array}."""
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
+        """Open `bundle` in the backend (the request is already checked); bind its I/O to the manifest's."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most backends free everything on garbage collection
+    @abstractmethod
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the backend on a validated feed (manifest names, shapes and dtypes); outputs by manifest name."""
+
+    def close(self) -> None:
         """Release the backend's session/interpreter (the runner may be loaded again afterwards)."""
+        self.bundle = None
+        self.close_impl()
+
+    def close_impl(self) -> None:  # noqa: B027 - optional hook, most backends free everything on garbage collection
+        """Free what `load_impl` made."""
 
     def __enter__(self) -> Runner:
         return self
@@ -65,9 +88,12 @@ class Runner(ABC):
         self.close()
 
 
-def _shape_matches(shape: tuple[int, ...], expected: list[Any]) -> bool:
-    return len(shape) == len(expected) and all(e in _DYNAMIC or not isinstance(e, int) or int(e) == s
-                                               for s, e in zip(shape, expected, strict=True))
+def shape_matches(shape: Sequence[int], expected: Sequence[Any]) -> bool:
+    """Whether a concrete shape fits a manifest shape: same rank, and equal sizes wherever the manifest fixes one
+    (a dimension that is not a non-negative int, such as None, -1 or "N", is dynamic and fits any size)."""
+    return len(shape) == len(expected) and all(
+        not isinstance(e, int) or isinstance(e, bool) or e < 0 or int(e) == int(s)
+        for s, e in zip(shape, expected, strict=True))
 
 
 def check_inputs(inputs: dict[str, Any], specs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -82,7 +108,7 @@ def check_inputs(inputs: dict[str, Any], specs: list[dict[str, Any]]) -> dict[st
         if name not in inputs:
             raise ValueError(f"missing input '{name}' (the bundle takes: {', '.join(expected)})")
         array = np.asarray(inputs[name])
-        if not _shape_matches(array.shape, spec["shape"]):
+        if not shape_matches(array.shape, spec["shape"]):
             got = list(array.shape)
             raise ValueError(f"input '{name}' has shape {got}, the bundle takes {spec['shape']}")
         if array.dtype != np.dtype(spec["dtype"]):

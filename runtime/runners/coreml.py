@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import time
 from typing import Any
 
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.runners.base import Runner, check_inputs
+from runtime.runners.base import Runner
 from runtime.runners.registry import register_runner
 
 MACOS_ONLY = "CoreML prediction needs macOS"
@@ -50,16 +49,13 @@ class CoreMLRunner(Runner):
             return False, "coremltools has no native predictor (libcoremlpython) in this install"
         return True, ""
 
-    def load(self, bundle: Bundle, threads: int = 1) -> None:
-        """Open the package with compute units CPU_ONLY (timed as `init_ms`, compilation included)."""
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
+        """Open the package with compute units CPU_ONLY (compilation included)."""
         if sys.platform != "darwin":
             raise RuntimeError(MACOS_ONLY)
         import coremltools as ct
 
-        self.check_load(bundle, threads)
-        start = time.perf_counter_ns()
         model = ct.models.MLModel(str(bundle.model_path), compute_units=ct.ComputeUnit.CPU_ONLY)
-        self.init_ms = (time.perf_counter_ns() - start) / 1e6
         description = model.get_spec().description
         inputs = {feature.name: feature.type.WhichOneof("Type") for feature in description.input}
         outputs = [feature.name for feature in description.output]
@@ -68,13 +64,10 @@ class CoreMLRunner(Runner):
             if sorted(names) != sorted(expected):
                 raise ValueError(f"bundle {bundle.name}: model {kind}s {names} differ from the manifest's {expected}")
         self._image_inputs = {name for name, kind in inputs.items() if kind == "imageType"}
-        self.model, self.bundle, self.threads = model, bundle, int(threads)
+        self.model, self.threads = model, threads
 
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate the feed against the manifest, turn image inputs into PIL images, predict, outputs by name."""
-        if self.model is None or self.bundle is None:
-            raise RuntimeError("load() a bundle before infer()")
-        feed = check_inputs(inputs, self.bundle.inputs)
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Turn image inputs into PIL images, predict, return outputs by name."""
         prepared: dict[str, Any] = {}
         for spec in self.bundle.inputs:
             name = spec["name"]
@@ -82,7 +75,7 @@ class CoreMLRunner(Runner):
         results = self.model.predict(prepared)
         return {spec["name"]: np.asarray(results[spec["name"]]) for spec in self.bundle.outputs}
 
-    def close(self) -> None:
+    def close_impl(self) -> None:
         self.model = None
 
 

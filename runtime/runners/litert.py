@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import time
 from typing import Any
 
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.runners.base import Runner, check_inputs
+from runtime.runners.base import Runner, shape_matches
 from runtime.runners.registry import register_runner
 
 # Interpreter modules in order of preference.
@@ -86,19 +85,13 @@ def _bind(kind: str, details: dict[str, dict[str, Any]], specs: list[dict[str, A
     bound = [_Tensor(detail, spec) for detail, spec in pairs]
     for tensor in bound:
         expected = tensor.manifest_shape
-        if kind == "input" and not _fits(tensor.shape, expected):
+        if kind == "input" and not shape_matches(tensor.shape, expected):
             raise ValueError(f"bundle {bundle.name}: model input '{tensor.name}' is {tensor.shape}, "
                              f"the manifest says {expected}")
         if kind == "output" and tensor.static and int(np.prod(tensor.shape)) != int(np.prod(expected)):
             raise ValueError(f"bundle {bundle.name}: model output '{tensor.name}' is {tensor.shape}, "
                              f"which does not reshape to the manifest's {expected}")
     return bound
-
-
-def _fits(shape: list[int], expected: list[Any]) -> bool:
-    """Whether a model shape matches the manifest's, where the manifest gives a fixed size."""
-    return len(shape) == len(expected) and all(not isinstance(e, int) or e < 0 or e == s
-                                               for s, e in zip(shape, expected, strict=True))
 
 
 def _io_details(interpreter: Any) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -143,28 +136,22 @@ class LiteRTRunner(Runner):
             return False, f"{cls.name} needs ai_edge_litert or tflite_runtime ({exc}; {cls.install_hint})"
         return True, ""
 
-    def load(self, bundle: Bundle, threads: int = 1) -> None:
-        """Create the interpreter and allocate its tensors (timed as `init_ms`); bind I/O to the manifest."""
-        self.check_load(bundle, threads)
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
+        """Create the interpreter and allocate its tensors; bind I/O to the manifest."""
         module, self.backend = _interpreter_module()
-        start = time.perf_counter_ns()
-        interpreter = module.Interpreter(model_path=str(bundle.model_path), num_threads=int(threads))
+        interpreter = module.Interpreter(model_path=str(bundle.model_path), num_threads=threads)
         interpreter.allocate_tensors()
-        self.init_ms = (time.perf_counter_ns() - start) / 1e6
         inputs, outputs = _io_details(interpreter)
         self._inputs = _bind("input", inputs, bundle.inputs, bundle)
         self._outputs = _bind("output", outputs, bundle.outputs, bundle)
-        self.interpreter, self.bundle = interpreter, bundle
+        self.interpreter = interpreter
 
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate the feed against the manifest, run once, return outputs by manifest name and shape."""
-        if self.interpreter is None or self.bundle is None:
-            raise RuntimeError("load() a bundle before infer()")
-        feed = check_inputs(inputs, self.bundle.inputs)
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once, return outputs by manifest name and shape."""
         for tensor in self._inputs:
             self.interpreter.set_tensor(tensor.index, tensor.to_model(feed[tensor.name]))
         self.interpreter.invoke()
         return {t.name: t.from_model(self.interpreter.get_tensor(t.index)) for t in self._outputs}
 
-    def close(self) -> None:
+    def close_impl(self) -> None:
         self.interpreter = None

@@ -3,13 +3,12 @@ optimisations, the way a single-camera device loop runs it. onnxruntime itself i
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.runners.base import Runner, check_inputs
+from runtime.runners.base import Runner
 from runtime.runners.registry import register_runner
 
 
@@ -40,35 +39,29 @@ class OnnxRuntimeRunner(Runner):
             return False, f"onnxruntime {onnxruntime.__version__} has no {cls.provider}"
         return True, ""
 
-    def load(self, bundle: Bundle, threads: int = 1) -> None:
-        """Create the session (timed as `init_ms`); the model's I/O names must match the manifest's."""
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
+        """Create the session; the model's I/O names must match the manifest's."""
         import onnxruntime as ort
 
-        self.check_load(bundle, threads)
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
-        start = time.perf_counter_ns()
         session = ort.InferenceSession(str(bundle.model_path), sess_options=options,
                                        providers=[self.provider])
-        self.init_ms = (time.perf_counter_ns() - start) / 1e6
         _check_names("input", [i.name for i in session.get_inputs()], bundle.inputs, bundle)
         _check_names("output", [o.name for o in session.get_outputs()], bundle.outputs, bundle)
-        self.session, self.bundle = session, bundle
+        self.session = session
         self._output_names = [spec["name"] for spec in bundle.outputs]
 
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate the feed against the manifest, run the session, return outputs by manifest name."""
-        if self.session is None or self.bundle is None:
-            raise RuntimeError("load() a bundle before infer()")
-        feed = check_inputs(inputs, self.bundle.inputs)
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the session, return outputs by manifest name."""
         results = self.session.run(self._output_names, feed)
         return dict(zip(self._output_names, results, strict=True))
 
-    def close(self) -> None:
+    def close_impl(self) -> None:
         self.session = None
 
 

@@ -3,13 +3,12 @@ imported in `load()`."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError
-from runtime.runners.base import Runner, check_inputs
+from runtime.runners.base import Runner, shape_matches
 from runtime.runners.registry import register_runner
 
 
@@ -44,44 +43,37 @@ class OpenVINORunner(Runner):
         self._inputs: list[tuple[str, int]] = []
         self._outputs: list[tuple[str, int]] = []
 
-    def load(self, bundle: Bundle, threads: int = 1) -> None:
-        """Read the IR and compile it for the CPU (both timed as `init_ms`); the model's I/O names and shapes must
-        match the manifest's."""
+    def load_impl(self, bundle: Bundle, threads: int) -> None:
+        """Read the IR and compile it for the CPU; the model's I/O names and shapes must match the manifest's."""
         import openvino as ov
 
-        self.check_load(bundle, threads)
         weights = bundle.model_path.with_suffix(".bin")
         if weights.relative_to(bundle.path).as_posix() not in bundle.manifest["files"]:
             raise BundleError(f"bundle {bundle.path}: {weights.name} is not pinned in the manifest's files")
         hint = self.PRECISION_HINTS.get(bundle.precision, "f32")
         config = {
             "INFERENCE_PRECISION_HINT": hint,
-            "INFERENCE_NUM_THREADS": int(threads),
+            "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY",
         }
         core = ov.Core()
-        start = time.perf_counter_ns()
         model = core.read_model(str(bundle.model_path), str(weights))
         inputs = _match_ports("input", model.inputs, bundle.inputs, bundle)
         outputs = _match_ports("output", model.outputs, bundle.outputs, bundle)
         compiled = core.compile_model(model, self.device, config)
         request = compiled.create_infer_request()
-        self.init_ms = (time.perf_counter_ns() - start) / 1e6
-        self.compiled, self.request, self.bundle = compiled, request, bundle
+        self.compiled, self.request = compiled, request
         self._inputs, self._outputs = inputs, outputs
         self.precision_hint = hint
         self.compiled_precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate the feed against the manifest, run the request, return outputs (copies) by manifest name."""
-        if self.request is None or self.bundle is None:
-            raise RuntimeError("load() a bundle before infer()")
-        feed = check_inputs(inputs, self.bundle.inputs)
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the request, return outputs (copies) by manifest name."""
         results = self.request.infer({index: feed[name] for name, index in self._inputs}, share_outputs=False)
         return {name: np.asarray(results[index]) for name, index in self._outputs}
 
-    def close(self) -> None:
+    def close_impl(self) -> None:
         self.request = None
         self.compiled = None
 
@@ -98,14 +90,9 @@ def _match_ports(kind: str, ports: list[Any], specs: list[dict], bundle: Bundle)
             raise ValueError(f"bundle {bundle.name}: model {kind}s {names} do not include the manifest's "
                              f"'{spec['name']}'")
         shape = ports[index].get_partial_shape()
-        if shape.is_static and not _same_shape([int(d) for d in shape.to_shape()], spec["shape"]):
+        if shape.is_static and not shape_matches([int(d) for d in shape.to_shape()], spec["shape"]):
             raise ValueError(f"bundle {bundle.name}: model {kind} '{spec['name']}' has shape "
                              f"{list(shape.to_shape())}, the manifest says {spec['shape']}")
         matched.append((spec["name"], index))
     return matched
 
-
-def _same_shape(model: list[int], manifest: list[Any]) -> bool:
-    """Static model dims against the manifest's, where a manifest entry may be dynamic (None, -1, "?")."""
-    return len(model) == len(manifest) and all(
-        not isinstance(e, int) or e == -1 or e == d for d, e in zip(model, manifest, strict=True))
