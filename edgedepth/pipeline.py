@@ -540,9 +540,19 @@ def _quiet(_: str) -> None:
 def _relocate(report: dict, work: Path, final: Path) -> None:
     """Paths recorded while building in the temporary directory point at the final one."""
     ref = report["reference"]["student"]
-    ref["checkpoint"] = str(Path(ref["checkpoint"]).as_posix()).replace(str(work), str(final))
+    checkpoint = Path(ref["checkpoint"])
+    if checkpoint.is_relative_to(work):
+        ref["checkpoint"] = (Path(final) / checkpoint.relative_to(work)).as_posix()
     if "pictures" in report:
-        report["pictures"] = [p.replace(str(work) + "/", "") for p in report["pictures"]]
+        report["pictures"] = [_relative_to(Path(p), work) for p in report["pictures"]]
+
+
+def _relative_to(path: Path, root: Path) -> str:
+    """`path` relative to `root` (POSIX separators) when it lies inside it, else as it is."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def load_existing_report(path: Path) -> dict | None:

@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
-import torch
 
-from edgedepth.checkpoint import StudentInfo, save_student
-from edgedepth.models import create_model
-
-SIZE = (64, 96)
-
-
-def make_student(path: Path, seed: int = 0, size: tuple[int, int] = SIZE, **model_kwargs) -> Path:
-    """A seeded random-init `midas_small_lite0` checkpoint (weights' values do not matter for plumbing tests)."""
-    torch.manual_seed(seed)
-    model = create_model("midas_small_lite0", **model_kwargs)
-    info = StudentInfo(config=dict(model.config), input_size=size, mean=list(model.input_mean),
-                       std=list(model.input_std), output_kind=model.output_kind, teacher={"name": "sgbm"})
-    return save_student(path, model, info)
-
-
-def write_photos(folder: Path, count: int = 8) -> Path:
-    """`count` PNG photos (procedural scenes' left views, two sizes) in nested folders, plus a non-image file."""
-    import cv2
-
-    from edgedepth.data import get_dataset
-
-    for i, sample in enumerate(get_dataset("procedural", n=count, seed=7, height=96, width=128)):
-        image = sample.left if i % 2 else cv2.resize(sample.left, (160, 120))
-        target = folder / ("sub" if i >= count // 2 else "") / f"img{i}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    (folder / "notes.txt").write_text("not an image")
-    return folder
+from tests.helpers import make_student
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +38,22 @@ def _private_teacher_cache(tmp_path_factory):
         os.environ.pop("EDGEDEPTH_CACHE", None)
     else:
         os.environ["EDGEDEPTH_CACHE"] = previous
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Offline Hugging Face with an empty cache of its own, and no socket may connect."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf_cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return cache

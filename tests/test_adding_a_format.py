@@ -22,6 +22,8 @@ from runtime.runners.registry import _RUNNERS, register_runner
 
 pytest.importorskip("onnxruntime", reason="the toy runner runs its graph with onnxruntime")
 
+pytestmark = pytest.mark.e2e
+
 
 class ToyExporter(Exporter):
     """Step 1: the exporter and its table. fp32 by the format's own conversion, int8 by a registered quantizer."""

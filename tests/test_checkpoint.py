@@ -9,7 +9,7 @@ import torch
 from edgedepth.checkpoint import load_student, load_weights_strict, read_state_dict, save_student
 from edgedepth.errors import EdgeDepthError
 from edgedepth.models import create_model
-from tests.conftest import make_student
+from tests.helpers import make_student
 
 
 def test_round_trip_restores_weights_and_info(tmp_path):

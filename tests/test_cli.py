@@ -10,6 +10,8 @@ import pytest
 
 from edgedepth.cli import build_parser, main
 
+pytestmark = pytest.mark.e2e
+
 FAST_EVAL = ["--eval-scenes", "1", "--warmup", "1", "--iters", "3", "--threads", "1"]
 
 

@@ -274,7 +274,7 @@ def test_unknown_dataset_raises_one_line():
 def test_image_folder_reads_lazily_and_splits_off_the_last_files(tmp_path):
     from edgedepth.data import ImageFolder
     from edgedepth.errors import EdgeDepthError
-    from tests.conftest import write_photos
+    from tests.helpers import write_photos
 
     write_photos(tmp_path, count=4)
     big = tmp_path / "big.jpg"

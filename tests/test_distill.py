@@ -10,6 +10,8 @@ from edgedepth.distill.mono import DistillConfig, distill
 from edgedepth.teachers import create_teacher
 from runtime.metrics import relative_depth_metrics
 
+pytestmark = pytest.mark.slow
+
 CONFIG = DistillConfig(input_size=(64, 96), scenes=12, steps=60, batch_size=4, lr=3e-3, warmup_steps=5, threads=2)
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from edgedepth.checkpoint import load_student
 from edgedepth.cli import main
-from tests.conftest import write_photos
-from tests.test_teacher_hf import offline, tiny_models  # noqa: F401  (offline: autouse fixture)
+from tests.helpers import tiny_models, write_photos
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("offline")]
 
 # family folder → (teacher size, the kind the student must end up predicting)
 FAMILIES = {

@@ -13,7 +13,9 @@ from torch import nn
 
 from edgedepth.checkpoint import load_student
 from edgedepth.cli import main
-from tests.conftest import write_photos
+from tests.helpers import write_photos
+
+pytestmark = pytest.mark.e2e
 
 STEPS = ["--size", "64x96", "--steps", "3", "--batch-size", "2", "--threads", "1"]
 
@@ -122,7 +124,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, photos, teachers, caps
     (empty / "readme.md").write_text("no images here")
     wrong = tmp_path / "lite0.safetensors"
     if case == "wrong-init":
-        from tests.conftest import make_student
+        from tests.helpers import make_student
 
         make_student(wrong)
     relative = ["--teacher", f"onnx:{teachers['relative']}", "--teacher-arg", "kind=relative_inverse_depth"]

@@ -23,6 +23,8 @@ from export.precision import Precision, quantized
 from runtime.metrics import agreement
 from runtime.runners.registry import runner_for_format
 
+pytestmark = pytest.mark.slow
+
 
 class _Unavailable(Exporter):
     format = "nolib"

@@ -14,6 +14,8 @@ from runtime.bundle import BundleError, load_bundle
 from runtime.metrics import agreement
 from runtime.runners.registry import runner_for_format
 
+pytestmark = pytest.mark.slow
+
 
 def test_fp32_onnx_matches_torch(student_ckpt, onnx_bundles):
     fp32, _ = onnx_bundles

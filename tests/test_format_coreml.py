@@ -25,7 +25,9 @@ from runtime.preprocess import prepare_input  # noqa: E402
 from runtime.runners.base import check_inputs  # noqa: E402
 from runtime.runners.coreml import CoreMLRunner  # noqa: E402
 from runtime.runners.registry import get_runner, runner_for_format  # noqa: E402
-from tests.conftest import make_student  # noqa: E402
+from tests.helpers import make_student  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 SIZE = (64, 96)
 PRECISIONS = ("fp32", "fp16", "w8", "palettized-6bit", "palettized-4bit", "w8a8")

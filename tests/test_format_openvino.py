@@ -24,7 +24,9 @@ from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E40
 from runtime.metrics import agreement  # noqa: E402
 from runtime.runners.openvino import OpenVINORunner  # noqa: E402
 from runtime.runners.registry import runner_for_format  # noqa: E402
-from tests.conftest import make_student  # noqa: E402
+from tests.helpers import make_student  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 SIZE = (64, 96)
 PRECISIONS = ("fp32", "fp16", "int8")

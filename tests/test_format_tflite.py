@@ -29,7 +29,9 @@ from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E40
 from runtime.metrics import agreement  # noqa: E402
 from runtime.runners.litert import LiteRTRunner  # noqa: E402
 from runtime.runners.registry import runner_for_format  # noqa: E402
-from tests.conftest import make_student  # noqa: E402
+from tests.helpers import make_student  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 SHAPE = [1, 3, 64, 96]
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")

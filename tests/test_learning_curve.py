@@ -12,6 +12,8 @@ from edgedepth.distill.recipes import recipe, recipe_names
 from edgedepth.errors import EdgeDepthError
 from edgedepth.learning_curve import draw_learning_curve
 
+pytestmark = pytest.mark.slow
+
 
 def test_distill_records_and_draws_a_learning_curve(tmp_path):
     config = DistillConfig(model_kwargs={"features": 16}, input_size=(64, 96), scenes=6, steps=6, batch_size=2,

@@ -283,6 +283,7 @@ def test_fx_symbolic_trace_matches_eager():
     assert torch.equal(traced(x), model(x))
 
 
+@pytest.mark.slow
 def test_onnx_export_is_static_and_matches_torch(tmp_path):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")

@@ -68,6 +68,7 @@ def test_metric_baselines_sit_at_each_datasets_teacher_depth():
     assert scored["accuracy"]["far"]["delta1"] > 0.8  # right shape, right scale: compared raw, no alignment
 
 
+@pytest.mark.slow
 def test_verify_adds_baselines_and_sanity_to_a_mono_report(tmp_path):
     """distill (a few steps) → export ONNX fp32 → verify on 3 held-out scenes → report files."""
     from edgedepth.distill.mono import DistillConfig, distill

@@ -10,6 +10,8 @@ from runtime.bundle import load_bundle
 from runtime.metrics import agreement
 from runtime.runners.registry import runner_for_format
 
+pytestmark = pytest.mark.slow
+
 
 def _outputs(bundle, inputs):
     with runner_for_format(bundle.format)() as runner:

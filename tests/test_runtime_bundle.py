@@ -8,20 +8,7 @@ import pytest
 from runtime import atomic
 from runtime.atomic import atomic_directory, atomic_file
 from runtime.bundle import BundleError, load_bundle, sha256_file, write_manifest
-
-
-def minimal_manifest(name="tiny", fmt="onnx", **extra):
-    """A Contract-1 manifest with every required field (files are filled by write_manifest)."""
-    return {
-        "name": name, "task": "mono", "format": fmt, "precision": "fp32",
-        "inputs": [{"name": "image", "shape": [1, 3, 8, 8], "dtype": "float32", "layout": "NCHW",
-                    "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "scale": 1 / 255}}],
-        "outputs": [{"name": "depth", "shape": [1, 8, 8], "dtype": "float32",
-                     "kind": "relative_inverse_depth"}],
-        "source": {"model": "tiny", "teacher": {"name": "none"}, "checkpoint_sha256": "0" * 64,
-                   "calibration_sha256": None, "toolkit_version": "0.0.0"},
-        **extra,
-    }
+from tests.helpers import minimal_manifest
 
 
 def make_bundle(root, data=b"model bytes", **extra):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_runtime_runners import make_onnx_bundle
+from tests.helpers import make_onnx_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
 
 def test_bundle_without_a_runner_here_is_skipped(tmp_path):
     from runtime.bundle import write_manifest
-    from tests.test_runtime_bundle import minimal_manifest
+    from tests.helpers import minimal_manifest
 
     root = tmp_path / "tensorrt-fp16"  # runtime ships no TensorRT runner
     root.mkdir()

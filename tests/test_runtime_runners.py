@@ -6,72 +6,15 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from runtime.bench import latency_stats, machine_info, set_thread_env, time_callable
-from runtime.bundle import BundleError, load_bundle, write_manifest
-from runtime.preprocess import resize_bilinear
+from runtime.bundle import BundleError, load_bundle
 from runtime.runners.base import Runner, check_inputs, shape_matches
 from runtime.runners.onnxruntime import OnnxRuntimeRunner
 from runtime.runners.registry import get_runner, list_runners, runner_for_format
 from runtime.verify import check_tolerance, compare_outputs, compare_runners
-
-H, W = 8, 12
-RNG = np.random.default_rng(42)
-WEIGHT = RNG.normal(0, 0.5, size=(1, 3, 3, 3)).astype(np.float32)
-BIAS = np.array([0.1], dtype=np.float32)
-
-
-def tiny_onnx_model(input_name="image") -> onnx.ModelProto:
-    """image [1,3,H,W] → Conv 3×3 pad 1 → Relu → Resize ×2 (linear, half_pixel) → Squeeze → depth [1,2H,2W]."""
-    nodes = [
-        helper.make_node("Conv", [input_name, "w", "b"], ["conv"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("Resize", ["relu", "", "scales"], ["up"], mode="linear",
-                         coordinate_transformation_mode="half_pixel"),
-        helper.make_node("Squeeze", ["up", "axes"], ["depth"]),
-    ]
-    inits = [numpy_helper.from_array(WEIGHT, "w"), numpy_helper.from_array(BIAS, "b"),
-             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
-             numpy_helper.from_array(np.array([1], np.int64), "axes")]
-    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, H, W])]
-    outputs = [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, 2 * H, 2 * W])]
-    graph = helper.make_graph(nodes, "tiny", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
-
-
-def numpy_reference(x: np.ndarray) -> np.ndarray:
-    """What the tiny model computes, written out in numpy."""
-    padded = np.pad(x[0], ((0, 0), (1, 1), (1, 1)))
-    conv = np.full((H, W), BIAS[0], dtype=np.float64)
-    for c in range(3):
-        for dy in range(3):
-            for dx in range(3):
-                conv += WEIGHT[0, c, dy, dx] * padded[c, dy:dy + H, dx:dx + W]
-    return resize_bilinear(np.maximum(conv, 0).astype(np.float32), 2 * H, 2 * W)[None]
-
-
-def make_onnx_bundle(root, name="tiny-onnx", input_name="image", manifest_input="image"):
-    """A sealed bundle directory holding the tiny model."""
-    root.mkdir(parents=True)
-    onnx.save(tiny_onnx_model(input_name), str(root / "model.onnx"))
-    manifest = {
-        "name": name, "task": "mono", "format": "onnx", "precision": "fp32",
-        "inputs": [{"name": manifest_input, "shape": [1, 3, H, W], "dtype": "float32", "layout": "NCHW",
-                    "color": "RGB", "normalization": {"mean": [0.485, 0.456, 0.406],
-                                                      "std": [0.229, 0.224, 0.225], "scale": 1 / 255}}],
-        "outputs": [{"name": "depth", "shape": [1, 2 * H, 2 * W], "dtype": "float32",
-                     "kind": "relative_inverse_depth"}],
-        "source": {"model": "tiny", "teacher": {"name": "none"}, "checkpoint_sha256": None,
-                   "calibration_sha256": None, "toolkit_version": "test"},
-    }
-    write_manifest(root, manifest)
-    return load_bundle(root)
+from tests.helpers import RNG, H, W, make_onnx_bundle, numpy_reference
 
 
 @pytest.fixture

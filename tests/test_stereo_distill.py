@@ -20,6 +20,8 @@ from edgedepth.distill.stereo import (
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.teachers import create_teacher
 
+pytestmark = pytest.mark.slow
+
 CONFIG = StereoDistillConfig(input_size=(64, 128), scenes=4, steps=5, batch_size=2, warmup_steps=2, threads=1,
                              model_kwargs={"max_disparity": 32})
 

@@ -16,6 +16,8 @@ from edgedepth.models import create_model
 from runtime.metrics import agreement
 from runtime.preprocess import prepare_input
 
+pytestmark = pytest.mark.slow
+
 SIZE = (64, 128)
 MAX_DISPARITY = 32
 # Ops that would betray a non-portable graph (data-dependent sampling or indexing, 3D convolutions).

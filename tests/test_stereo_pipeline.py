@@ -9,6 +9,8 @@ import pytest
 from edgedepth.cli import main
 from runtime.bundle import load_bundle
 
+pytestmark = pytest.mark.e2e
+
 FAST_EVAL = ["--eval-scenes", "1", "--warmup", "1", "--iters", "3", "--threads", "1"]
 # Formats whose fp32 and int8 bundles run here, and the modules that takes.
 RUNNABLE = {"onnx": ("onnxruntime",), "tflite": ("litert_torch", "ai_edge_litert", "ai_edge_quantizer"),

@@ -22,6 +22,8 @@ from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from runtime.metrics import input_dependence, mirror_equivariance, output_correlation
 from runtime.preprocess import prepare_input
 
+pytestmark = pytest.mark.slow
+
 HEIGHT, WIDTH = 64, 96
 SPEC = {"name": "image", "shape": [1, 3, HEIGHT, WIDTH], "dtype": "float32", "layout": "NCHW", "color": "RGB",
         "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "scale": 1.0 / 255.0}}

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,60 +19,14 @@ from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers import HFDepthTeacher, TeacherConfigError, create_teacher, list_teachers
 from edgedepth.teachers.hf import target_size
+from tests.helpers import tiny_depth_anything, tiny_models
 
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.usefixtures("offline")
 
 HEIGHT, WIDTH = 30, 45
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
-
-
-def _tiny_depth_anything(seed: int, layers: int, taps: list[int], **kwargs):
-    """A Depth Anything with a 32-wide DINOv2 backbone (patch 14) and a 16-channel fusion."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
-    torch.manual_seed(seed)
-    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
-                            patch_size=14, image_size=56, out_indices=taps, reshape_hidden_states=False)
-    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-                                 fusion_hidden_size=16, head_hidden_size=8, **kwargs)
-    return DepthAnythingForDepthEstimation(config)
-
-
-def _tiny_beit():
-    from transformers import BeitConfig
-
-    return BeitConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64,
-                      patch_size=16, use_relative_position_bias=True, reshape_hidden_states=False,
-                      out_features=["stage1", "stage2", "stage3", "stage4"])
-
-
-def tiny_models() -> dict:
-    """Name → untrained model of each supported family and backbone."""
-    from transformers import BitConfig, DPTConfig, DPTForDepthEstimation, ZoeDepthConfig, ZoeDepthForDepthEstimation
-
-    models = {
-        "da_v1": _tiny_depth_anything(0, 8, [5, 6, 7, 8]),
-        "da_v2": _tiny_depth_anything(1, 8, [2, 4, 6, 8]),
-        "da_metric": _tiny_depth_anything(2, 4, [1, 2, 3, 4], depth_estimation_type="metric", max_depth=20),
-    }
-    torch.manual_seed(3)
-    head = {"neck_hidden_sizes": [8, 16, 32, 32], "fusion_hidden_size": 16, "use_auxiliary_head": False}
-    vit = {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 2, "intermediate_size": 64,
-           "image_size": 64, "patch_size": 16, "backbone_out_indices": [0, 1, 2, 3]}
-    models["dpt"] = DPTForDepthEstimation(DPTConfig(**vit, **head))
-    models["dpt_beit"] = DPTForDepthEstimation(DPTConfig(backbone_config=_tiny_beit(), hidden_size=32, **head))
-    bit = BitConfig(global_padding="same", layer_type="bottleneck", depths=[1, 1, 1], hidden_sizes=[16, 32, 64],
-                    embedding_size=8, num_groups=4, out_features=["stage1", "stage2", "stage3"],
-                    embedding_dynamic_padding=True)
-    models["dpt_hybrid"] = DPTForDepthEstimation(DPTConfig(
-        is_hybrid=True, backbone_config=bit, backbone_featmap_shape=[1, 64, 4, 4], **vit,
-        **{**head, "neck_hidden_sizes": [16, 32, 32, 32]}))
-    models["zoedepth"] = ZoeDepthForDepthEstimation(ZoeDepthConfig(
-        backbone_config=_tiny_beit(), neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
-        bottleneck_features=16, num_relative_features=8, bin_embedding_dim=16, num_attractors=[4, 2, 2, 1],
-        bin_configurations=[{"n_bins": 8, "min_depth": 0.001, "max_depth": 10.0}]))
-    return models
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +42,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(
         root / "bert")
     out["bert"] = root / "bert"
-    pickled = _tiny_depth_anything(0, 8, [5, 6, 7, 8])
+    pickled = tiny_depth_anything(0, 8, [5, 6, 7, 8])
     pickled.config.save_pretrained(root / "pickle")
     torch.save(pickled.state_dict(), root / "pickle" / "pytorch_model.bin")
     out["pickle"] = root / "pickle"
@@ -97,25 +50,6 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     (root / "no_config" / "model.safetensors").write_bytes(b"")
     out["no_config"] = root / "no_config"
     return out
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """Offline Hugging Face with an empty cache of its own, and no socket may connect."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf_cache"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return cache
 
 
 def photo(seed: int = 0, value: int | None = None) -> StereoSample:
