@@ -21,14 +21,14 @@ import torch
 
 from edgedepth.checkpoint import StudentInfo, save_student
 from edgedepth.models import create_model
-from edgedepth.pipeline import export_student, quantize_student
-from edgedepth.specs import input_spec
+from edgedepth.stages.export import export_student, quantize_student
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__
 from runtime.atomic import atomic_write_json
-from runtime.bench import machine_info, time_callable
+from runtime.bench import machine_info
+from runtime.bundle import Bundle
+from runtime.measure import Timing, measure_bundle, measure_loaded
 from runtime.preprocess import prepare_input
-from runtime.runners.registry import runner_for_format
 
 
 def random_student(model: str, size: tuple[int, int], path: Path) -> Path:
@@ -46,15 +46,21 @@ def time_all(checkpoint: Path, work: Path, threads: int, warmup: int, iters: int
 
     fp32 = export_student(checkpoint, work / f"t{threads}", "onnx")
     int8 = quantize_student(fp32, work / f"t{threads}", samples=16)
+    image = get_dataset("motorcycle")[0].left
+
+    def feed(bundle: Bundle) -> dict:
+        return {"image": prepare_input(image, bundle.inputs[0])}
+
+    timing = Timing(warmup, iters)
     student = TorchRunner(checkpoint)
     student.load(student.student, threads)
-    image = get_dataset("motorcycle")[0].left
-    feed = {"image": prepare_input(image, input_spec(student.info))}
-    results = {"torch-fp32": time_callable(lambda: student.infer(feed), warmup, iters)}
-    for bundle in (fp32, int8):
-        with runner_for_format(bundle.format)() as runner:
-            runner.load(bundle, threads)
-            results[bundle.name] = time_callable(lambda r=runner: r.infer(feed), warmup, iters)
+    with student:
+        measured = [measure_loaded(student, "torch-fp32", feed=feed, timing=timing)]
+    measured += [measure_bundle(bundle, threads, feed=feed, timing=timing) for bundle in (fp32, int8)]
+    failed = [f"{m.name}: {m.reason}" for m in measured if not m.ok]
+    if failed:
+        raise SystemExit(f"bench_student: {'; '.join(failed)}")
+    results = {m.name: m.latency for m in measured}
     base = results["torch-fp32"]["fps"]
     for stats in results.values():
         stats["speedup_vs_torch_fp32"] = round(stats["fps"] / base, 3)

@@ -9,11 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgedepth.data.procedural import SCENE_FAMILIES
-from edgedepth.distill.recipes import recipe, recipe_names
 from edgedepth.errors import EdgeDepthError
+from edgedepth.recipes import DEFAULT, LAYOUTS, load_recipe, recipe_names
+from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
-from runtime.bundle import MONO, TASKS, BundleError
+from runtime.bundle import BundleError
 
 EPILOG = """\
 typical run, stage by stage:
@@ -96,6 +97,21 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     _cache_args(parser)
 
 
+def _task_arg(parser: argparse.ArgumentParser) -> None:
+    """--task, its choices and their help from the task registry."""
+    tasks = list_tasks()
+    summaries = "; ".join(f"{name}: {get_task(name).summary}" for name in tasks)
+    parser.add_argument("--task", choices=tasks, default=tasks[0], help=f"{summaries} (default {tasks[0]})")
+
+
+def _recipe_arg(parser: argparse.ArgumentParser, default: str | None, uses: str) -> None:
+    """--recipe NAME|FILE, with the shipped recipes' descriptions in its help."""
+    shipped = "; ".join(f"{name}: {load_recipe(name).description}" for name in recipe_names())
+    parser.add_argument("--recipe", default=default, metavar="NAME|FILE",
+                        help=f"a shipped recipe ({shipped}) or a YAML file of the same shape: {uses}"
+                        + (f" (default {default})" if default else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
     parser = argparse.ArgumentParser(
@@ -104,25 +120,35 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgedepth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_demo, _add_distill, _add_export, _add_quantize, _add_measure):
+        add(sub)
+    return parser
 
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    """The the demo: distill → export → measure on the embedded data."""
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded data and write a report",
                           description="Distill a small MiDaS student from OpenCV SGBM on procedural stereo scenes, "
                           "export it to ONNX fp32, quantize it to int8, then verify and time every artifact against "
                           "the teacher and the torch fp32 student. Writes report.json, report.md and pictures/.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
-    demo.add_argument("--task", choices=TASKS, default=MONO,
-                      help="mono: a MiDaS-small student; stereo: the stereo_small student (default mono)")
+    _task_arg(demo)
+    _recipe_arg(demo, DEFAULT, "training fields and the export plan; --steps, --formats and --precisions win")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
     demo.add_argument("--steps", type=_positive,
                       help="distillation steps (default 1200 mono, 1600 stereo; 120 with --quick)")
     demo.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and every backend")
-    demo.add_argument("--formats", type=_csv, default=["onnx"],
-                      help="comma-separated export formats, or 'all' (default onnx)")
-    demo.add_argument("--precisions", type=_csv, default=["fp32", "int8"],
+    demo.add_argument("--formats", type=_csv, default=None,
+                      help="comma-separated export formats, or 'all' (default: the recipe's, onnx)")
+    demo.add_argument("--precisions", type=_csv, default=None,
                       help="comma-separated precisions, or 'all' for every precision each format writes "
-                      "(default fp32,int8)")
+                      "(default: the recipe's, fp32,int8)")
     demo.add_argument("--force", action="store_true", help="replace an existing run in --out")
 
+
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    """The distill: a student from a teacher, on procedural scenes or photos."""
     dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes or your photos",
                          description="Distill a student from a teacher's predictions on procedural stereo scenes "
                          "(or, with --images, on a folder of photos) and save it as a safetensors checkpoint. "
@@ -131,8 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(declare --teacher-arg kind=relative_inverse_depth|metric_depth). Relative teachers train "
                          "with the scale-and-shift-invariant loss, metric ones with the scale-invariant log loss.")
     dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
-    dis.add_argument("--task", choices=TASKS, default=MONO,
-                     help="mono: relative depth from one image; stereo: disparity from a rectified pair")
+    _task_arg(dis)
     dis.add_argument("--model", default=None,
                      help="student architecture (default midas_small_lite0; stereo_small for --task stereo)")
     dis.add_argument("--teacher", default="sgbm", help="teacher spec (default sgbm)")
@@ -156,9 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--scenes", type=_positive, default=None,
                      help="procedural training scenes (default 200 mono, 400 stereo)")
     dis.add_argument("--batch-size", type=_positive, default=None, help="batch size (default 8 mono, 4 stereo)")
-    dis.add_argument("--recipe", choices=recipe_names(), default="demo",
-                     help="demo: the quick default; long: ≤ 60 min on 2 cores, with a learning curve (held-out "
-                     "accuracy vs training minutes) written next to the checkpoint. Flags given here win.")
+    _recipe_arg(dis, DEFAULT, "its training fields for the task; flags given here win")
     dis.add_argument("--eval-every", type=_positive, default=None,
                      help="measure held-out accuracy every N steps and draw the learning curve next to the "
                      "checkpoint (<name>.curve.png; the long recipe does every 500)")
@@ -176,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--threads", type=_positive, default=2)
     dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    """The export: bundles from a checkpoint."""
     exp = sub.add_parser("export", help="export a student checkpoint to deployable bundles",
                          description="Export the student to one bundle per (format, precision): model file + "
                          "manifest.json with sha256s, each compared with the torch student. Quantized bundles are "
@@ -186,15 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     exp.add_argument("--student", type=Path, required=True, help="student checkpoint (.safetensors)")
     exp.add_argument("--out", type=Path, required=True, help="directory that receives the bundles")
-    exp.add_argument("--format", type=_csv, default=["onnx"], help="comma-separated formats or 'all' (default onnx)")
-    exp.add_argument("--precision", type=_csv, default=["fp32"],
-                     help="comma-separated precisions or 'all' (default fp32)")
-    exp.add_argument("--layout", choices=("NCHW", "NHWC"), default="NCHW",
-                     help="input layout of the exported model (NHWC: what Android camera pipelines feed)")
+    exp.add_argument("--format", type=_csv, default=None,
+                     help="comma-separated formats or 'all' (default: the recipe's, else onnx)")
+    exp.add_argument("--precision", type=_csv, default=None,
+                     help="comma-separated precisions or 'all' (default: the recipe's, else fp32)")
+    exp.add_argument("--layout", choices=LAYOUTS, default=None,
+                     help="input layout of the exported model (NHWC: what Android camera pipelines feed; default: "
+                     "the recipe's, else NCHW)")
+    _recipe_arg(exp, None, "its export plan (formats, precisions, layout); --format, --precision and --layout win")
     exp.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
     exp.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     exp.add_argument("--force", action="store_true", help="replace existing bundles")
 
+
+def _add_quantize(sub: argparse._SubParsersAction) -> None:
+    """The quantize: a lower-precision bundle from an fp32 one."""
     qua = sub.add_parser("quantize", help="quantize an fp32 bundle (static int8 by default)",
                          description="Derive a lower-precision bundle from an fp32 one with a registered method; "
                          "calibrated methods use procedural scenes (or --images).")
@@ -208,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="calibrate on this folder of JPEG/PNG photos instead of procedural scenes")
     qua.add_argument("--force", action="store_true", help="replace an existing int8 bundle")
 
+
+def _add_measure(sub: argparse._SubParsersAction) -> None:
+    """The verify (accuracy) and bench (latency): the measuring stage, alone."""
     ver = sub.add_parser("verify", help="compare every bundle with the teacher, the fp32 student and ground truth",
                          description="Run every bundle and the torch fp32 student on the embedded evaluation data; "
                          "write report.json, report.md and pictures/ to --out.")
@@ -218,64 +253,90 @@ def build_parser() -> argparse.ArgumentParser:
                          "if --out holds a verify report, adds latency, FPS and speed-up to it.")
     _eval_args(ben, out_help="directory for bench.json (and an existing report)",
                force_help="overwrite an existing bench.json")
-    return parser
 
 
 def _eval_config(args: argparse.Namespace):
-    from edgedepth.pipeline import EvalConfig
+    from edgedepth.stages.measure import EvalConfig
 
     return EvalConfig(procedural_scenes=args.eval_scenes, threads=args.threads, warmup=args.warmup, iters=args.iters,
                       images=None if args.images is None else str(args.images), teacher_cache=_cache_dir(args))
 
 
-def _cmd_demo(args: argparse.Namespace) -> None:
-    from edgedepth.pipeline import DemoConfig, run_demo
+def _training_config(task_name: str, recipe_name: str, given: dict[str, tuple[str, object]]) -> object:
+    """The task's distillation config: its defaults, then the recipe's fields, then the flags given
+    (`given`: field → (flag, value), None or False = not given). A flag the task's config has no field for is a
+    one-line error, as is a recipe field it does not know."""
+    from dataclasses import fields
 
-    config = DemoConfig.quick() if args.quick else DemoConfig()
-    steps = {"steps": args.steps} if args.steps else {}
-    config.distill = replace(config.distill, threads=args.threads, **steps)
-    config.stereo = replace(config.stereo, threads=args.threads, **steps)
-    config.task = args.task
+    task = get_task(task_name)
+    config_cls = task.config_class()
+    known = {f.name for f in fields(config_cls)}
+    recipe = load_recipe(recipe_name)
+    from_recipe = recipe.train_fields(task.name)
+    strange = sorted(set(from_recipe) - known)
+    if strange:
+        raise EdgeDepthError(f"recipe {recipe.name}: {task.name} training has no field {', '.join(strange)}")
+    chosen = {name: value for name, (_, value) in given.items() if value is not None and value is not False}
+    foreign = [given[name][0] for name in chosen if name not in known]
+    if foreign:
+        raise EdgeDepthError(f"{', '.join(foreign)}: not available with --task {task.name}")
+    return config_cls(**{**from_recipe, **chosen})
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from edgedepth.demo import QUICK_TRAINING, DemoConfig, run_demo
+    from edgedepth.stages.export import exports_of
+
+    config = DemoConfig.quick(args.task) if args.quick else DemoConfig(task=args.task)
+    given = {name: ("--quick", value) for name, value in QUICK_TRAINING.items() if args.quick}
+    if args.steps:
+        given["steps"] = ("--steps", args.steps)
+    given["threads"] = ("--threads", args.threads)
+    config.training = _training_config(args.task, args.recipe, given)
     config.evaluation = replace(config.evaluation, threads=args.threads)
-    config.formats, config.precisions = args.formats, args.precisions
+    recipe = load_recipe(args.recipe)
+    exports = recipe.exports or config.exports
+    if args.formats or args.precisions:
+        precisions = args.precisions or sorted({p for wanted in exports.values() for p in wanted})
+        exports = exports_of(args.formats or list(exports), precisions)
+    config.exports, config.layout = exports, recipe.layout or config.layout
     report = run_demo(args.out, config, force=args.force)
     print((args.out / "report.md").read_text())
     print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(report.get('pictures', []))} pictures")
 
 
 def _cmd_distill(args: argparse.Namespace) -> None:
-    from edgedepth.distill.mono import DistillConfig, distill
-    from edgedepth.distill.stereo import StereoDistillConfig, distill_stereo
-
     if args.out.exists() and not args.force:
         raise EdgeDepthError(f"{args.out} already exists (use --force to overwrite)")
-    if args.task == "stereo":
-        mono_only = [flag for flag, value in (("--images", args.images), ("--init", args.init)) if value]
-        if mono_only:
-            raise EdgeDepthError(f"{', '.join(mono_only)}: not available with --task stereo")
-        config_cls, run, extra = StereoDistillConfig, distill_stereo, {}
-    else:
-        extra = {"images": None if args.images is None else str(args.images), "holdout": args.holdout,
-                 "init": None if args.init is None else str(args.init), "trust_pickle": args.trust_pickle}
-        config_cls, run = DistillConfig, distill
-    # Flags left out keep the task's own defaults (the config dataclass's).
-    chosen = {"model": args.model, "input_size": args.size, "steps": args.steps, "scenes": args.scenes,
-              "batch_size": args.batch_size, "lr": args.lr, "gt_weight": args.gt_weight,
-              "scene_family": args.scene_family, "eval_every": args.eval_every,
-              "mixed_precision": args.mixed_precision}
-    fields = {**recipe(args.task, args.recipe), **{k: v for k, v in chosen.items() if v is not None}}
-    config = config_cls(teacher=args.teacher, teacher_kwargs=dict(args.teacher_arg), cache=_cache_dir(args),
-                        seed=args.seed, threads=args.threads, **fields, **extra)
-    print(f"wrote {run(config, args.out, force=args.force)}")
+    given = {"model": ("--model", args.model), "input_size": ("--size", args.size), "steps": ("--steps", args.steps),
+             "scenes": ("--scenes", args.scenes), "batch_size": ("--batch-size", args.batch_size),
+             "lr": ("--lr", args.lr), "gt_weight": ("--gt-weight", args.gt_weight),
+             "scene_family": ("--scene-family", args.scene_family), "eval_every": ("--eval-every", args.eval_every),
+             "mixed_precision": ("--mixed-precision", args.mixed_precision),
+             "images": ("--images", None if args.images is None else str(args.images)),
+             "holdout": ("--holdout", args.holdout), "init": ("--init", None if args.init is None else str(args.init)),
+             "trust_pickle": ("--trust-pickle", args.trust_pickle),
+             "teacher": ("--teacher", args.teacher),
+             "teacher_kwargs": ("--teacher-arg", dict(args.teacher_arg) or None),
+             "cache": ("--cache", _cache_dir(args)), "seed": ("--seed", args.seed),
+             "threads": ("--threads", args.threads)}
+    config = _training_config(args.task, args.recipe, given)
+    print(f"wrote {get_task(args.task).distill(config, args.out, force=args.force)}")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from edgedepth.pipeline import export_many, record_failures
+    from edgedepth.stages.export import export_many, exports_of, record_failures
 
     if not args.student.is_file():
         raise EdgeDepthError(f"no student checkpoint at {args.student}")
-    bundles, failures = export_many(args.student, args.out, args.format, args.precision, args.layout,
-                                    args.calibration, args.seed, force=args.force)
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    exports = (recipe.exports if recipe else {}) or {"onnx": ["fp32"]}
+    if args.format or args.precision:
+        precisions = args.precision or sorted({p for wanted in exports.values() for p in wanted})
+        exports = exports_of(args.format or list(exports), precisions)
+    layout = args.layout or (recipe.layout if recipe else None) or "NCHW"
+    bundles, failures = export_many(args.student, args.out, exports, layout, args.calibration, args.seed,
+                                    force=args.force)
     record_failures(args.out, bundles, failures)
     failed = [f for f in failures if f.status == "failed"]
     print(f"{len(bundles)} bundle(s) written, {len(failed)} failed, {len(failures) - len(failed)} skipped")
@@ -283,7 +344,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> None:
-    from edgedepth.pipeline import quantize_student
+    from edgedepth.stages.export import quantize_student
     from runtime.bundle import load_bundle
 
     bundle = quantize_student(load_bundle(args.bundle), args.out, args.calibration, args.seed, args.method,
@@ -292,36 +353,48 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> None:
-    from edgedepth.pipeline import find_bundles, load_failures, verify
+    from edgedepth.stages.export import find_bundles, load_failures
+    from edgedepth.stages.measure import measure
     from runtime.report import write_report
 
     if (args.out / "report.json").exists() and not args.force:
         raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
     failures = [f for path in args.bundles if path.is_dir() for f in load_failures(path)]
-    report = verify(args.student, find_bundles(args.bundles), _eval_config(args), pictures_dir=args.out / "pictures",
-                    failures=failures)
+    report = measure(args.student, find_bundles(args.bundles), _eval_config(args), timing=False,
+                     pictures_dir=args.out / "pictures", failures=failures)
     report["pictures"] = [str(Path(p).relative_to(args.out)) for p in report.get("pictures", [])]
     write_report(args.out, report)
     print((args.out / "report.md").read_text())
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
-    from edgedepth.pipeline import bench, find_bundles, load_existing_report, merge_latency
+    from edgedepth.stages.export import find_bundles
+    from edgedepth.stages.measure import latency_by_artifact, measure, merge_latency
     from runtime.atomic import atomic_write_json
-    from runtime.bench import machine_info
     from runtime.report import write_report
 
     target = args.out / "bench.json"
     if target.exists() and not args.force:
         raise EdgeDepthError(f"{target} already exists (use --force to overwrite)")
-    latency = bench(args.student, find_bundles(args.bundles), _eval_config(args))
+    timed = measure(args.student, find_bundles(args.bundles), _eval_config(args), accuracy=False)
+    latency = latency_by_artifact(timed)
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(target, {"machine": machine_info(args.threads), "latency": latency})
-    report = load_existing_report(args.out / "report.json")
+    atomic_write_json(target, {"machine": timed["machine"], "latency": latency})
+    report = _existing_report(args.out / "report.json")
     if report is not None:
         write_report(args.out, merge_latency(report, latency))
         print((args.out / "report.md").read_text())
     print(json.dumps(latency, indent=2))
+
+
+def _existing_report(path: Path) -> dict | None:
+    """A previous verify's report.json, or None."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise EdgeDepthError(f"{path} is not valid JSON ({exc})") from exc
 
 
 COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "quantize": _cmd_quantize,

@@ -1,9 +1,10 @@
 """Evaluation data and per-row metrics: the same samples, the same teacher predictions, for every artifact.
 
 Every artifact sees the same left images prepared by `runtime.preprocess` for its own input spec; its raw
-output (at the model's resolution) is compared with the torch fp32 student's raw output (fidelity), and its
-output resized to the sample's resolution is compared with the teacher and with ground truth after
-per-image scale-and-shift alignment in inverse-depth space (the MiDaS protocol).
+output (at the model's resolution) is compared raw with the torch fp32 student's (fidelity), and its output
+restored to the sample's resolution is compared with the teacher and with ground truth as `alignment_text`
+says for the task and output kind: relative depth after per-image scale-and-shift alignment in inverse-depth
+space (the MiDaS protocol), metric depth and disparity unaligned.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
+from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
 from runtime.metrics import (
@@ -36,6 +38,20 @@ PROCEDURAL = "procedural-heldout"
 IMAGES = "images-heldout"
 BASELINE_CONSTANT = "baseline: constant"
 BASELINE_GRADIENT = "baseline: top-to-bottom gradient"
+
+
+ALIGNMENT_RELATIVE = ("relative outputs aligned per image by least-squares scale and shift in inverse-depth space "
+                      "(MiDaS protocol); fidelity is raw output agreement with the torch fp32 student")
+ALIGNMENT_METRIC = ("metric depth compared raw (no alignment) with the metric teacher and with ground truth; "
+                    "fidelity is raw output agreement with the torch fp32 student")
+
+
+def alignment_text(task: str, output_kind: str) -> str:
+    """How a report's rows compare outputs: the task's own wording, else by output kind (relative or metric)."""
+    fixed = get_task(task).alignment
+    if fixed is not None:
+        return fixed
+    return ALIGNMENT_METRIC if output_kind == METRIC else ALIGNMENT_RELATIVE
 
 
 @dataclass
@@ -75,6 +91,18 @@ def held_out_images(record: dict, folder: str | None = None) -> dict:
                                  "on another folder)")
     return {IMAGES: images}
 
+
+def evaluation_sets(info, procedural_scenes: int, seed: int, motorcycle_width: int,
+                    images: str | None = None) -> dict:
+    """What a student is measured on: its held-out photos (or `images`) when it was distilled on photos; else the
+    embedded sets: the motorcycle pair and held-out procedural scenes at twice the input size, and for stereo
+    the motorcycle pair at the student's input width as well."""
+    record = (info.training or {}).get("data", {})
+    if images is not None or record.get("dataset") == "images":
+        return held_out_images(record, images)
+    height, width = info.input_size
+    return eval_datasets(procedural_scenes, seed, height * 2, width * 2, motorcycle_width,
+                         input_width=width if get_task(info.task).motorcycle_at_input else None)
 
 def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher) -> list[EvalItem]:
     """Run the teacher once on every evaluation sample."""
@@ -256,7 +284,7 @@ def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] |
 
 
 def stereo_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
-                       items: list[EvalItem]) -> dict:
+                       items: list[EvalItem], kind: str = DISPARITY) -> dict:
     """fidelity (raw disparity vs the fp32 student), vs_teacher {epe, bad2} on the teacher's valid pixels, and
     accuracy per dataset against ground truth: stereo errors, plus metric depth through the calibration
     (depth = f·B/(d + doffs), no alignment) as depth_absrel / depth_delta1."""
@@ -284,15 +312,6 @@ def stereo_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | 
         metrics["vs_teacher"] = _mean_dicts(vs_teacher)
     metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
     return metrics
-
-
-def row_metrics(task: str, raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
-                items: list[EvalItem], kind: str = RELATIVE) -> dict:
-    """The task's per-row metrics: `stereo_row_metrics` for stereo students, `student_row_metrics` (for an
-    output of `kind`) for mono."""
-    if task == "stereo":
-        return stereo_row_metrics(raw, reference_raw, items)
-    return student_row_metrics(raw, reference_raw, items, kind)
 
 
 def teacher_row_metrics(items: list[EvalItem]) -> dict:

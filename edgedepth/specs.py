@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from edgedepth.checkpoint import StudentInfo
+from edgedepth.tasks import get_task
 from runtime.bundle import DISPARITY
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
-STEREO_INPUT_NAMES = ("left", "right")
 DISPARITY_NAME = "disparity"
 
 
 def input_names(info: StudentInfo) -> tuple[str, ...]:
-    """The model's input names in call order: ("image",) for mono students, ("left", "right") for stereo."""
-    return STEREO_INPUT_NAMES if info.task == "stereo" else (INPUT_NAME,)
+    """The model's input names in call order, as its task names them (("image",) mono, ("left", "right") stereo)."""
+    return get_task(info.task).input_names
 
 
 def input_spec(info: StudentInfo, layout: str = "NCHW", name: str | None = None) -> dict[str, Any]:

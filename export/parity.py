@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -9,7 +11,7 @@ from torch import nn
 from export.precision import Precision
 from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
-from runtime.metrics import agreement
+from runtime.compare import compare_runners
 from runtime.runners.registry import runner_for_format
 
 
@@ -44,22 +46,25 @@ def reference_inputs(precision: Precision, calibration: list | None, shape: list
 
 def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list, threads: int = 2) -> dict:
     """Worst-case agreement of a bundle's outputs with the torch model's over `inputs` (NCHW arrays, or tuples
-    of them for several inputs, in the bundle's input order)."""
+    of them for several inputs, in the bundle's input order), through `runtime.compare.compare_runners`."""
     out_name = bundle.outputs[0]["name"]
-    worst: dict | None = None
-    runner = runner_for_format(bundle.format)()
-    runner.load(bundle, threads)
-    try:
-        for item in inputs:
-            arrays = item_arrays(item)
-            with torch.no_grad():
-                ref = model(*(torch.from_numpy(x) for x in arrays)).numpy()
-            feed = {spec["name"]: x if spec["layout"] == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-                    for spec, x in zip(bundle.inputs, arrays, strict=True)}
-            got = runner.infer(feed)[out_name]
-            stats = agreement(ref, got.reshape(ref.shape))
-            if worst is None or stats["max_abs_rel"] > worst["max_abs_rel"]:
-                worst = stats
-    finally:
-        runner.close()
-    return {"vs": "torch-fp32", "inputs": len(inputs), **(worst or {})}
+    names = [spec["name"] for spec in bundle.inputs]
+    nhwc = {spec["name"] for spec in bundle.inputs if spec["layout"] == "NHWC"}
+
+    def as_feed(item: Any) -> dict[str, np.ndarray]:
+        return {name: np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if name in nhwc else x
+                for name, x in zip(names, item_arrays(item), strict=True)}
+
+    def torch_infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = [feed[name].transpose(0, 3, 1, 2) if name in nhwc else feed[name] for name in names]
+        with torch.no_grad():
+            return {out_name: model(*(torch.from_numpy(np.ascontiguousarray(x)) for x in arrays)).numpy()}
+
+    with runner_for_format(bundle.format)() as runner:
+        runner.load(bundle, threads)
+        worst = compare_runners(torch_infer, {bundle.name: runner.infer}, (as_feed(item) for item in inputs))
+    stats = worst[bundle.name].get(out_name, {})
+    if "error" in stats:
+        raise ValueError(f"{bundle.name} vs torch: {stats['error']}")
+    stats = {k: v for k, v in stats.items() if k not in ("shape", "reshaped")}
+    return {"vs": "torch-fp32", "inputs": len(inputs), **stats}

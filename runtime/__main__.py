@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from runtime.bundle import Bundle, BundleError, load_bundle
+from runtime.measure import size_mb
 
 PROG = "python -m runtime"
 
@@ -56,18 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _size_mb(bundle: Bundle) -> float:
-    files = bundle.manifest.get("files") or {}
-    return round(sum((bundle.path / name).stat().st_size for name in files) / 2**20, 3)
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
     for path in args.bundles:
         bundle = load_bundle(path)
         m = bundle.manifest
         print(f"{bundle.name}  ({bundle.path})")
         print(f"  format {bundle.format} · precision {bundle.precision} · task {bundle.task} · "
-              f"{_size_mb(bundle):.2f} MB · model {bundle.model_path.name}")
+              f"{size_mb(bundle.model_path):.2f} MB · model {bundle.model_path.name}")
         for spec in bundle.inputs:
             norm = spec["normalization"]
             norm_text = (norm if isinstance(norm, str)
@@ -85,36 +81,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _bench_one(bundle: Bundle, args: argparse.Namespace) -> dict[str, Any]:
-    from runtime.bench import bench_runner
     from runtime.feeds import random_inputs
-    from runtime.runners.registry import runner_for_format
+    from runtime.measure import Timing, measure_bundle
 
-    row: dict[str, Any] = {"artifact": bundle.name, "path": str(bundle.path), "format": bundle.format,
-                           "precision": bundle.precision, "backend": "", "threads": args.threads,
-                           "status": "ok", "size_mb": _size_mb(bundle)}
-    try:
-        runner_cls = runner_for_format(bundle.format)
-    except ValueError as exc:  # a format this copy of runtime has no runner for: nothing to time here
-        row.update(status="skipped", reason=str(exc))
-        return row
-    row["backend"] = runner_cls.name
-    ok, reason = runner_cls.available()
-    if not ok:
-        row.update(status="skipped", reason=reason)
-        return row
-    try:
-        with runner_cls() as runner:
-            runner.load(bundle, args.threads)
-            feed = random_inputs(bundle, args.seed)
-            stats = bench_runner(runner, feed, args.warmup, args.iters, args.min_seconds)
-    except Exception as exc:  # one failing bundle must not hide the others' numbers
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        row.update(status="failed", reason=f"{type(exc).__name__}: {first}"[:300])
-        return row
-    row.update(init_ms=round(stats["init_ms"], 2),
-               latency_ms={k: round(stats[k], 4) for k in ("p50", "p90", "p99", "mean", "min", "max")},
-               fps=round(stats["fps"], 2), timed_runs=stats["n"])
-    return row
+    measured = measure_bundle(bundle, args.threads, feed=lambda b: random_inputs(b, args.seed),
+                              timing=Timing(args.warmup, args.iters, args.min_seconds))
+    return {"artifact": bundle.name, "path": str(bundle.path), "format": bundle.format,
+            "precision": bundle.precision, "backend": measured.backend, "threads": args.threads,
+            **measured.status_fields(), "size_mb": size_mb(bundle.model_path), **measured.latency_fields()}
 
 
 def bench_table(rows: list[dict[str, Any]]) -> str:

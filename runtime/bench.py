@@ -55,15 +55,6 @@ def time_callable(fn: Callable[[], Any], warmup: int = 10, iters: int = 50, min_
     return stats
 
 
-def bench_runner(runner: Any, inputs: dict[str, np.ndarray], warmup: int = 10, iters: int = 50,
-                 min_seconds: float = 0.0) -> dict:
-    """`time_callable` on `runner.infer(inputs)` (a loaded Runner), with its backend name and init_ms."""
-    stats = time_callable(lambda: runner.infer(inputs), warmup, iters, min_seconds)
-    stats.update(backend=getattr(runner, "name", type(runner).__name__),
-                 init_ms=getattr(runner, "init_ms", None))
-    return stats
-
-
 def set_thread_env(threads: int) -> dict[str, str]:
     """Set OMP_NUM_THREADS and friends for libraries that read them at import; returns what was set."""
     if int(threads) < 1:

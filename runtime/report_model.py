@@ -4,9 +4,38 @@ of strings that every renderer (report.md, report.html) lays out its own way. No
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from runtime.jsonsafe import as_float
+
+
+class ReportRow(TypedDict, total=False):
+    """One row of a Contract-2 report (`report.json` → `rows`): an artifact, a reference (teacher, torch student) or
+    a baseline map. Every row has the first six keys; the others appear when measured."""
+
+    artifact: str  # bundle name, "teacher:NAME", STUDENT_REFERENCE or a baseline's name
+    format: str  # bundle format, "torch", the teacher's backend, or BASELINE_FORMAT
+    precision: str
+    backend: str  # the runner that ran it ("" when none could be chosen)
+    threads: int
+    status: Literal["ok", "skipped", "failed"]
+    reason: str  # why not ok
+    reference: bool  # teacher, torch student and baselines: what artifacts are compared with
+    notes: str  # how a baseline map is made
+    kind: str  # the teacher's output kind
+    size_mb: float
+    export_checks: dict[str, str]  # {status, summary} of checks run on the saved artifact (CoreML off macOS)
+    accuracy: dict[str, dict[str, float]]  # dataset → metrics (absrel, delta1, …; epe, bad2, … for disparity)
+    vs_teacher: dict[str, float]  # agreement with the teacher's outputs
+    fidelity: dict[str, Any]  # raw-output agreement with the torch fp32 student: vs, psnr_db, max_abs_rel, …
+    sanity: dict[str, float]  # mono: input_dependence, mirror, samples
+    latency_ms: dict[str, float]  # p50, p90, p99, mean, min, max
+    fps: float  # 1000 / p50
+    timed_runs: int
+    init_ms: float  # the backend's load and compile time
+    input_hw: list[int]  # the teacher's timed input size
+    speedup_vs_student: float  # fps ÷ the torch fp32 student's fps
+
 
 MISSING = "—"
 # The report row of the torch fp32 student, which every artifact's fidelity is measured against.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def student_ckpt(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def onnx_bundles(tmp_path_factory, student_ckpt):
     """fp32 and int8 ONNX bundles of the session student."""
-    from edgedepth.pipeline import export_student, quantize_student
+    from edgedepth.stages.export import export_student, quantize_student
 
     out = tmp_path_factory.mktemp("bundles")
     fp32 = export_student(student_ckpt, out, "onnx")
@@ -57,3 +58,18 @@ def offline(monkeypatch, tmp_path):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     return cache
+
+
+_WHOLE_MODULE_MARK = re.compile(r"^pytestmark = pytest\.mark\.(slow|e2e)\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module marked slow or e2e as a whole is not imported when `-m` leaves that mark out: every test in it
+    would be deselected anyway, and importing its converters (coremltools, litert) alone takes seconds."""
+    expression = config.getoption("markexpr") or ""
+    if not expression or not collection_path.name.startswith("test_") or collection_path.suffix != ".py":
+        return None
+    found = _WHOLE_MODULE_MARK.search(collection_path.read_text(encoding="utf-8"))
+    if found and re.search(rf"\bnot {found.group(1)}\b", expression) and " or " not in expression:
+        return True
+    return None

@@ -7,15 +7,15 @@ import pytest
 
 from edgedepth.checkpoint import load_student
 from edgedepth.errors import EdgeDepthError
-from edgedepth.pipeline import (
-    EvalConfig,
+from edgedepth.stages.export import (
     export_many,
     export_student,
+    exports_of,
     load_failures,
     plan_exports,
     record_failures,
-    verify,
 )
+from edgedepth.stages.measure import EvalConfig, measure
 from export import registry
 from export.base import Exporter
 from export.parity import parity_inputs, torch_vs_bundle
@@ -103,18 +103,20 @@ def test_nhwc_int8_is_calibrated_in_its_own_layout(student_ckpt, tmp_path):
 
 
 def test_plan_expands_all_and_refuses_unknown_tokens():
-    assert plan_exports(["onnx"], ["all"]) == [("onnx", p) for p in registry.get_exporter("onnx").precisions]
-    assert ("onnx", "fp16") in plan_exports(["all"], ["fp16"])
+    assert plan_exports({"onnx": ["all"]}) == [("onnx", p) for p in registry.get_exporter("onnx").precisions]
+    assert ("onnx", "fp16") in plan_exports(exports_of(["all"], ["fp16"]))
+    assert plan_exports({"onnx": ["fp16", "int8"], "all": ["fp16"], "tflite": ["int8"]})[:3] == [
+        ("onnx", "fp16"), ("onnx", "int8"), ("coreml", "fp16")]  # per-format lists, each pair once
     with pytest.raises(EdgeDepthError, match="unknown precision in8"):
-        plan_exports(["onnx"], ["fp32", "in8"])
+        plan_exports(exports_of(["onnx"], ["fp32", "in8"]))
     with pytest.raises(ValueError, match="unknown export format 'onyx'"):
-        plan_exports(["onyx"], ["fp32"])
+        plan_exports({"onyx": ["fp32"]})
 
 
 def test_one_failing_format_costs_only_its_rows(fake_formats, student_ckpt, tmp_path):
     out = tmp_path / "bundles"
     lines = []
-    bundles, failures = export_many(student_ckpt, out, ["nolib", "broken", "onnx"], ["fp32", "fp16"],
+    bundles, failures = export_many(student_ckpt, out, exports_of(["nolib", "broken", "onnx"], ["fp32", "fp16"]),
                                     report=lines.append)
     assert [b.name for b in bundles] == ["onnx-fp32", "onnx-fp16"]
     by_name = {f.name: f for f in failures}
@@ -132,7 +134,8 @@ def test_one_failing_format_costs_only_its_rows(fake_formats, student_ckpt, tmp_
     record_failures(out, [bundles[0]], [failures[0]])
     assert len(json.loads((out / "exports.json").read_text())["failures"]) == 4
 
-    report = verify(student_ckpt, bundles, EvalConfig(procedural_scenes=1, threads=1), failures=failures)
+    report = measure(student_ckpt, bundles, EvalConfig(procedural_scenes=1, threads=1), timing=False,
+                     failures=failures)
     rows = {row["artifact"]: row for row in report["rows"]}
     assert rows["onnx-fp16"]["status"] == "ok" and rows["onnx-fp16"]["fidelity"]["absrel"] <= 0.005
     assert rows["broken-fp32"]["status"] == "failed" and "Resize" in rows["broken-fp32"]["reason"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgedepth.checkpoint import load_student
-from edgedepth.pipeline import export_student
+from edgedepth.stages.export import export_student
 from export.parity import parity_inputs, torch_vs_bundle
 from runtime.bundle import BundleError, load_bundle
 from runtime.metrics import agreement

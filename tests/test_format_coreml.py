@@ -312,10 +312,10 @@ def test_upsampling_keeps_align_corners(tmp_path, align_corners):
 
 @off_macos
 def test_verify_row_is_skipped_but_export_checked(bundles, student):
-    from edgedepth.pipeline import EvalConfig, verify
+    from edgedepth.stages.measure import EvalConfig, measure
 
-    report = verify(student[0], [bundles["palettized-4bit"]], EvalConfig(procedural_scenes=0, threads=1,
-                                                                       motorcycle_width=96))
+    report = measure(student[0], [bundles["palettized-4bit"]], EvalConfig(procedural_scenes=0, threads=1,
+                                                                        motorcycle_width=96), timing=False)
     row = report["rows"][-1]
     assert row["artifact"] == "coreml-palettized-4bit" and row["status"] == "skipped"
     assert row["export_checks"] == {"status": "ok",

@@ -8,8 +8,6 @@ import pytest
 from edgedepth.checkpoint import load_student
 from edgedepth.distill.monitor import curve_path
 from edgedepth.distill.mono import DistillConfig, distill
-from edgedepth.distill.recipes import recipe, recipe_names
-from edgedepth.errors import EdgeDepthError
 from edgedepth.learning_curve import draw_learning_curve
 
 pytestmark = pytest.mark.slow
@@ -36,11 +34,3 @@ def test_learning_curve_refuses_mismatched_series(tmp_path):
         draw_learning_curve(tmp_path / "c.png", [1.0, 2.0], {"a": [0.5]})
     path = draw_learning_curve(tmp_path / "c.png", [1.0, 2.0], {"a": [0.5, 0.6]}, {"gradient": 0.4})
     assert path.stat().st_size > 1000 and np.isfinite(path.stat().st_size)
-
-
-def test_recipes_are_named_per_task():
-    assert recipe_names() == ["demo", "long"]
-    assert recipe("mono", "demo") == {} and recipe("mono", "long")["eval_every"] > 0
-    assert recipe("stereo", "long")["steps"] > 0
-    with pytest.raises(EdgeDepthError, match="unknown recipe"):
-        recipe("mono", "huge")

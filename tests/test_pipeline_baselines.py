@@ -12,9 +12,9 @@ from edgedepth.evaluation import (
     BASELINE_GRADIENT,
     EvalItem,
     baseline_outputs,
-    row_metrics,
 )
-from edgedepth.teachers.base import METRIC, Prediction
+from edgedepth.tasks import get_task
+from edgedepth.teachers.base import METRIC, RELATIVE, Prediction
 
 HEIGHT, WIDTH = 24, 32
 
@@ -39,8 +39,8 @@ def test_relative_baselines_are_scored_like_an_artifact():
     raw, notes = baselines[BASELINE_GRADIENT]
     assert len(raw) == 3 and raw[0].shape == (1, 8, 12) and "bottom" in notes
     assert np.all(np.diff(raw[0][0], axis=0) > 0) and np.all(np.diff(raw[0][0], axis=1) == 0)  # nearer below
-    gradient = row_metrics("mono", raw, None, items)
-    constant = row_metrics("mono", baselines[BASELINE_CONSTANT][0], None, items)
+    gradient = get_task("mono").row_metrics(raw, None, items, RELATIVE)
+    constant = get_task("mono").row_metrics(baselines[BASELINE_CONSTANT][0], None, items, RELATIVE)
     assert "fidelity" not in gradient and set(gradient["accuracy"]) == {"plane"}
     # On a ground plane the gradient is the right map (up to resizing at the borders); a constant is not.
     assert gradient["accuracy"]["plane"]["delta1"] > 0.9 and gradient["vs_teacher"]["delta1"] > 0.9
@@ -64,7 +64,7 @@ def test_metric_baselines_sit_at_each_datasets_teacher_depth():
     np.testing.assert_array_equal(gradients[0], gradients[1])  # one map per dataset, whatever the image
     assert gradients[2].min() > gradients[0].max()  # each dataset at its own depth
     assert "median" in notes and "percentile" in notes
-    scored = row_metrics("mono", gradients, None, items, METRIC)
+    scored = get_task("mono").row_metrics(gradients, None, items, METRIC)
     assert scored["accuracy"]["far"]["delta1"] > 0.8  # right shape, right scale: compared raw, no alignment
 
 
@@ -72,13 +72,15 @@ def test_metric_baselines_sit_at_each_datasets_teacher_depth():
 def test_verify_adds_baselines_and_sanity_to_a_mono_report(tmp_path):
     """distill (a few steps) → export ONNX fp32 → verify on 3 held-out scenes → report files."""
     from edgedepth.distill.mono import DistillConfig, distill
-    from edgedepth.pipeline import EvalConfig, export_student, verify
+    from edgedepth.stages.export import export_student
+    from edgedepth.stages.measure import EvalConfig, measure
     from runtime.report import SANITY_LEGEND, write_report
 
     checkpoint = distill(DistillConfig(input_size=(64, 96), scenes=4, steps=2, batch_size=2, threads=1),
                          tmp_path / "student.safetensors", progress=False)
     bundle = export_student(checkpoint, tmp_path / "bundles", "onnx", "fp32")
-    report = verify(checkpoint, [bundle], EvalConfig(procedural_scenes=3, threads=1, warmup=1, iters=2))
+    report = measure(checkpoint, [bundle], EvalConfig(procedural_scenes=3, threads=1, warmup=1, iters=2),
+                     timing=False)
     rows = {row["artifact"]: row for row in report["rows"]}
     assert list(rows) == ["teacher:sgbm", "student:torch-fp32", BASELINE_CONSTANT, BASELINE_GRADIENT, "onnx-fp32"]
     for name in (BASELINE_CONSTANT, BASELINE_GRADIENT):

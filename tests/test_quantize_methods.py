@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgedepth.cli import main
-from edgedepth.pipeline import export_student
+from edgedepth.stages.export import export_student
 from runtime.bundle import load_bundle
 from runtime.metrics import agreement
 from runtime.runners.registry import runner_for_format

@@ -10,10 +10,10 @@ import pytest
 
 from runtime.bench import latency_stats, machine_info, set_thread_env, time_callable
 from runtime.bundle import BundleError, load_bundle
+from runtime.compare import check_tolerance, compare_outputs, compare_runners
 from runtime.runners.base import Runner, check_inputs, shape_matches
 from runtime.runners.onnxruntime import OnnxRuntimeRunner
 from runtime.runners.registry import get_runner, list_runners, runner_for_format
-from runtime.verify import check_tolerance, compare_outputs, compare_runners
 from tests.helpers import RNG, H, W, make_onnx_bundle, numpy_reference
 
 
@@ -136,7 +136,7 @@ def test_verify_compares_runners(bundle):
     with OnnxRuntimeRunner() as a, OnnxRuntimeRunner() as b:
         a.load(bundle, 1)
         b.load(bundle, 2)
-        worst = compare_runners(a, {"ort-2-threads": b}, [{"image": x}, {"image": 2 * x}])
+        worst = compare_runners(a.infer, {"ort-2-threads": b.infer}, [{"image": x}, {"image": 2 * x}])
     stats = worst["ort-2-threads"]["depth"]
     assert stats["max_abs_rel"] <= 1e-6 and stats["shape"] == [1, 2 * H, 2 * W]
     ref = numpy_reference(x)
@@ -187,7 +187,7 @@ def test_machine_info_and_thread_env(monkeypatch):
 
 def test_runtime_imports_neither_torch_nor_edgedepth():
     code = ("import runtime.runners.onnxruntime, runtime.metrics, runtime.report, runtime.bench, "
-            "runtime.verify, runtime.preprocess, runtime.feeds, runtime.__main__; "
+            "runtime.compare, runtime.measure, runtime.preprocess, runtime.feeds, runtime.__main__; "
             "import runtime.runners.registry as r; "
             "r.runner_for_format('onnx'); import sys; "
             "assert 'torch' not in sys.modules and 'edgedepth' not in sys.modules, 'heavy import'; "

@@ -1,9 +1,10 @@
-"""Output comparison between runners on the same inputs (the shape of Polygraphy's comparator):
-per-output agreement statistics, and a pass/fail verdict against tolerances."""
+"""Output comparison on the same inputs (the shape of Polygraphy's comparator): per-output agreement statistics,
+the worst case over many feeds, and a pass/fail verdict against tolerances. Export parity (torch vs bundle) and
+runner-vs-runner checks both go through `compare_runners`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -63,17 +64,21 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def compare_runners(reference: Any, candidates: dict[str, Any],
+Infer = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def compare_runners(reference: Infer, candidates: dict[str, Infer],
                     feeds: Iterable[dict[str, np.ndarray]]) -> dict[str, dict[str, dict]]:
-    """Run loaded runners that take the same inputs on each feed; {candidate: worst stats per output}."""
+    """Run `reference` and every candidate (`runner.infer` or any feed → outputs callable) on each feed;
+    {candidate: worst stats per output} (worst = largest max |Δ|/range; the first error is the verdict)."""
     worst: dict[str, dict[str, dict]] = {name: {} for name in candidates}
     for feed in feeds:
-        ref_out = reference.infer(feed)
-        for name, runner in candidates.items():
-            for output, entry in compare_outputs(ref_out, runner.infer(feed)).items():
+        ref_out = reference(feed)
+        for name, infer in candidates.items():
+            for output, entry in compare_outputs(ref_out, infer(feed)).items():
                 previous = worst[name].get(output)
                 if previous is not None and "error" in previous:
-                    continue  # the first error is the verdict
+                    continue
                 if previous is None or "error" in entry or entry["max_abs_rel"] > previous["max_abs_rel"]:
                     worst[name][output] = entry
     return worst

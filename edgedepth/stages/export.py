@@ -1,0 +1,220 @@
+"""The export stage: one bundle per (format, precision) from a student checkpoint, calibrated on the data the
+student was distilled on; exports that produce no bundle are recorded so the measuring stage reports them."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedepth.checkpoint import checkpoint_sha256, load_student
+from edgedepth.data import get_dataset
+from edgedepth.data.images import ImageFolder, list_images
+from edgedepth.errors import EdgeDepthError
+from edgedepth.evaluation import sample_feed
+from edgedepth.specs import input_specs
+from export.base import ExportRequest
+from export.registry import get_exporter, list_formats
+from quantize.registry import get_method, method_for_format
+from runtime.bundle import Bundle, load_bundle
+from runtime.measure import one_line
+
+
+@dataclass
+class ExportFailure:
+    """A (format, precision) that produced no bundle, and why: it becomes a failed/skipped report row."""
+
+    name: str
+    format: str
+    precision: str
+    status: str  # "failed" | "skipped"
+    reason: str
+
+
+def export_student(checkpoint: Path, out_dir: Path, fmt: str = "onnx", precision: str = "fp32",
+                   layout: str = "NCHW", calibration_samples: int = 32, seed: int = 0,
+                   force: bool = False) -> Bundle:
+    """Export the student in `checkpoint` to one `<fmt>-<precision>` bundle under `out_dir`."""
+    model, info = load_student(checkpoint)
+    source = _ExportSource(model, info, checkpoint_sha256(checkpoint), calibration_samples, seed)
+    return source.export(out_dir, fmt, precision, layout, force)
+
+
+@dataclass
+class _ExportSource:
+    """A loaded student and its calibration set (made once, on first need) for a series of exports."""
+
+    model: Any
+    info: Any
+    sha256: str
+    calibration_samples: int
+    seed: int
+    _calibration: list | None = None
+
+    def export(self, out_dir: Path, fmt: str, precision: str, layout: str, force: bool) -> Bundle:
+        exporter = get_exporter(fmt)
+        calibration = None
+        if exporter.precision(precision).calibrated:
+            if self._calibration is None:
+                self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed,
+                                                       *training_images(self.info))
+            calibration = self._calibration
+        # Each exporter gets its own copy: tracing, fusing and quantization may rewrite the module.
+        request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
+                                layout=layout, precision=precision, calibration=calibration)
+        return exporter.export(request, Path(out_dir), force=force)
+
+
+def calibration_inputs(specs: dict | list[dict], count: int, seed: int, images: str | None = None,
+                       files: list[str] | None = None) -> list:
+    """Calibration inputs from the data the student was distilled on: procedural scenes (seeded), or `count`
+    photos spread evenly over `files` of the folder `images`; prepared for the input spec(s), one array per
+    sample for one input, a tuple (in spec order) for a stereo pair."""
+    specs = [specs] if isinstance(specs, dict) else list(specs)
+    spec = specs[0]
+    if images is not None:
+        folder = ImageFolder(images, files)
+        picks = np.unique(np.linspace(0, len(folder) - 1, num=min(count, len(folder))).round().astype(int))
+        samples = [folder[int(i)] for i in picks]
+    else:
+        height, width = (spec["shape"][2], spec["shape"][3]) if spec["layout"] == "NCHW" else spec["shape"][1:3]
+        samples = get_dataset("procedural", n=count, seed=seed, height=height * 2, width=width * 2)
+    feeds = [sample_feed(s, specs) for s in samples]
+    if len(specs) == 1:
+        return [feed[spec["name"]] for feed in feeds]
+    return [tuple(feed[item["name"]] for item in specs) for feed in feeds]
+
+
+def training_images(info: Any) -> tuple[str | None, list[str] | None]:
+    """(folder, its training files) when the student was distilled on photos, else (None, None)."""
+    record = (info.training or {}).get("data", {})
+    if record.get("dataset") != "images":
+        return None, None
+    held_out = set(record.get("holdout", []))
+    return record["folder"], [f for f in list_images(record["folder"]) if f not in held_out]
+
+
+Exports = dict[str, list[str]]  # format → precisions; "all" as a format or a precision stands for every one
+
+
+def exports_of(formats: list[str], precisions: list[str]) -> Exports:
+    """The same precisions for every format (what --format/--precision ask for)."""
+    return {fmt: list(precisions) for fmt in dict.fromkeys(formats)}
+
+
+def plan_exports(exports: Exports) -> list[tuple[str, str]]:
+    """(format, precision) pairs to export; the format "all" expands to every registered format, the precision
+    "all" to every precision a format writes. Pairs a format cannot write are kept: they become skipped rows that
+    say so. An unknown format or precision is an error."""
+    known = {p for fmt in list_formats() for p in get_exporter(fmt).precisions}
+    unknown = sorted({p for wanted in exports.values() for p in wanted} - known - {"all"})
+    if unknown:
+        raise EdgeDepthError(f"unknown precision {', '.join(unknown)} (known: all, {', '.join(sorted(known))})")
+    plan: list[tuple[str, str]] = []
+    for fmt, wanted in exports.items():
+        for name in list_formats() if fmt == "all" else [fmt]:
+            supported = get_exporter(name).precisions
+            plan.extend((name, p) for p in (supported if "all" in wanted else wanted) if (name, p) not in plan)
+    return plan
+
+
+def export_many(checkpoint: Path, out_dir: Path, exports: Exports, layout: str = "NCHW",
+                calibration_samples: int = 32, seed: int = 0, force: bool = False,
+                report=print) -> tuple[list[Bundle], list[ExportFailure]]:
+    """One bundle per (format, precision) of `exports`; a missing library or a failing conversion costs only its
+    own row."""
+    plan = plan_exports(exports)
+    model, info = load_student(checkpoint)  # a missing or corrupt checkpoint is the user's error, not a row
+    source = _ExportSource(model, info, checkpoint_sha256(checkpoint), calibration_samples, seed)
+    bundles: list[Bundle] = []
+    failures: list[ExportFailure] = []
+    for fmt, precision in plan:
+        name = f"{fmt}-{precision}"
+        exporter = get_exporter(fmt)
+        ok, why = exporter.available()
+        if not ok:
+            failures.append(ExportFailure(name, fmt, precision, "skipped", why))
+        elif precision not in exporter.precisions:
+            failures.append(ExportFailure(name, fmt, precision, "skipped",
+                                          f"{fmt} exports {', '.join(exporter.precisions)}, not {precision}"))
+        else:
+            try:
+                bundle = source.export(out_dir, fmt, precision, layout, force)
+            except (FileExistsError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # one failing conversion must not take the other formats down
+                failures.append(ExportFailure(name, fmt, precision, "failed", one_line(exc)))
+            else:
+                bundles.append(bundle)
+                report(f"wrote {bundle.path}  ({_parity_text(bundle.manifest.get('parity', {}))})")
+                continue
+        report(f"{failures[-1].status} {name}: {failures[-1].reason}")
+    return bundles, failures
+
+
+EXPORT_INDEX = "exports.json"
+
+
+def record_failures(out_dir: Path, bundles: list[Bundle], failures: list[ExportFailure]) -> None:
+    """Keep `out_dir/exports.json` listing exports that produced no bundle, so verify can report them:
+    entries of earlier runs stay unless this run wrote that bundle or failed it again."""
+    from runtime.atomic import atomic_write_json
+
+    index = Path(out_dir) / EXPORT_INDEX
+    kept = {entry["name"]: entry for entry in load_failures(out_dir, as_dicts=True)}
+    for bundle in bundles:
+        kept.pop(bundle.name, None)
+    kept.update({f.name: asdict(f) for f in failures})
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(index, {"failures": list(kept.values())})
+
+
+def load_failures(bundles_dir: Path, as_dicts: bool = False) -> list:
+    """The failures recorded in `bundles_dir/exports.json` (none when the file is absent)."""
+    import json
+
+    index = Path(bundles_dir) / EXPORT_INDEX
+    if not index.is_file():
+        return []
+    try:
+        entries = json.loads(index.read_text())["failures"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EdgeDepthError(f"{index} is not a valid export index ({exc})") from exc
+    return entries if as_dicts else [ExportFailure(**entry) for entry in entries]
+
+
+def _parity_text(parity: dict) -> str:
+    if "max_abs_rel" not in parity:
+        return f"parity {parity.get('status', 'not measured')}: {parity.get('reason', '')}".rstrip(": ")
+    return f"vs torch: max |Δ|/range {parity['max_abs_rel']:.2e}, PSNR {parity['psnr_db']:.1f} dB"
+
+
+def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int = 0, method: str | None = None,
+                     force: bool = False, images: str | None = None) -> Bundle:
+    """Quantize an fp32 bundle with `method` (default: the format's), calibrated on procedural scenes or on the
+    photos in `images`; the new bundle is named `<format>-<precision>`, as `export` names it."""
+    name = method or method_for_format(fp32.format)
+    chosen = get_method(name)
+    if chosen.format != fp32.format:
+        raise EdgeDepthError(f"method '{name}' applies to {chosen.format} bundles, not {fp32.format}")
+    calibration = calibration_inputs(fp32.inputs, samples, seed, images) if chosen.calibrated else []
+    return chosen.quantize_bundle(fp32, calibration, Path(out_dir), f"{fp32.format}-{chosen.precision}", force=force)
+
+
+def find_bundles(paths: list[Path]) -> list[Bundle]:
+    """Bundles named directly or found one level below the given directories (sha256-checked)."""
+    found: list[Bundle] = []
+    for path in paths:
+        path = Path(path)
+        if (path / "manifest.json").exists():
+            found.append(load_bundle(path))
+        elif path.is_dir():
+            found.extend(load_bundle(p.parent) for p in sorted(path.glob("*/manifest.json")))
+        else:
+            raise EdgeDepthError(f"no bundle at {path}")
+    if not found:
+        raise EdgeDepthError(f"no bundle found under {', '.join(str(p) for p in paths)}")
+    return found

@@ -1,0 +1,284 @@
+"""The measuring stage, in one pass: the checkpoint is read once, the teacher built once, and each bundle's runner
+loaded once to give its outputs on the evaluation set (accuracy, fidelity, sanity) and its latency on one fixed
+input; the result is a Contract-2 report (rows in the order: teacher, torch student, baselines, artifacts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedepth.checkpoint import StudentInfo
+from edgedepth.data import get_dataset
+from edgedepth.errors import EdgeDepthError
+from edgedepth.evaluation import (
+    PROCEDURAL,
+    EvalItem,
+    add_accuracy_drop,
+    alignment_text,
+    baseline_outputs,
+    build_eval_items,
+    collect_outputs,
+    evaluation_sets,
+    ground_truth_input_dependence,
+    sample_feed,
+    sanity_items,
+    sanity_metrics,
+    teacher_row_metrics,
+)
+from edgedepth.pictures import write_pictures
+from edgedepth.stages.export import ExportFailure
+from edgedepth.tasks import Task, get_task
+from edgedepth.teachers.base import Teacher
+from edgedepth.teachers.cache import build_teacher
+from edgedepth.torch_runner import TorchRunner
+from edgedepth.version import __version__
+from runtime.bench import machine_info, time_callable
+from runtime.bundle import Bundle
+from runtime.measure import Measurement, Timing, measure_bundle, measure_loaded, size_mb
+from runtime.report_model import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow
+
+
+@dataclass
+class EvalConfig:
+    """What the measuring stage measures on, and how."""
+
+    procedural_scenes: int = 32  # the sanity checks and held-out δ1 need ≥ 32 unrelated scenes to mean much
+    procedural_seed: int = 1_000_003  # far from any training seed: held-out scenes
+    motorcycle_width: int = 448
+    threads: int = 2
+    warmup: int = 10
+    iters: int = 50
+    images: str | None = None  # evaluate on this photo folder instead of the student's held-out photos
+    teacher_cache: str | None = None  # teacher-output cache directory (None: predictions computed afresh)
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.warmup, self.iters)
+
+
+def teacher_of(identity: dict, cache: str | None = None) -> Teacher:
+    """Rebuild the teacher a checkpoint was distilled from (its identity names it and its parameters), behind
+    the output cache when a cache directory is given."""
+    if "name" not in identity:
+        raise EdgeDepthError("the student checkpoint does not name its teacher; measuring needs one as reference")
+    return build_teacher(identity["name"], identity.get("params", {}), cache)
+
+
+@dataclass
+class _Accuracy:
+    """The evaluation every runner goes through: raw outputs on the same items (and, for mono, the sanity
+    numbers), scored against the teacher, ground truth and the torch student's outputs."""
+
+    info: StudentInfo
+    items: list[EvalItem]
+    reference_raw: list[np.ndarray] | None = None
+    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.info.task)
+
+    def evaluate(self, runner: Any) -> tuple[list[np.ndarray], dict | None]:
+        """(raw outputs on every item, sanity numbers or None) of a loaded runner."""
+        specs, output = runner.bundle.inputs, runner.bundle.outputs[0]["name"]
+        raw = collect_outputs(runner.infer, specs, output, self.items)
+        sanity = sanity_metrics(runner.infer, specs, output, self.items, raw) if self.task.sanity else None
+        return raw, sanity
+
+    def row_fields(self, name: str, result: tuple[list[np.ndarray], dict | None]) -> dict:
+        """A row's metrics from `evaluate`'s result; the first row scored (the torch student) is the reference."""
+        raw, sanity = result
+        if self.reference_raw is None:
+            self.reference_raw = raw
+        self.outputs[name] = raw
+        fields = self.task.row_metrics(raw, self.reference_raw, self.items, self.info.output_kind)
+        if sanity is not None:
+            fields["sanity"] = sanity
+        return fields
+
+    def baseline_rows(self, threads: int) -> list[ReportRow]:
+        """Rows for maps that ignore the image (a constant, a top-to-bottom gradient), scored like any artifact:
+        what a student has to beat to show it reads its input."""
+        height, width = self.info.input_size
+        rows = []
+        for name, (raw, notes) in baseline_outputs(self.items, height, width, self.info.output_kind).items():
+            rows.append(_row(name, BASELINE_FORMAT, "fp32", "numpy", threads, reference=True, notes=notes,
+                             **self.task.row_metrics(raw, None, self.items, self.info.output_kind)))
+        return rows
+
+
+def _row(artifact: str, fmt: str, precision: str, backend: str, threads: int, **extra: Any) -> ReportRow:
+    """A report row with its six fixed keys (`runtime.report_model.ReportRow` is the schema)."""
+    row = ReportRow(artifact=artifact, format=fmt, precision=precision, backend=backend, threads=threads, status="ok")
+    row.update(extra)  # type: ignore[typeddict-item]
+    return row
+
+
+def _export_checks(bundle: Bundle) -> dict:
+    """{status, summary} of the checks the exporter ran on the saved artifact (CoreML's off-macOS checks)."""
+    checks = bundle.manifest.get("checks")
+    if not isinstance(checks, dict):
+        return {}
+    return {"status": checks.get("status", "ok"), "summary": checks.get("summary", "checked")}
+
+
+def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | None) -> ReportRow:
+    """Fill a row from one runner's measurement: status, backend, metrics, latency."""
+    row["backend"] = measured.backend or row["backend"]
+    row.update(measured.status_fields())
+    if not measured.ok:
+        return row
+    if accuracy is not None:
+        row.update(accuracy.row_fields(row["artifact"], measured.result))
+    row.update(measured.latency_fields())
+    return row
+
+
+class _Pass:
+    """One measuring pass over a student, its teacher and its bundles (see the module docstring)."""
+
+    def __init__(self, student: TorchRunner, config: EvalConfig, accuracy: bool, timing: bool) -> None:
+        self.student, self.config, self.info = student, config, student.info
+        self.teacher = teacher_of(self.info.teacher, config.teacher_cache if accuracy else None)
+        self.datasets: dict = {}
+        self.accuracy: _Accuracy | None = None
+        if accuracy:
+            self.datasets = evaluation_sets(self.info, config.procedural_scenes, config.procedural_seed,
+                                            config.motorcycle_width, config.images)
+            self.accuracy = _Accuracy(self.info, build_eval_items(self.datasets, self.teacher))
+        # Latency: every artifact on the same real picture, prepared for its own input spec.
+        self.sample = get_dataset("motorcycle", max_width=config.motorcycle_width)[0] if timing else None
+
+    def feed(self) -> Callable[[Bundle], dict[str, np.ndarray]] | None:
+        sample = self.sample
+        return None if sample is None else (lambda bundle: sample_feed(sample, bundle.inputs))
+
+    def evaluate(self) -> Callable[[Any], Any] | None:
+        return None if self.accuracy is None else self.accuracy.evaluate
+
+    def teacher_row(self) -> ReportRow:
+        threads = self.config.threads
+        row = _row(f"teacher:{self.teacher.name}", self.teacher.backend, "fp32", self.teacher.backend, threads,
+                   reference=True)
+        if self.accuracy is not None:
+            row.update(kind=self.accuracy.items[0].teacher.kind, **teacher_row_metrics(self.accuracy.items))
+        if self.sample is not None:
+            # The real teacher is timed, never its output cache; it is slow, so fewer runs.
+            real = getattr(self.teacher, "teacher", self.teacher)
+            stats = time_callable(lambda: real.predict(self.sample), max(2, self.config.warmup // 3),
+                                  max(5, self.config.iters // 3))
+            row.update(Measurement(row["artifact"], latency=stats).latency_fields(),
+                       input_hw=list(self.sample.left.shape[:2]))
+        return row
+
+    def student_row(self) -> ReportRow:
+        measured = measure_loaded(self.student, STUDENT_REFERENCE, self.evaluate(), self.feed(), self.config.timing)
+        row = _row(STUDENT_REFERENCE, "torch", "fp32", "torch", self.config.threads, reference=True,
+                   size_mb=size_mb(self.student.checkpoint))
+        return _measured_row(row, measured, self.accuracy)
+
+    def bundle_row(self, bundle: Bundle, student_row: ReportRow) -> ReportRow:
+        row = _row(bundle.name, bundle.format, bundle.precision, "", self.config.threads,
+                   size_mb=size_mb(bundle.model_path))
+        checks = _export_checks(bundle)
+        if checks:
+            row["export_checks"] = checks
+        measured = measure_bundle(bundle, self.config.threads, self.evaluate(), self.feed(), self.config.timing)
+        if measured.status == "skipped" and checks.get("status") == "ok":
+            measured.reason = f"{measured.reason}; the export itself is checked: {checks['summary']}"
+        _measured_row(row, measured, self.accuracy)
+        if measured.ok and self.accuracy is not None:
+            add_accuracy_drop(row, student_row)
+        return row
+
+
+def measure(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, accuracy: bool = True,
+            timing: bool = True, pictures_dir: Path | None = None, failures: list[ExportFailure] = ()) -> dict:
+    """Contract-2 report of one pass: reference rows (teacher, torch student; for mono, the baselines a student
+    must beat), one row per bundle, and a failed/skipped row for every export that produced no bundle. With
+    `accuracy`, rows carry metrics on the evaluation set; with `timing`, latency on one fixed input."""
+    if not (accuracy or timing):
+        raise ValueError("measure accuracy, timing or both")
+    student = TorchRunner(checkpoint)  # the checkpoint, read once
+    student.load(student.student, config.threads)
+    try:
+        run = _Pass(student, config, accuracy, timing)
+        teacher_row = run.teacher_row()
+        student_row = run.student_row()
+        rows = [teacher_row, student_row]
+        if run.accuracy is not None and run.accuracy.task.baselines:
+            rows += run.accuracy.baseline_rows(config.threads)
+        rows += [run.bundle_row(bundle, student_row) for bundle in bundles]
+    finally:
+        student.close()
+    rows += [_row(f.name, f.format, f.precision, "", config.threads, status=f.status, reason=f.reason)
+             for f in failures]
+    _add_speedups(rows)
+    report = _report(checkpoint, run, rows)
+    if run.accuracy is not None and pictures_dir is not None:
+        report["pictures"] = write_pictures(pictures_dir, run.accuracy.items, run.accuracy.outputs,
+                                            run.info.output_kind)
+    return report
+
+
+def _add_speedups(rows: list[dict]) -> None:
+    """Each timed row's FPS over the torch fp32 student's."""
+    base = next((row.get("fps") for row in rows if row["artifact"] == STUDENT_REFERENCE), None)
+    for row in rows:
+        if base and row.get("fps"):
+            row["speedup_vs_student"] = round(row["fps"] / base, 2)
+
+
+def _report(checkpoint: Path, run: _Pass, rows: list[dict]) -> dict:
+    info = run.info
+    report = {
+        "toolkit_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(run.config.threads),
+        "task": info.task,
+        "reference": {
+            "teacher": info.teacher,
+            "student": {"checkpoint": str(checkpoint), "model": info.config, "input_size": list(info.input_size)},
+            "alignment": alignment_text(info.task, info.output_kind),
+        },
+        "datasets": {name: {"samples": len(samples), "resolution": list(samples[0].left.shape[:2])}
+                     for name, samples in run.datasets.items()},
+        "rows": rows,
+    }
+    items = run.accuracy.items if run.accuracy is not None else []
+    if run.accuracy is not None and run.accuracy.task.sanity and sanity_items(items):
+        report["sanity"] = {"dataset": PROCEDURAL, "samples": len(sanity_items(items)),
+                            "ground_truth_input_dependence": ground_truth_input_dependence(items)}
+    return report
+
+
+def latency_by_artifact(report: dict) -> dict[str, dict]:
+    """{artifact: latency fields, or status and reason} of a timing-only report: what bench.json records."""
+    keys = ("latency_ms", "fps", "timed_runs", "init_ms", "input_hw")
+    by_artifact = {}
+    for row in report["rows"]:
+        if row.get("status", "ok") != "ok":
+            by_artifact[row["artifact"]] = {"status": row["status"], "reason": row.get("reason", "")}
+        elif "fps" in row:
+            by_artifact[row["artifact"]] = {k: row[k] for k in keys if k in row}
+    return by_artifact
+
+
+def merge_latency(report: dict, latency: dict[str, dict]) -> dict:
+    """Put a bench run's latency into an accuracy report's rows (by artifact name: the two ran separately) and
+    add each row's speed-up over the torch fp32 student."""
+    for row in report["rows"]:
+        fields = latency.get(row["artifact"])
+        if fields is None:
+            continue
+        if fields.get("status") in ("failed", "skipped") and row.get("status") == "ok":
+            row.update(status=fields["status"], reason=fields["reason"])
+        else:
+            row.update({k: v for k, v in fields.items() if k not in ("status", "reason")})
+    _add_speedups(report["rows"])
+    return report
