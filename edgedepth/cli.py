@@ -283,9 +283,20 @@ def _training_config(task_name: str, recipe_name: str, given: dict[str, tuple[st
     return config_cls(**{**from_recipe, **chosen})
 
 
+def _export_plan(planned: dict[str, list[str]], formats: list[str] | None,
+                 precisions: list[str] | None) -> dict[str, list[str]]:
+    """The recipe's (or default) plan, unless formats or precisions are given: then those, the missing half taken
+    from the plan."""
+    from edgedepth.stages.export import exports_of
+
+    if not (formats or precisions):
+        return planned
+    every_precision = sorted({p for wanted in planned.values() for p in wanted})
+    return exports_of(formats or list(planned), precisions or every_precision)
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from edgedepth.demo import QUICK_TRAINING, DemoConfig, run_demo
-    from edgedepth.stages.export import exports_of
 
     config = DemoConfig.quick(args.task) if args.quick else DemoConfig(task=args.task)
     given = {name: ("--quick", value) for name, value in QUICK_TRAINING.items() if args.quick}
@@ -295,11 +306,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     config.training = _training_config(args.task, args.recipe, given)
     config.evaluation = replace(config.evaluation, threads=args.threads)
     recipe = load_recipe(args.recipe)
-    exports = recipe.exports or config.exports
-    if args.formats or args.precisions:
-        precisions = args.precisions or sorted({p for wanted in exports.values() for p in wanted})
-        exports = exports_of(args.formats or list(exports), precisions)
-    config.exports, config.layout = exports, recipe.layout or config.layout
+    config.exports = _export_plan(recipe.exports or config.exports, args.formats, args.precisions)
+    config.layout = recipe.layout or config.layout
     report = run_demo(args.out, config, force=args.force)
     print((args.out / "report.md").read_text())
     print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(report.get('pictures', []))} pictures")
@@ -325,15 +333,12 @@ def _cmd_distill(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from edgedepth.stages.export import export_many, exports_of, record_failures
+    from edgedepth.stages.export import export_many, record_failures
 
     if not args.student.is_file():
         raise EdgeDepthError(f"no student checkpoint at {args.student}")
     recipe = load_recipe(args.recipe) if args.recipe else None
-    exports = (recipe.exports if recipe else {}) or {"onnx": ["fp32"]}
-    if args.format or args.precision:
-        precisions = args.precision or sorted({p for wanted in exports.values() for p in wanted})
-        exports = exports_of(args.format or list(exports), precisions)
+    exports = _export_plan((recipe.exports if recipe else {}) or {"onnx": ["fp32"]}, args.format, args.precision)
     layout = args.layout or (recipe.layout if recipe else None) or "NCHW"
     bundles, failures = export_many(args.student, args.out, exports, layout, args.calibration, args.seed,
                                     force=args.force)
