@@ -8,9 +8,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from edgedepth.cli_help import RegistryHelp
 from edgedepth.data.procedural import SCENE_FAMILIES
+from edgedepth.distill.config import MIXED_PRECISION_CHOICES
 from edgedepth.errors import EdgeDepthError
-from edgedepth.recipes import DEFAULT, LAYOUTS, load_recipe, recipe_names
+from edgedepth.recipes import DEFAULT, LAYOUTS, load_recipe
 from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
@@ -105,10 +107,9 @@ def _task_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _recipe_arg(parser: argparse.ArgumentParser, default: str | None, uses: str) -> None:
-    """--recipe NAME|FILE, with the shipped recipes' descriptions in its help."""
-    shipped = "; ".join(f"{name}: {load_recipe(name).description}" for name in recipe_names())
+    """--recipe NAME|FILE, with the shipped recipes' descriptions in its help (read when help is printed)."""
     parser.add_argument("--recipe", default=default, metavar="NAME|FILE",
-                        help=f"a shipped recipe ({shipped}) or a YAML file of the same shape: {uses}"
+                        help="a shipped recipe ({recipes}) or a YAML file of the same shape: " + uses
                         + (f" (default {default})" if default else ""))
 
 
@@ -129,38 +130,41 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     """The the demo: distill → export → measure on the embedded data."""
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded data and write a report",
-                          description="Distill a small MiDaS student from OpenCV SGBM on procedural stereo scenes, "
-                          "export it to ONNX fp32, quantize it to int8, then verify and time every artifact against "
-                          "the teacher and the torch fp32 student. Writes report.json, report.md and pictures/.")
+                          formatter_class=RegistryHelp,
+                          description="Distill the task's student from its default teacher on procedural scenes, "
+                          "export it as the recipe says, then verify and time every artifact against the teacher "
+                          "and the torch fp32 student in one pass. Writes report.json, report.md and pictures/.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
     _task_arg(demo)
     _recipe_arg(demo, DEFAULT, "training fields and the export plan; --steps, --formats and --precisions win")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
     demo.add_argument("--steps", type=_positive,
-                      help="distillation steps (default 1200 mono, 1600 stereo; 120 with --quick)")
-    demo.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and every backend")
+                      help="distillation steps (default {default:steps}; {quick_steps} with --quick)")
+    demo.add_argument("--threads", type=_positive, default=None,
+                      help="CPU threads for training and every backend (default {default:threads})")
     demo.add_argument("--formats", type=_csv, default=None,
-                      help="comma-separated export formats, or 'all' (default: the recipe's, onnx)")
+                      help="comma-separated export formats ({formats}) or 'all' (default: the recipe's)")
     demo.add_argument("--precisions", type=_csv, default=None,
                       help="comma-separated precisions, or 'all' for every precision each format writes "
-                      "(default: the recipe's, fp32,int8)")
+                      "(default: the recipe's)")
     demo.add_argument("--force", action="store_true", help="replace an existing run in --out")
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     """The distill: a student from a teacher, on procedural scenes or photos."""
     dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes or your photos",
+                         formatter_class=RegistryHelp,
                          description="Distill a student from a teacher's predictions on procedural stereo scenes "
                          "(or, with --images, on a folder of photos) and save it as a safetensors checkpoint. "
-                         "Teachers: sgbm, raft_stereo:CHECKPOINT (stereo); hf:FOLDER_OR_REPO_ID (Depth Anything "
-                         "V1/V2, DPT/MiDaS v3.x, ZoeDepth, offline), midas_v21_small:CHECKPOINT, onnx:FILE "
-                         "(declare --teacher-arg kind=relative_inverse_depth|metric_depth). Relative teachers train "
+                         "Teachers: {teachers} (hf: a Depth Anything V1/V2, DPT/MiDaS v3.x or ZoeDepth folder, "
+                         "offline; onnx: declare --teacher-arg kind=relative_inverse_depth|metric_depth). "
+                         "Relative teachers train "
                          "with the scale-and-shift-invariant loss, metric ones with the scale-invariant log loss.")
     dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     _task_arg(dis)
     dis.add_argument("--model", default=None,
-                     help="student architecture (default midas_small_lite0; stereo_small for --task stereo)")
-    dis.add_argument("--teacher", default="sgbm", help="teacher spec (default sgbm)")
+                     help="student architecture: {models} (default {default:model})")
+    dis.add_argument("--teacher", default=None, help="teacher spec (default {default:teacher})")
     dis.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
                      help="a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
     dis.add_argument("--images", type=Path, default=None,
@@ -175,41 +179,41 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      "--teacher-arg trust_pickle=true)")
     _cache_args(dis)
     dis.add_argument("--size", type=_size, default=None,
-                     help="student input HEIGHTxWIDTH (default 128x192; 128x256 for --task stereo)")
+                     help="student input HEIGHTxWIDTH (default {default:input_size})")
     dis.add_argument("--steps", type=_positive, default=None,
-                     help="optimisation steps (default 1200 mono, 1600 stereo)")
+                     help="optimisation steps (default {default:steps})")
     dis.add_argument("--scenes", type=_positive, default=None,
-                     help="procedural training scenes (default 200 mono, 400 stereo)")
-    dis.add_argument("--batch-size", type=_positive, default=None, help="batch size (default 8 mono, 4 stereo)")
+                     help="procedural training scenes (default {default:scenes})")
+    dis.add_argument("--batch-size", type=_positive, default=None, help="batch size (default {default:batch_size})")
     _recipe_arg(dis, DEFAULT, "its training fields for the task; flags given here win")
     dis.add_argument("--eval-every", type=_positive, default=None,
                      help="measure held-out accuracy every N steps and draw the learning curve next to the "
                      "checkpoint (<name>.curve.png; the long recipe does every 500)")
     dis.add_argument("--gt-weight", type=_non_negative, default=None,
-                     help="weight of the procedural scenes' exact depth next to the teacher's targets (default 0 "
-                     "mono, 1 stereo; 0 = teacher only)")
+                     help="weight of the procedural scenes' exact depth next to the teacher's targets (default "
+                     "{default:gt_weight}; 0 = teacher only)")
     dis.add_argument("--scene-family", choices=SCENE_FAMILIES, default=None,
                      help="procedural scenes: grounded (objects standing on the ground, the cues one image has) or "
-                     "classic (floating solids) (default grounded)")
-    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default 4e-3 mono, 2e-3 stereo)")
-    dis.add_argument("--mixed-precision", choices=("auto", "bf16", "off"), default=None,
+                     "classic (floating solids) (default {default:scene_family})")
+    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default {default:lr})")
+    dis.add_argument("--mixed-precision", choices=MIXED_PRECISION_CHOICES, default=None,
                      help="auto: bf16 forward where the CPU computes bf16 natively (AVX512-BF16 or AMX), float32 "
-                     "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 (default auto)")
-    dis.add_argument("--seed", type=int, default=0)
-    dis.add_argument("--threads", type=_positive, default=2)
+                     "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 "
+                     "(default {default:mixed_precision})")
+    dis.add_argument("--seed", type=int, default=None, help="random seed (default {default:seed})")
+    dis.add_argument("--threads", type=_positive, default=None, help="CPU threads (default {default:threads})")
     dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     """The export: bundles from a checkpoint."""
     exp = sub.add_parser("export", help="export a student checkpoint to deployable bundles",
+                         formatter_class=RegistryHelp,
                          description="Export the student to one bundle per (format, precision): model file + "
                          "manifest.json with sha256s, each compared with the torch student. Quantized bundles are "
                          "calibrated on procedural scenes. A format whose library is missing or whose conversion "
                          "fails is reported and recorded in exports.json; the others are still written. "
-                         "Formats: onnx, tflite, coreml, openvino. Precisions: fp32, fp16, int8 (static), "
-                         "int8-dynamic (tflite), w8, w8a8, palettized-6bit, palettized-4bit (coreml); 'all'.",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         "Formats: {formats}. Precisions per format: {precisions}; 'all' for every one.")
     exp.add_argument("--student", type=Path, required=True, help="student checkpoint (.safetensors)")
     exp.add_argument("--out", type=Path, required=True, help="directory that receives the bundles")
     exp.add_argument("--format", type=_csv, default=None,
@@ -304,7 +308,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         given["steps"] = ("--steps", args.steps)
     given["threads"] = ("--threads", args.threads)
     config.training = _training_config(args.task, args.recipe, given)
-    config.evaluation = replace(config.evaluation, threads=args.threads)
+    config.evaluation = replace(config.evaluation, threads=config.training.threads)
     recipe = load_recipe(args.recipe)
     config.exports = _export_plan(recipe.exports or config.exports, args.formats, args.precisions)
     config.layout = recipe.layout or config.layout
@@ -414,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgedepth: interrupted", file=sys.stderr)
         return 130
-    except (EdgeDepthError, BundleError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (EdgeDepthError, BundleError) as exc:
         print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
     return code or 0

@@ -18,7 +18,7 @@ import numpy as np
 from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
-from edgedepth.errors import EdgeDepthError
+from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
@@ -121,7 +121,7 @@ def sample_feed(sample: StereoSample, specs: dict | list[dict], mirror: bool = F
     for spec in specs:
         view = _VIEWS.get(spec["name"])
         if view is None:
-            raise ValueError(f"no view of a stereo sample feeds an input named '{spec['name']}' "
+            raise ConfigError(f"no view of a stereo sample feeds an input named '{spec['name']}' "
                              f"(known: {', '.join(_VIEWS)})")
         image = getattr(sample, view)
         feed[spec["name"]] = prepare_input(np.ascontiguousarray(image[:, ::-1]) if mirror else image, spec)

@@ -75,11 +75,11 @@ def list_tasks() -> list[str]:
 
 register_task(Task(
     name=MONO, summary="relative or metric depth from one image (a MiDaS-small student)",
-    input_names=("image",), config="edgedepth.distill.mono:DistillConfig", distiller="edgedepth.distill.mono:distill",
+    input_names=("image",), config="edgedepth.distill.config:DistillConfig", distiller="edgedepth.distill.mono:distill",
     metrics="edgedepth.evaluation:student_row_metrics", baselines=True, sanity=True, motorcycle_at_input=False))
 register_task(Task(
     name=STEREO, summary="disparity from a rectified pair (the stereo_small student)",
-    input_names=("left", "right"), config="edgedepth.distill.stereo:StereoDistillConfig",
+    input_names=("left", "right"), config="edgedepth.distill.config:StereoDistillConfig",
     distiller="edgedepth.distill.stereo:distill_stereo", metrics="edgedepth.evaluation:stereo_row_metrics",
     # The SGBM teacher row is stereo's baseline; the motorcycle at the student's width puts SGBM on equal terms.
     baselines=False, sanity=False, motorcycle_at_input=True,

@@ -21,6 +21,7 @@ from quantize.calibration import CalibrationItem, calibration_sha256, item_array
 from quantize.registry import get_method
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
+from runtime.errors import RequestError
 
 
 @dataclass
@@ -102,7 +103,7 @@ class Exporter(ABC):
         for row in self.table:
             if row.name == name:
                 return row
-        raise ValueError(f"{self.format} exports {', '.join(self.precisions)}, not '{name}'")
+        raise RequestError(f"{self.format} exports {', '.join(self.precisions)}, not '{name}'")
 
     def check_request(self, request: ExportRequest) -> Precision:
         """The request's table row; one-line ValueError for an unknown precision or a missing calibration set."""

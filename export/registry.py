@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from export.base import Exporter
+from runtime.errors import RequestError
 
 _EXPORTERS: dict[str, type[Exporter]] = {}
 
@@ -16,10 +17,10 @@ def register_exporter(cls: type[Exporter]) -> type[Exporter]:
 
 
 def get_exporter(fmt: str) -> Exporter:
-    """An exporter instance for `fmt`; one-line ValueError for an unknown format."""
+    """An exporter instance for `fmt`; one-line RequestError for an unknown format."""
     _load_builtin()
     if fmt not in _EXPORTERS:
-        raise ValueError(f"unknown export format '{fmt}' (known: {', '.join(sorted(_EXPORTERS))})")
+        raise RequestError(f"unknown export format '{fmt}' (known: {', '.join(sorted(_EXPORTERS))})")
     return _EXPORTERS[fmt]()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from quantize.calibration import calibration_sha256
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
+from runtime.errors import RequestError
 
 
 def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list,
@@ -35,4 +36,4 @@ def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibr
 def require_fp32(fp32: Bundle, fmt: str, method: str) -> None:
     """One-line refusal of a bundle the method cannot start from."""
     if fp32.format != fmt or fp32.precision != "fp32":
-        raise ValueError(f"{method} needs an fp32 {fmt} bundle, got {fp32.format}/{fp32.precision}")
+        raise RequestError(f"{method} needs an fp32 {fmt} bundle, got {fp32.format}/{fp32.precision}")

@@ -15,6 +15,7 @@ from typing import Any
 
 from quantize.calibration import CalibrationItem
 from runtime.bundle import Bundle
+from runtime.errors import RequestError
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,9 @@ METHODS: dict[str, Method] = {
 
 
 def get_method(name: str) -> Method:
-    """The method registered as `name`; one-line ValueError for an unknown name."""
+    """The method registered as `name`; one-line RequestError for an unknown name."""
     if name not in METHODS:
-        raise ValueError(f"unknown quantization method '{name}' (known: {', '.join(sorted(METHODS))})")
+        raise RequestError(f"unknown quantization method '{name}' (known: {', '.join(sorted(METHODS))})")
     return METHODS[name]
 
 
@@ -75,7 +76,7 @@ def method_for_format(fmt: str) -> str:
     for name, method in METHODS.items():
         if method.format == fmt:
             return name
-    raise ValueError(f"no quantization method for format '{fmt}' (methods: "
+    raise RequestError(f"no quantization method for format '{fmt}' (methods: "
                      f"{', '.join(f'{n} ({m.format})' for n, m in METHODS.items())})")
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import OverwriteRefused
 from runtime.jsonsafe import json_safe
 
 
@@ -123,20 +124,20 @@ def _exists_message(final: Path) -> str:
 def atomic_directory(final: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside `final`; it becomes `final` only when the block succeeds.
 
-    If `final` exists: FileExistsError (checked before and after the block) unless `force`, in which case
+    If `final` exists: OverwriteRefused (checked before and after the block) unless `force`, in which case
     the old one is replaced only once the new one is complete. On failure the temporary directory is removed
     and an existing `final` is left untouched.
     """
     final = Path(final)
     if final.exists() and not force:
-        raise FileExistsError(_exists_message(final))
+        raise OverwriteRefused(_exists_message(final))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _make_temp_dir(final)
     try:
         yield tmp
         if final.exists() or final.is_symlink():
             if not force:
-                raise FileExistsError(_exists_message(final))
+                raise OverwriteRefused(_exists_message(final))
             old = _temp_sibling(final, "old")
             os.rename(final, old)
             try:

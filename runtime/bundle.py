@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runtime.atomic import atomic_write_json
+from runtime.errors import BundleError
 
 MANIFEST = "manifest.json"
 # The model file of each format's bundles written before manifests named theirs in `model_file` (exporters now do).
@@ -38,10 +39,6 @@ SOURCE_FIELDS = ("model", "teacher", "checkpoint_sha256", "calibration_sha256", 
 NORMALIZATION_FIELDS = ("mean", "std", "scale")
 QUANTIZED_DTYPES = ("int8", "uint8")
 _CHUNK = 1 << 20
-
-
-class BundleError(Exception):
-    """A bundle that cannot be trusted or used: missing/corrupt manifest, missing file, sha256 mismatch."""
 
 
 @dataclass(frozen=True)

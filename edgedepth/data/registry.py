@@ -10,10 +10,10 @@ from edgedepth.data.images import ImageFolder
 from edgedepth.data.middlebury import load_motorcycle
 from edgedepth.data.procedural import SCENE_FAMILIES, make_scenes
 from edgedepth.data.sample import StereoSample
-from edgedepth.errors import EdgeDepthError
+from edgedepth.errors import ConfigError
 
 
-class DatasetError(EdgeDepthError, ValueError):
+class DatasetError(ConfigError):
     """An unknown dataset name or a keyword it does not take (one line, listing what would work)."""
 
 

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-MIXED_PRECISION_CHOICES = ("auto", "bf16", "off")
+from edgedepth.distill.config import MIXED_PRECISION_CHOICES
+
 # /proc/cpuinfo flags of x86 CPUs with bf16 dot products in hardware (oneDNN's fast bf16 paths).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 

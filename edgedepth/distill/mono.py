@@ -7,7 +7,7 @@ metres) with the scale-invariant log loss, and the student's checkpoint records 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,51 +16,18 @@ import torch
 
 from edgedepth.checkpoint import StudentInfo, init_weights, save_student
 from edgedepth.data.images import ImageFolder
-from edgedepth.distill.augment import Augment, augment_batch
+from edgedepth.distill.augment import augment_batch
+from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.dataset import DistillSet, build_distill_set, procedural_training_samples
 from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
 from edgedepth.distill.loop import optimise
 from edgedepth.distill.monitor import CurveMonitor, mono_evaluator, write_curve
-from edgedepth.errors import EdgeDepthError
+from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.losses import metric_depth_loss, ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
 from edgedepth.teachers.cache import CachedTeacher, build_teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
-
-
-@dataclass
-class DistillConfig:
-    """Everything that decides a distillation run; recorded in the checkpoint."""
-
-    model: str = "midas_small_lite0"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    input_size: tuple[int, int] = (128, 192)
-    teacher: str = "sgbm"
-    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
-    scenes: int = 200  # procedural scenes, when no image folder is given
-    scene_family: str = "grounded"  # "grounded" (objects standing on the ground) or "classic" (floating solids)
-    gt_weight: float = 0.0  # weight of the scenes' exact depth next to the teacher's targets (procedural only)
-    eval_every: int = 0  # steps between held-out measurements for the learning curve (0: none)
-    teacher_scale: int = 2
-    images: str | None = None  # a folder of JPEG/PNG photos to distil on instead of procedural scenes
-    holdout: int | None = None  # photos kept for verify (default 10 %, at least 1)
-    max_side: int = 1024  # photos are shrunk to this longer side before the teacher sees them
-    init: str | None = None  # weights to start from (official MiDaS v2.1 small .pt, or a student checkpoint)
-    trust_pickle: bool = False
-    cache: str | None = None  # teacher-output cache directory; None computes every prediction afresh
-    # On grounded scenes held-out δ1 still rises past 1,500 steps; 1,200 keep `make demo` within ~8 min on 2 cores.
-    steps: int = 1200
-    batch_size: int = 8
-    lr: float = 4e-3  # held-out δ1 after 600 steps: 0.553 at 2e-3, 0.584 at 4e-3, 0.578 at 8e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    grad_alpha: float = 0.2  # gradient matching weight (block-mean levels; see losses.gradient_matching_loss)
-    scale_anchor: float = 0.01
-    seed: int = 0
-    threads: int = 2
-    augment: Augment = field(default_factory=Augment)
-    mixed_precision: str = "auto"  # "auto" (bf16 forward where the CPU has native bf16), "bf16" or "off"
 
 
 def student_kind(teacher_kind: str) -> str:
@@ -160,7 +127,7 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
     if getattr(model, "output_kind", None) == DISPARITY:
-        raise ValueError(f"{config.model} is a stereo student; mono distillation needs a mono model")
+        raise ConfigError(f"{config.model} is a stereo student; mono distillation needs a mono model")
     if config.init is not None:
         init_weights(model, Path(config.init), config.trust_pickle, source=f"--init {config.init}")
     teacher = build_teacher(config.teacher, config.teacher_kwargs, config.cache)

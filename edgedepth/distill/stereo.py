@@ -8,7 +8,7 @@ does not give, so `Augment.flip` must be 0 here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,11 @@ from edgedepth.checkpoint import StudentInfo, save_student
 from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
 from edgedepth.distill.augment import Augment, exposed, exposure_draws
+from edgedepth.distill.config import StereoDistillConfig
 from edgedepth.distill.dataset import ground_truth, teacher_target
 from edgedepth.distill.loop import optimise
 from edgedepth.distill.monitor import CurveMonitor, stereo_evaluator, write_curve
+from edgedepth.errors import ConfigError
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
@@ -32,40 +34,6 @@ from runtime.bundle import DISPARITY
 from runtime.preprocess import prepare_input
 
 TASK = "stereo"
-
-
-@dataclass
-class StereoDistillConfig:
-    """Everything that decides a stereo distillation run; recorded in the checkpoint."""
-
-    model: str = "stereo_small"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    input_size: tuple[int, int] = (128, 256)
-    teacher: str = "sgbm"
-    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
-    cache: str | None = None  # teacher-output cache directory; None computes every prediction afresh
-    # Measured on 2 cores at 128×256 (motorcycle bad-2.0 at the input width): 600 steps of 8 over 200 scenes
-    # trained in 294 s to 41.2 %; 1,600 steps of 4 over 400 scenes at twice the rate train in 325 s to 19.8 %.
-    scenes: int = 400
-    scene_family: str = "grounded"  # procedural scenes: "grounded" or "classic" (floating solids)
-    # Height/width of the rendered scenes before they are resized to the input: photos are mostly 3:2 landscape,
-    # and a 3:2 photo is squeezed vertically into the 1:2 input, so the student trains on scenes squeezed the
-    # same way (demo: motorcycle bad-2.0 at input width 17.7 → 15.7 %, same steps). None renders at the input's aspect.
-    scene_aspect: float | None = 2 / 3
-    teacher_scale: int = 2
-    steps: int = 1600
-    batch_size: int = 4
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    beta: float = 1.0  # smooth-L1 transition, pixels of the student's input
-    # The scenes' exact disparity next to SGBM's: dense where SGBM has holes (motorcycle bad-2.0 17.6 → 17.1 %).
-    gt_weight: float = 1.0  # weight of the scenes' exact ground truth next to the teacher's targets
-    eval_every: int = 0  # steps between held-out measurements for the learning curve (0: none)
-    seed: int = 0
-    threads: int = 2
-    augment: Augment = field(default_factory=lambda: Augment(flip=0.0))
-    mixed_precision: str = "auto"  # "auto" (bf16 forward where the CPU has native bf16), "bf16" or "off"
 
 
 @dataclass
@@ -89,7 +57,7 @@ class StereoDistillSet:
 def teacher_disparity(teacher: Teacher, sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's disparity resized to (height, width) and rescaled to that width's pixels, and its validity."""
     if teacher.kind != DISPARITY:
-        raise ValueError(f"stereo distillation needs a disparity teacher; {teacher.name!r} predicts {teacher.kind}")
+        raise ConfigError(f"stereo distillation needs a disparity teacher; {teacher.name!r} predicts {teacher.kind}")
     target, mask = teacher_target(teacher, sample, height, width)
     # Disparity is a horizontal distance: resizing the width by r multiplies it by r.
     target = (target * np.float32(width / sample.shape[1])).astype(np.float32)
@@ -196,16 +164,16 @@ def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoD
 def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
     """Build the stereo student and the teacher, make the distillation set, train, and save the checkpoint."""
     if config.augment.flip:
-        raise ValueError("stereo distillation takes no flip augmentation (set augment=Augment(flip=0.0))")
+        raise ConfigError("stereo distillation takes no flip augmentation (set augment=Augment(flip=0.0))")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
     if getattr(model, "output_kind", None) != DISPARITY:
-        raise ValueError(f"{config.model} is not a stereo student (output kind {getattr(model, 'output_kind', None)})")
+        raise ConfigError(f"{config.model} is not a stereo student (output kind {getattr(model, 'output_kind', None)})")
     height, width = config.input_size
     stride = int(getattr(model, "stride", 1))
     if height % stride or width % stride:
-        raise ValueError(f"{config.model} needs an input size in multiples of {stride}, got {height}x{width}")
+        raise ConfigError(f"{config.model} needs an input size in multiples of {stride}, got {height}x{width}")
     teacher = build_teacher(config.teacher, config.teacher_kwargs, config.cache)
     info = StudentInfo(
         config=dict(model.config),

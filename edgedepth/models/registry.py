@@ -9,14 +9,14 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from edgedepth.errors import EdgeDepthError
+from edgedepth.errors import ConfigError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
 
-class ModelConfigError(EdgeDepthError, ValueError):
+class ModelConfigError(ConfigError):
     """An unknown model name or a keyword the model does not take (one line, listing what would work)."""
 
 
@@ -52,6 +52,9 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         json.dumps(config)
     except TypeError as exc:
         raise ModelConfigError(f"{name}: keywords must be JSON-serialisable to be recorded ({exc})") from None
-    model = fn(**bound.arguments)
+    try:
+        model = fn(**bound.arguments)
+    except ValueError as exc:  # the constructor's check of a keyword's value
+        raise ModelConfigError(f"{name}: {str(exc).splitlines()[0]}") from exc
     model.config = config
     return model

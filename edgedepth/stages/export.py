@@ -8,16 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgedepth.checkpoint import checkpoint_sha256, load_student
-from edgedepth.data import get_dataset
-from edgedepth.data.images import ImageFolder, list_images
 from edgedepth.errors import EdgeDepthError
-from edgedepth.evaluation import sample_feed
 from edgedepth.specs import input_specs
 from export.base import ExportRequest
 from export.registry import get_exporter, list_formats
+from quantize.calibration_set import calibration_inputs, training_images
 from quantize.registry import get_method, method_for_format
 from runtime.bundle import Bundle, load_bundle
 from runtime.measure import one_line
@@ -66,35 +62,6 @@ class _ExportSource:
         request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
                                 layout=layout, precision=precision, calibration=calibration)
         return exporter.export(request, Path(out_dir), force=force)
-
-
-def calibration_inputs(specs: dict | list[dict], count: int, seed: int, images: str | None = None,
-                       files: list[str] | None = None) -> list:
-    """Calibration inputs from the data the student was distilled on: procedural scenes (seeded), or `count`
-    photos spread evenly over `files` of the folder `images`; prepared for the input spec(s), one array per
-    sample for one input, a tuple (in spec order) for a stereo pair."""
-    specs = [specs] if isinstance(specs, dict) else list(specs)
-    spec = specs[0]
-    if images is not None:
-        folder = ImageFolder(images, files)
-        picks = np.unique(np.linspace(0, len(folder) - 1, num=min(count, len(folder))).round().astype(int))
-        samples = [folder[int(i)] for i in picks]
-    else:
-        height, width = (spec["shape"][2], spec["shape"][3]) if spec["layout"] == "NCHW" else spec["shape"][1:3]
-        samples = get_dataset("procedural", n=count, seed=seed, height=height * 2, width=width * 2)
-    feeds = [sample_feed(s, specs) for s in samples]
-    if len(specs) == 1:
-        return [feed[spec["name"]] for feed in feeds]
-    return [tuple(feed[item["name"]] for item in specs) for feed in feeds]
-
-
-def training_images(info: Any) -> tuple[str | None, list[str] | None]:
-    """(folder, its training files) when the student was distilled on photos, else (None, None)."""
-    record = (info.training or {}).get("data", {})
-    if record.get("dataset") != "images":
-        return None, None
-    held_out = set(record.get("holdout", []))
-    return record["folder"], [f for f in list_images(record["folder"]) if f not in held_out]
 
 
 Exports = dict[str, list[str]]  # format → precisions; "all" as a format or a precision stands for every one

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgedepth.errors import EdgeDepthError
+from edgedepth.errors import ConfigError
 from edgedepth.teachers.base import Teacher
 
 
-class TeacherConfigError(EdgeDepthError, ValueError):
+class TeacherConfigError(ConfigError):
     """An unknown teacher spec or a keyword it does not take (one line, listing what would work)."""
 
 
@@ -69,4 +69,9 @@ def create_teacher(spec: str, **kwargs: Any) -> Teacher:
     except TypeError as exc:
         accepted = ", ".join(signature.parameters) or "no keywords"
         raise TeacherConfigError(f"{name}: {exc}; it takes {accepted}") from None
-    return entry.factory(**kwargs)
+    try:
+        return entry.factory(**kwargs)
+    except ValueError as exc:  # the factory's check of a keyword's value
+        if isinstance(exc, ConfigError):
+            raise
+        raise TeacherConfigError(f"{name}: {str(exc).splitlines()[0]}") from exc

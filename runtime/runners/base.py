@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from runtime.bundle import Bundle
+from runtime.errors import RequestError
 
 
 class Runner(ABC):
@@ -45,7 +46,7 @@ class Runner(ABC):
     def check_load(self, bundle: Bundle, threads: int) -> None:
         """One-line ValueError for a bundle of another format or a thread count below 1."""
         if bundle.format not in self.formats:
-            raise ValueError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
+            raise RequestError(f"{self.name} runs {', '.join(self.formats)} bundles, not {bundle.format}")
         if int(threads) < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
 

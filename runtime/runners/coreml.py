@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from runtime.bundle import Bundle
+from runtime.errors import BundleMismatch
 from runtime.runners.base import Runner
 from runtime.runners.registry import register_runner
 
@@ -62,7 +63,8 @@ class CoreMLRunner(Runner):
         for kind, names, specs in (("input", list(inputs), bundle.inputs), ("output", outputs, bundle.outputs)):
             expected = [spec["name"] for spec in specs]
             if sorted(names) != sorted(expected):
-                raise ValueError(f"bundle {bundle.name}: model {kind}s {names} differ from the manifest's {expected}")
+                raise BundleMismatch(f"bundle {bundle.name}: model {kind}s {names} differ from the manifest's "
+                                     f"{expected}")
         self._image_inputs = {name for name, kind in inputs.items() if kind == "imageType"}
         self.model, self.threads = model, threads
 

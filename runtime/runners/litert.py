@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from runtime.bundle import Bundle
+from runtime.errors import BundleMismatch
 from runtime.runners.base import Runner, shape_matches
 from runtime.runners.registry import register_runner
 
@@ -81,15 +82,16 @@ def _bind(kind: str, details: dict[str, dict[str, Any]], specs: list[dict[str, A
     elif len(details) == 1 and len(specs) == 1:
         pairs = [(next(iter(details.values())), specs[0])]
     else:
-        raise ValueError(f"bundle {bundle.name}: model {kind}s {sorted(details)} differ from the manifest's {names}")
+        raise BundleMismatch(f"bundle {bundle.name}: model {kind}s {sorted(details)} differ from the manifest's "
+                             f"{names}")
     bound = [_Tensor(detail, spec) for detail, spec in pairs]
     for tensor in bound:
         expected = tensor.manifest_shape
         if kind == "input" and not shape_matches(tensor.shape, expected):
-            raise ValueError(f"bundle {bundle.name}: model input '{tensor.name}' is {tensor.shape}, "
+            raise BundleMismatch(f"bundle {bundle.name}: model input '{tensor.name}' is {tensor.shape}, "
                              f"the manifest says {expected}")
         if kind == "output" and tensor.static and int(np.prod(tensor.shape)) != int(np.prod(expected)):
-            raise ValueError(f"bundle {bundle.name}: model output '{tensor.name}' is {tensor.shape}, "
+            raise BundleMismatch(f"bundle {bundle.name}: model output '{tensor.name}' is {tensor.shape}, "
                              f"which does not reshape to the manifest's {expected}")
     return bound
 

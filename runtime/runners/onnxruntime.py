@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from runtime.bundle import Bundle
+from runtime.errors import BundleMismatch
 from runtime.runners.base import Runner
 from runtime.runners.registry import register_runner
 
@@ -69,4 +70,4 @@ def _check_names(kind: str, model: list[str], specs: list[dict], bundle: Bundle)
     """The manifest must name the model's inputs/outputs exactly (a stale manifest is caught at load time)."""
     manifest = [spec["name"] for spec in specs]
     if sorted(model) != sorted(manifest):
-        raise ValueError(f"bundle {bundle.name}: model {kind}s {model} differ from the manifest's {manifest}")
+        raise BundleMismatch(f"bundle {bundle.name}: model {kind}s {model} differ from the manifest's {manifest}")

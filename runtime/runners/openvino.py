@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError
+from runtime.errors import BundleMismatch
 from runtime.runners.base import Runner, shape_matches
 from runtime.runners.registry import register_runner
 
@@ -81,17 +82,17 @@ class OpenVINORunner(Runner):
 def _match_ports(kind: str, ports: list[Any], specs: list[dict], bundle: Bundle) -> list[tuple[str, int]]:
     """(manifest name, port index) for each manifest entry; ValueError when names or static shapes disagree."""
     if len(ports) != len(specs):
-        raise ValueError(f"bundle {bundle.name}: the model has {len(ports)} {kind}s, the manifest {len(specs)}")
+        raise BundleMismatch(f"bundle {bundle.name}: the model has {len(ports)} {kind}s, the manifest {len(specs)}")
     matched = []
     for spec in specs:
         index = next((i for i, port in enumerate(ports) if spec["name"] in port.get_names()), None)
         if index is None:
             names = sorted(name for port in ports for name in port.get_names())
-            raise ValueError(f"bundle {bundle.name}: model {kind}s {names} do not include the manifest's "
+            raise BundleMismatch(f"bundle {bundle.name}: model {kind}s {names} do not include the manifest's "
                              f"'{spec['name']}'")
         shape = ports[index].get_partial_shape()
         if shape.is_static and not shape_matches([int(d) for d in shape.to_shape()], spec["shape"]):
-            raise ValueError(f"bundle {bundle.name}: model {kind} '{spec['name']}' has shape "
+            raise BundleMismatch(f"bundle {bundle.name}: model {kind} '{spec['name']}' has shape "
                              f"{list(shape.to_shape())}, the manifest says {spec['shape']}")
         matched.append((spec["name"], index))
     return matched

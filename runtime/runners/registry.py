@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from runtime.errors import RequestError
 from runtime.runners.base import Runner
 
 _RUNNERS: dict[str, type[Runner]] = {}
@@ -33,10 +34,10 @@ def _load_builtins() -> None:
 
 
 def get_runner(name: str) -> type[Runner]:
-    """The runner class registered as `name`; one-line ValueError for an unknown name."""
+    """The runner class registered as `name`; one-line RequestError for an unknown name."""
     _load_builtins()
     if name not in _RUNNERS:
-        raise ValueError(f"unknown runner '{name}' (known: {', '.join(sorted(_RUNNERS))})")
+        raise RequestError(f"unknown runner '{name}' (known: {', '.join(sorted(_RUNNERS))})")
     return _RUNNERS[name]
 
 
@@ -52,7 +53,7 @@ def runner_for_format(fmt: str) -> type[Runner]:
     candidates = [cls for cls in _RUNNERS.values() if fmt in cls.formats]
     if not candidates:
         known = sorted({f for cls in _RUNNERS.values() for f in cls.formats})
-        raise ValueError(f"no runner for bundle format '{fmt}' (known formats: {', '.join(known)})")
+        raise RequestError(f"no runner for bundle format '{fmt}' (known formats: {', '.join(known)})")
     if len(candidates) > 1:
         for cls in candidates:
             if cls.available()[0]:

@@ -1,0 +1,19 @@
+"""The user-facing errors of the device side: what the command lines print as one line and a non-zero exit."""
+
+
+class BundleError(Exception):
+    """A bundle that cannot be trusted, used or made as asked: a missing or corrupt manifest or file, a sha256
+    mismatch, a refused overwrite, a request no registered method can meet."""
+
+
+class OverwriteRefused(BundleError, FileExistsError):
+    """The target exists and --force was not given."""
+
+
+class RequestError(BundleError, ValueError):
+    """A request no registered exporter, quantization method or runner can meet: an unknown name, a precision the
+    format does not write, a bundle the method cannot start from."""
+
+
+class BundleMismatch(BundleError, ValueError):
+    """The model file disagrees with its manifest (input or output names, shapes, count)."""

@@ -1,0 +1,81 @@
+"""Bad input through `edgedepth`: one line on stderr, exit 2, and nothing trained, exported or written first.
+
+Only EdgeDepthError and BundleError (and their subclasses) are user errors; every case here must be raised as one
+of them, since any other exception now escapes `main` as a traceback (a bug, not a user's mistake)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgedepth.cli import main
+from edgedepth.errors import EdgeDepthError
+from runtime.errors import BundleError
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    from tests.helpers import make_student
+
+    return make_student(tmp_path_factory.mktemp("cli-errors") / "student.safetensors")
+
+
+def _cases(tmp, student):
+    missing = str(tmp / "missing.safetensors")
+    out = str(tmp / "out")
+    empty = tmp / "empty"
+    empty.mkdir(exist_ok=True)
+    distill = ["distill", "--out", str(tmp / "s.safetensors"), "--steps", "1", "--scenes", "1", "--no-cache"]
+    return {
+        "missing checkpoint": (["export", "--student", missing, "--out", out], "no student checkpoint"),
+        "unknown format": (["export", "--student", str(student), "--out", out, "--format", "onyx"], "onyx"),
+        "unknown precision": (["export", "--student", str(student), "--out", out, "--precision", "int9"], "int9"),
+        "unknown recipe": (["export", "--student", str(student), "--out", out, "--recipe", "nope"], "nope"),
+        "not a bundle": (["quantize", "--bundle", str(empty), "--out", out], "manifest"),
+        "no bundles to verify": (["verify", "--student", str(student), "--bundles", str(empty), "--out", out],
+                                 "no bundle"),
+        "unknown model": ([*distill, "--model", "resnet9000"], "resnet9000"),
+        "unknown teacher": ([*distill, "--teacher", "oracle"], "oracle"),
+        "bad teacher keyword value": ([*distill, "--teacher-arg", "num_disparities=7"], "num_disparities"),
+        "mono model for stereo": ([*distill, "--task", "stereo", "--model", "midas_small_lite0"],
+                                  "not a stereo student"),
+        "stereo model for mono": ([*distill, "--model", "stereo_small"], "stereo student"),
+    }
+
+
+CASES = ("missing checkpoint", "unknown format", "unknown precision", "unknown recipe", "not a bundle",
+         "no bundles to verify", "unknown model", "unknown teacher", "bad teacher keyword value",
+         "mono model for stereo", "stereo model for mono")
+
+
+def test_every_case_is_run(tmp_path):
+    assert set(_cases(tmp_path, tmp_path / "s")) == set(CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_exit_2(case, student, tmp_path, capsys):
+    argv, expected = _cases(tmp_path, student)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgedepth: error:") and err.count("\n") == 1, err
+    assert expected in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "s.safetensors").exists()
+
+
+def test_a_bug_is_not_a_user_error(monkeypatch, student, tmp_path):
+    """A ValueError from inside the code is a bug: it must surface, not become 'edgedepth: error: …'."""
+    import edgedepth.cli as cli
+
+    def broken(args):
+        raise ValueError("an internal contract was broken")
+
+    monkeypatch.setitem(cli.COMMANDS, "export", broken)
+    with pytest.raises(ValueError, match="internal contract"):
+        main(["export", "--student", str(student), "--out", str(tmp_path / "out")])
+
+
+def test_user_errors_are_the_two_families():
+    from edgedepth.errors import ConfigError
+    from runtime.errors import BundleMismatch, OverwriteRefused, RequestError
+
+    assert issubclass(ConfigError, EdgeDepthError)
+    assert all(issubclass(cls, BundleError) for cls in (BundleMismatch, OverwriteRefused, RequestError))
