@@ -8,7 +8,7 @@ brought down to the student's size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +67,49 @@ def procedural_training_samples(n_scenes: int, seed: int, height: int, width: in
                             width=width * teacher_scale, family=family))
 
 
+Target = Callable[[Teacher, StereoSample, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Labelled:
+    """Stacked training arrays: the student's inputs per view (N×3×H×W, normalised), the teacher's targets and
+    their validity (N×H×W), and the samples' exact disparity and its validity when asked for (else None)."""
+
+    inputs: dict[str, np.ndarray]
+    targets: np.ndarray
+    masks: np.ndarray
+    gt: np.ndarray | None
+    gt_masks: np.ndarray | None
+
+
+def label_samples(teacher: Teacher, spec: dict, samples: Sequence[StereoSample], views: Sequence[str] = ("left",),
+                  target: Target = teacher_target, with_gt: bool = False, progress: bool = True) -> Labelled:
+    """Run the teacher once on each sample (its own resolution) and stack the student's inputs (each of `views`
+    of the sample) and the targets `target(teacher, sample, height, width)` at the student's input size; with
+    `with_gt`, the samples' exact disparity too. One builder for every task's distillation set."""
+    _, _, height, width = spec["shape"]
+    inputs: dict[str, list[np.ndarray]] = {view: [] for view in views}
+    targets, masks, gts, gt_masks = [], [], [], []
+    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="sample"):
+        for view in views:
+            inputs[view].append(prepare_input(getattr(sample, view), spec)[0])
+        value, mask = target(teacher, sample, height, width)
+        targets.append(value)
+        masks.append(mask)
+        if with_gt:
+            gt, gt_mask = ground_truth(sample, height, width)
+            gts.append(gt)
+            gt_masks.append(gt_mask)
+    return Labelled({view: np.stack(arrays) for view, arrays in inputs.items()}, np.stack(targets), np.stack(masks),
+                    np.stack(gts) if with_gt else None, np.stack(gt_masks) if with_gt else None)
+
+
+def normalization(spec: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of an input spec, as the distillation sets record them."""
+    norm = spec["normalization"]
+    return tuple(norm["mean"]), tuple(norm["std"])
+
+
 def build_distill_set(
     teacher: Teacher,
     spec: dict,
@@ -74,19 +117,6 @@ def build_distill_set(
     progress: bool = True,
     with_gt: bool = False,
 ) -> DistillSet:
-    """Run the teacher once on each sample (its own resolution) and stack the student's inputs and the targets
-    brought to the student's input size; with `with_gt`, the samples' exact disparity too."""
-    _, _, height, width = spec["shape"]
-    images, targets, masks, gts, gt_masks = [], [], [], [], []
-    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="image"):
-        images.append(prepare_input(sample.left, spec)[0])
-        target, mask = teacher_target(teacher, sample, height, width)
-        targets.append(target)
-        masks.append(mask)
-        if with_gt:
-            gt, gt_mask = ground_truth(sample, height, width)
-            gts.append(gt)
-            gt_masks.append(gt_mask)
-    norm = spec["normalization"]
-    return DistillSet(np.stack(images), np.stack(targets), np.stack(masks), tuple(norm["mean"]), tuple(norm["std"]),
-                      np.stack(gts) if with_gt else None, np.stack(gt_masks) if with_gt else None)
+    """The mono distillation set: each sample's left view and the teacher's targets at the student's input size."""
+    data = label_samples(teacher, spec, samples, ("left",), teacher_target, with_gt, progress)
+    return DistillSet(data.inputs["left"], data.targets, data.masks, *normalization(spec), data.gt, data.gt_masks)

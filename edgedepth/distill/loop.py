@@ -174,6 +174,19 @@ def make_optimizer(model: torch.nn.Module, config: LoopConfig) -> torch.optim.Op
 Monitor = Callable[[torch.nn.Module, int, float, bool], None]
 
 
+@torch.no_grad()
+def fixed_set_loss(model: torch.nn.Module, loss_on: Callable[[np.ndarray], torch.Tensor], size: int,
+                   count: int = 16) -> float:
+    """The un-augmented training loss `loss_on(index)` on the first `count` of `size` samples, the model in eval
+    mode: a noise-free progress measure, the same for every task."""
+    was_training = model.training
+    model.eval()
+    try:
+        return float(loss_on(np.arange(min(count, size))))
+    finally:
+        model.train(was_training)
+
+
 def optimise(model: torch.nn.Module, batch_loss: Callable[[np.random.Generator], torch.Tensor], config: LoopConfig,
              desc: str = "distill", progress: bool = True, monitor: Monitor | None = None) -> dict:
     """Run `config.steps` AdamW steps on `batch_loss(rng)` (one random batch's loss; the rng is seeded from

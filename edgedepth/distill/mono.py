@@ -7,6 +7,7 @@ metres) with the scale-invariant log loss, and the student's checkpoint records 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from edgedepth.distill.augment import augment_batch
 from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.dataset import DistillSet, build_distill_set, procedural_training_samples
 from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
-from edgedepth.distill.loop import optimise
+from edgedepth.distill.loop import fixed_set_loss, optimise
 from edgedepth.distill.monitor import CurveMonitor, mono_evaluator, write_curve
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.losses import metric_depth_loss, ssi_loss
@@ -56,18 +57,12 @@ def _gt_tensors(data: DistillSet, index) -> tuple[torch.Tensor | None, torch.Ten
     return torch.from_numpy(data.gt[index]), torch.from_numpy(data.gt_masks[index])
 
 
-@torch.no_grad()
-def fixed_set_loss(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str = RELATIVE,
-                   count: int = 16) -> float:
-    """The training loss of the model in eval mode on the first `count` samples: a noise-free progress measure."""
-    was_training = model.training
-    model.eval()
-    n = min(count, len(data))
-    pred = model(torch.from_numpy(data.images[:n]))
-    loss = batch_objective(pred, torch.from_numpy(data.targets[:n]), torch.from_numpy(data.masks[:n]), kind, config,
-                           *_gt_tensors(data, slice(0, n)))
-    model.train(was_training)
-    return float(loss)
+def _plain_loss(model: torch.nn.Module, data: DistillSet, config: DistillConfig,
+                kind: str) -> Callable[[np.ndarray], torch.Tensor]:
+    """The un-augmented training loss on the samples at an index (what `fixed_set_loss` measures)."""
+    return lambda index: batch_objective(
+        model(torch.from_numpy(data.images[index])), torch.from_numpy(data.targets[index]),
+        torch.from_numpy(data.masks[index]), kind, config, *_gt_tensors(data, index))
 
 
 def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str = RELATIVE,
@@ -81,14 +76,14 @@ def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfi
         log.update(_optimise(model, data, config, kind, progress, monitor))
     if kind != METRIC:
         log["output_bias_shift"] = lift_output_bias(model, data.images)
-    log["fixed_set_loss_after"] = fixed_set_loss(model, data, config, kind)
+    log["fixed_set_loss_after"] = fixed_set_loss(model, _plain_loss(model, data, config, kind), len(data))
     return log
 
 
 def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str, progress: bool,
               monitor: CurveMonitor | None = None) -> dict:
     """The optimisation loop proper on augmented random batches, with the fixed-set loss before it."""
-    before = fixed_set_loss(model, data, config, kind)
+    before = fixed_set_loss(model, _plain_loss(model, data, config, kind), len(data))
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:

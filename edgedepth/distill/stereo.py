@@ -8,21 +8,21 @@ does not give, so `Augment.flip` must be 0 here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from edgedepth.checkpoint import StudentInfo, save_student
 from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
 from edgedepth.distill.augment import Augment, exposed, exposure_draws
 from edgedepth.distill.config import StereoDistillConfig
-from edgedepth.distill.dataset import ground_truth, teacher_target
-from edgedepth.distill.loop import optimise
+from edgedepth.distill.dataset import label_samples, normalization, teacher_target
+from edgedepth.distill.loop import fixed_set_loss, optimise
 from edgedepth.distill.monitor import CurveMonitor, stereo_evaluator, write_curve
 from edgedepth.errors import ConfigError
 from edgedepth.losses import masked_smooth_l1
@@ -31,7 +31,6 @@ from edgedepth.specs import input_spec
 from edgedepth.teachers.base import Teacher
 from edgedepth.teachers.cache import build_teacher
 from runtime.bundle import DISPARITY
-from runtime.preprocess import prepare_input
 
 TASK = "stereo"
 
@@ -82,23 +81,9 @@ def build_stereo_distill_set(
     render_height = height if aspect is None else max(1, round(width * aspect))
     samples = get_dataset("procedural", n=n_scenes, seed=seed, height=render_height * teacher_scale,
                           width=width * teacher_scale, family=family)
-    lefts, rights, targets, masks, gts, gt_masks = [], [], [], [], [], []
-    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="scene"):
-        lefts.append(prepare_input(sample.left, spec)[0])
-        rights.append(prepare_input(sample.right, spec)[0])
-        target, mask = teacher_disparity(teacher, sample, height, width)
-        targets.append(target)
-        masks.append(mask)
-        if with_gt:
-            gt, gt_mask = ground_truth(sample, height, width)
-            gts.append(gt)
-            gt_masks.append(gt_mask)
-    norm = spec["normalization"]
-    return StereoDistillSet(
-        np.stack(lefts), np.stack(rights), np.stack(targets), np.stack(masks),
-        tuple(norm["mean"]), tuple(norm["std"]),
-        np.stack(gts) if with_gt else None, np.stack(gt_masks) if with_gt else None,
-    )
+    data = label_samples(teacher, spec, samples, ("left", "right"), teacher_disparity, with_gt, progress)
+    return StereoDistillSet(data.inputs["left"], data.inputs["right"], data.targets, data.masks,
+                            *normalization(spec), data.gt, data.gt_masks)
 
 
 def augment_pair(
@@ -131,23 +116,18 @@ def _loss(pred: torch.Tensor, index: np.ndarray, data: StereoDistillSet, config:
     return loss
 
 
-@torch.no_grad()
-def fixed_set_loss(model: torch.nn.Module, data: StereoDistillSet, config: StereoDistillConfig,
-                   count: int = 16) -> float:
-    """The training loss of the model in eval mode on the first `count` pairs: a noise-free progress measure."""
-    was_training = model.training
-    model.eval()
-    index = np.arange(min(count, len(data)))
-    pred = model(torch.from_numpy(data.lefts[index]), torch.from_numpy(data.rights[index]))
-    loss = float(_loss(pred, index, data, config))
-    model.train(was_training)
-    return loss
+def _plain_loss(model: torch.nn.Module, data: StereoDistillSet,
+                config: StereoDistillConfig) -> Callable[[np.ndarray], torch.Tensor]:
+    """The un-augmented training loss on the pairs at an index (what `fixed_set_loss` measures)."""
+    return lambda index: _loss(model(torch.from_numpy(data.lefts[index]), torch.from_numpy(data.rights[index])),
+                               index, data, config)
 
 
 def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoDistillConfig,
                  progress: bool = True, monitor: CurveMonitor | None = None) -> dict[str, Any]:
     """Optimise the student in place (AdamW, warm-up + cosine, photometric augmentation); returns a small log."""
-    before = fixed_set_loss(model, data, config)
+    plain = _plain_loss(model, data, config)
+    before = fixed_set_loss(model, plain, len(data))
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
@@ -158,7 +138,7 @@ def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoD
         return _loss(pred, index, data, config)
 
     log = optimise(model, batch_loss, config, "distill stereo", progress, monitor)
-    return {**log, "fixed_set_loss_before": before, "fixed_set_loss_after": fixed_set_loss(model, data, config)}
+    return {**log, "fixed_set_loss_before": before, "fixed_set_loss_after": fixed_set_loss(model, plain, len(data))}
 
 
 def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
