@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgedepth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_distill, _add_export, _add_quantize, _add_measure):
+    for add in (_add_demo, _add_distill, _add_export, _add_quantize, _add_measure, _add_use):
         add(sub)
     return parser
 
@@ -257,6 +257,17 @@ def _add_measure(sub: argparse._SubParsersAction) -> None:
                          "if --out holds a verify report, adds latency, FPS and speed-up to it.")
     _eval_args(ben, out_help="directory for bench.json (and an existing report)",
                force_help="overwrite an existing bench.json")
+
+
+def _add_use(sub: argparse._SubParsersAction) -> None:
+    """predict and portrait: the device side's commands, on the host (same arguments, same files)."""
+    from runtime.predict_cli import add_portrait_args, add_predict_args
+
+    add_predict_args(sub.add_parser("predict", help="run a bundle on your photos (or stereo pairs): depth "
+                                    "pictures, 16-bit PNG, .npy, .pfm, point clouds",
+                                    description="What `python -m runtime predict` does, from the host."))
+    add_portrait_args(sub.add_parser("portrait", help="synthetic shallow depth of field from a bundle's depth",
+                                     description="What `python -m runtime portrait` does, from the host."))
 
 
 def _eval_config(args: argparse.Namespace):
@@ -406,8 +417,20 @@ def _existing_report(path: Path) -> dict | None:
         raise EdgeDepthError(f"{path} is not valid JSON ({exc})") from exc
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from runtime.predict_cli import run_predict
+
+    return run_predict(args, "edgedepth predict")
+
+
+def _cmd_portrait(args: argparse.Namespace) -> int:
+    from runtime.predict_cli import run_portrait
+
+    return run_portrait(args, "edgedepth portrait")
+
+
 COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "quantize": _cmd_quantize,
-            "verify": _cmd_verify, "bench": _cmd_bench}
+            "verify": _cmd_verify, "bench": _cmd_bench, "predict": _cmd_predict, "portrait": _cmd_portrait}
 
 
 def main(argv: list[str] | None = None) -> int:

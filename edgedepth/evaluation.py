@@ -22,6 +22,7 @@ from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
+from runtime.fit import restore_disparity
 from runtime.metrics import (
     agreement,
     depth_metrics,
@@ -219,13 +220,6 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
                             "top row to the bottom row (nearer at the bottom), spanning the teacher's 95th to 5th "
                             "percentile depth over the dataset and scaled to its median depth"),
     }
-
-
-def restore_disparity(output: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A disparity map at the model's resolution brought to height × width: resized, and its values (pixels
-    of the model's input) scaled to pixels of the sample."""
-    model_width = np.asarray(output).shape[-1]
-    return restore_output(output, height, width) * np.float32(width / model_width)
 
 
 def _mean_dicts(dicts: list[dict]) -> dict:

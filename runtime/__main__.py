@@ -1,5 +1,6 @@
 """Device-side CLI: `python -m runtime info BUNDLE`, `python -m runtime bench BUNDLE... --threads N`,
-`python -m runtime runners`. Needs numpy and one backend; bad input gives one line on stderr and exit code 2.
+`python -m runtime runners`, `python -m runtime predict BUNDLE PHOTO... --out DIR`, `python -m runtime portrait
+BUNDLE PHOTO --out FILE`. Needs numpy and one backend; bad input gives one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, NoReturn
 
 from runtime.bundle import Bundle, BundleError, load_bundle
 from runtime.measure import size_mb
+from runtime.predict_cli import add_portrait_args, add_predict_args, run_portrait, run_predict
 
 PROG = "python -m runtime"
 
@@ -54,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, metavar="OUT",
                        help="write the results to OUT ('-': JSON alone on stdout)")
     sub.add_parser("runners", help="list the runners and whether each can run here")
+    predict = sub.add_parser("predict", help="run a bundle on your photos (or stereo pairs): depth pictures, "
+                             "16-bit PNG, .npy, .pfm, point clouds", description="Run a bundle on photos and write "
+                             "its output at each photo's resolution. Needs numpy, Pillow and the bundle's backend.")
+    add_predict_args(predict)
+    portrait = sub.add_parser("portrait", help="synthetic shallow depth of field from the bundle's depth",
+                              description="Blur each depth layer by its distance from the focus (thin lens, disc "
+                              "bokeh), composited back to front so the subject's edges stay clean.")
+    add_portrait_args(portrait)
     return parser
 
 
@@ -158,7 +168,8 @@ def _cmd_runners(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code (2 for bad input, 1 when a bundle failed to run)."""
     args = build_parser().parse_args(argv)
-    commands = {"info": _cmd_info, "bench": _cmd_bench, "runners": _cmd_runners}
+    commands = {"info": _cmd_info, "bench": _cmd_bench, "runners": _cmd_runners,
+                "predict": lambda a: run_predict(a, PROG), "portrait": lambda a: run_portrait(a, PROG)}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -17,3 +17,8 @@ class RequestError(BundleError, ValueError):
 
 class BundleMismatch(BundleError, ValueError):
     """The model file disagrees with its manifest (input or output names, shapes, count)."""
+
+
+class InputError(BundleError, ValueError):
+    """An input a command cannot use: an unreadable or truncated image, a stereo pair of different sizes, a
+    folder without images, an output that exists without --force."""

@@ -104,7 +104,7 @@ def test_coreml_pair_is_export_checked(stereo_run):
 
 
 def test_disparity_is_restored_in_sample_pixels():
-    from edgedepth.evaluation import restore_disparity
+    from runtime.fit import restore_disparity
 
     half = np.full((1, 8, 16), 3.0, dtype=np.float32)  # 3 px at 16 wide = 6 px at 32 wide
     restored = restore_disparity(half, 16, 32)

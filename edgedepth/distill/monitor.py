@@ -83,8 +83,8 @@ def mono_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Eva
 def stereo_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Evaluator:
     """bad-2.0 on `count` held-out scenes and on the motorcycle at the student's input width, for a stereo
     student (disparity in pixels of the evaluated image); SGBM's, with its holes as misses, as the baseline."""
-    from edgedepth.evaluation import restore_disparity
     from edgedepth.teachers import create_teacher
+    from runtime.fit import restore_disparity
 
     _, _, height, width = spec["shape"]
     scenes = _held_out(count, height, width, family)

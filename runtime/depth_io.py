@@ -1,0 +1,120 @@
+"""Depth and disparity maps to files: colour PNG (near = bright, with its value range), 16-bit PNG, .npy and
+Middlebury .pfm. Every write is atomic; NaN marks pixels without a value (black in pictures, 0 in 16-bit PNG).
+
+16-bit PNG encodings, recorded in the file's text chunks: metric depth in millimetres, disparity × 256 (the
+KITTI convention), relative maps scaled from their [min, max] to [1, 65535] (0 = no value)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from runtime.atomic import atomic_write_bytes
+from runtime.bundle import DISPARITY, METRIC
+from runtime.colormap import colorize
+from runtime.images import png_bytes
+
+SAVES = ("png", "png16", "npy", "pfm", "ply")
+
+
+def nearness(values: np.ndarray, kind: str) -> np.ndarray:
+    """A map where larger means nearer: metric depth inverted, relative inverse depth and disparity as they are."""
+    values = np.asarray(values, np.float32)
+    if kind != METRIC:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, 1.0 / values, np.nan).astype(np.float32)
+
+
+def finite_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) over the finite values; (0, 0) when there are none."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def colour_picture(values: np.ndarray, kind: str, cmap: str = "turbo") -> np.ndarray:
+    """H×W×3 uint8: near = bright end of the colormap, with a legend strip below that names the value range."""
+    near = nearness(values, kind)
+    picture = colorize(near, cmap=cmap)
+    low, high = finite_range(values)
+    unit = {METRIC: " m", DISPARITY: " px"}.get(kind, "")
+    far_text, near_text = (f"{high:.3g}{unit}", f"{low:.3g}{unit}") if kind == METRIC else \
+        (f"{low:.3g}{unit}", f"{high:.3g}{unit}")
+    return np.concatenate([picture, _legend(picture.shape[1], cmap, f"far {far_text}", f"near {near_text}")])
+
+
+def _legend(width: int, cmap: str, left: str, right: str, height: int = 18) -> np.ndarray:
+    """A colour ramp `height` pixels high with the far value written at its left and the near value at its right."""
+    from PIL import Image, ImageDraw
+
+    from runtime.colormap import colormap_lut
+
+    ramp = colormap_lut(cmap)[np.linspace(0, 255, max(width, 1)).round().astype(int)]
+    strip = np.repeat(ramp[None], height, axis=0)
+    image = Image.fromarray(strip)
+    draw = ImageDraw.Draw(image)
+    for text, anchor, x in ((left, "lm", 3), (right, "rm", width - 3)):
+        box = draw.textbbox((x, height // 2), text, anchor=anchor)
+        draw.rectangle(box, fill=(0, 0, 0))
+        draw.text((x, height // 2), text, fill=(255, 255, 255), anchor=anchor)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def png16(values: np.ndarray, kind: str) -> tuple[np.ndarray, dict[str, str]]:
+    """The uint16 encoding of a map and the text chunks that say how to read it back."""
+    values = np.asarray(values, np.float64)
+    finite = np.isfinite(values)
+    if kind == METRIC:
+        scaled, text = values * 1000.0, {"encoding": "depth_mm", "scale": "0.001"}
+    elif kind == DISPARITY:
+        scaled, text = values * 256.0, {"encoding": "disparity_x256", "scale": "0.00390625"}
+    else:
+        low, high = finite_range(values)
+        span = high - low if high > low else 1.0
+        scaled = 1.0 + (values - low) * (65534.0 / span)
+        text = {"encoding": "relative_minmax", "min": repr(low), "max": repr(high)}
+    encoded = np.where(finite, np.clip(np.rint(scaled), 1 if kind not in (METRIC, DISPARITY) else 0, 65535), 0)
+    return encoded.astype(np.uint16), {"edgedepth:kind": kind, **{f"edgedepth:{k}": v for k, v in text.items()}}
+
+
+def pfm_bytes(values: np.ndarray) -> bytes:
+    """Middlebury PFM: 'Pf' (one channel), width height, -1 (little-endian), float32 rows from bottom to top."""
+    values = np.asarray(values, np.float32)
+    height, width = values.shape
+    header = f"Pf\n{width} {height}\n-1\n".encode("ascii")
+    return header + np.ascontiguousarray(values[::-1]).astype("<f4").tobytes()
+
+
+def read_pfm(path: str | Path) -> np.ndarray:
+    """A one-channel PFM file as an H×W float32 array, top row first."""
+    with open(path, "rb") as handle:
+        kind = handle.readline().strip()
+        if kind != b"Pf":
+            raise ValueError(f"{path}: not a one-channel PFM (header {kind!r})")
+        width, height = (int(v) for v in handle.readline().split())
+        scale = float(handle.readline().strip())
+        data = np.frombuffer(handle.read(width * height * 4), dtype="<f4" if scale < 0 else ">f4")
+    return data.reshape(height, width)[::-1].astype(np.float32)
+
+
+def npy_bytes(values: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(values, np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_map(path: Path, save: str, values: np.ndarray, kind: str) -> None:
+    """Write one of the map formats (png, png16, npy, pfm) of `values` to `path`, atomically."""
+    if save == "png":
+        atomic_write_bytes(path, png_bytes(colour_picture(values, kind), {"edgedepth:kind": kind}))
+    elif save == "png16":
+        encoded, text = png16(values, kind)
+        atomic_write_bytes(path, png_bytes(encoded, text))
+    elif save == "npy":
+        atomic_write_bytes(path, npy_bytes(values))
+    elif save == "pfm":
+        atomic_write_bytes(path, pfm_bytes(values))
+    else:
+        raise ValueError(f"write_map writes {', '.join(SAVES[:4])}, not {save}")

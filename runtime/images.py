@@ -1,0 +1,105 @@
+"""Photos in and pictures out on the device side, with Pillow: any JPEG/PNG/TIFF (8- or 16-bit, grey, RGB or
+RGBA, EXIF orientation applied) becomes an H×W×3 uint8 RGB array; unreadable input is one InputError line."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from runtime.atomic import atomic_write_bytes
+from runtime.errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+MAX_PIXELS = 120_000_000  # refuse larger declared sizes before decoding (a small file can declare a huge image)
+
+
+def _pillow():
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as exc:
+        raise InputError("reading images needs Pillow (pip install pillow)") from exc
+    return Image, ImageOps
+
+
+def _to_rgb8(image) -> np.ndarray:
+    """Any Pillow mode → H×W×3 uint8: 16-bit and 32-bit integer greys scaled to 8 bits, alpha dropped."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode != "I" or values.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.rint(values * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.clip(np.rint(values * (255.0 if values.max(initial=0) <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The photo at `path` as H×W×3 uint8 RGB, upright as its EXIF orientation says."""
+    Image, ImageOps = _pillow()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no image at {path}")
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise InputError(f"{path}: {image.width}×{image.height} is over the {MAX_PIXELS:,}-pixel limit")
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return _to_rgb8(upright)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read image {path} ({reason})") from None
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside `folder`, sorted by name; InputError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"no folder at {folder}")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise InputError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return found
+
+
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given and the images of each folder, in order; InputError for a path that is neither."""
+    found: list[Path] = []
+    for item in map(Path, paths):
+        if item.is_dir():
+            found.extend(list_images(item))
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise InputError(f"no image or folder at {item}")
+    return found
+
+
+def png_bytes(array: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+    """PNG bytes of an H×W×3 uint8 image or an H×W uint16/uint8 grey map, with optional text chunks."""
+    Image, _ = _pillow()
+    from PIL import PngImagePlugin
+
+    array = np.ascontiguousarray(array)
+    if array.dtype == np.uint16:
+        image = Image.fromarray(array.astype("<u2"), mode=None)
+    else:
+        image = Image.fromarray(array)
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def write_png(path: str | Path, array: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write `array` as a PNG atomically (see `png_bytes`)."""
+    atomic_write_bytes(path, png_bytes(array, text))
