@@ -9,6 +9,7 @@ from typing import Any
 
 from edgedepth.checkpoint import load_student
 from edgedepth.errors import EdgeDepthError
+from edgedepth.showcase import showcase
 from edgedepth.stages.export import Exports, export_many, plan_exports, record_failures
 from edgedepth.stages.measure import EvalConfig, measure
 from edgedepth.tasks import get_task
@@ -59,6 +60,9 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
         record_failures(work / "bundles", bundles, failures)
         report = measure(checkpoint, bundles, config.evaluation, pictures_dir=work / "pictures", failures=failures)
         report["stages"] = {"distill": load_student(checkpoint)[1].training}
+        shown = showcase(work, bundles, threads=config.evaluation.threads)
+        if shown is not None:
+            report["use"] = shown
         relocate(report, work, out_dir)
         write_report(work, report)
     return report

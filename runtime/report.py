@@ -24,6 +24,7 @@ from runtime.report_model import (
     legend,
     reasons,
     summary_table,
+    use_section,
 )
 
 
@@ -59,6 +60,11 @@ def render_markdown(report: dict) -> str:
         out += ["## Accuracy against ground truth, all metrics", ""]
         for name, (headers, cells) in details.items():
             out += [f"### {name}", "", markdown_table(headers, cells), ""]
+    use = use_section(report)
+    if use is not None:
+        lines, shown = use
+        out += ["## Use your model", ""] + [f"- {line}" for line in lines] + [""]
+        out += [" ".join(f"![{caption}]({path})" for caption, path in shown), ""]
     pictures = report.get("pictures") or []
     if pictures:
         out += ["## Pictures", ""] + [f"![{Path(p).stem}]({Path(p).as_posix()})" for p in pictures] + [""]

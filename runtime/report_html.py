@@ -13,6 +13,7 @@ from runtime.report_model import (
     ordered_rows,
     reasons,
     summary_table,
+    use_section,
 )
 
 _STYLE = """
@@ -22,6 +23,7 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.ref td { background: #f8f8ff; } p.legend { max-width: 60rem; font-size: 0.85rem; color: #555; }
 img { max-width: 100%; margin: 0.5rem 0; }
+div.pair { display: flex; gap: 1rem; } div.pair figure { flex: 1; margin: 0; }
 """
 
 
@@ -56,6 +58,13 @@ def render_html(report: dict) -> str:
         parts.append("<h2>Accuracy against ground truth, all metrics</h2>")
         for name, (headers, cells) in details.items():
             parts += [f"<h3>{escape(name)}</h3>", _table(headers, cells, 1)]
+    use = use_section(report)
+    if use is not None:
+        lines, shown = use
+        parts += ["<h2>Use your model</h2><ul>"] + [f"<li>{escape(line)}</li>" for line in lines] + ["</ul>"]
+        parts += ['<div class="pair">'] + [
+            f'<figure><img src="{escape(path, quote=True)}" alt="{escape(caption)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>" for caption, path in shown] + ["</div>"]
     pictures = report.get("pictures") or []
     if pictures:
         parts.append("<h2>Pictures</h2>")

@@ -326,3 +326,17 @@ def beats_section(report: dict) -> tuple[list[str], list[list[str]], list[str]] 
     if has_sanity(report):
         notes.append(f"Sanity, {_sanity_scope(report)}: {SANITY_LEGEND}.")
     return headers, cells, notes
+
+
+def use_section(report: dict) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """The "Use your model" section: what the run's shipped bundle made of the motorcycle, as a user would run it
+    (lines of text, then (caption, relative path) pictures: the portrait beside its depth map); None without."""
+    use = report.get("use")
+    if not isinstance(use, dict) or "portrait" not in use:
+        return None
+    lines = [f"Bundle {use.get('bundle', MISSING)}, model {use.get('latency_ms', MISSING)} ms; the same with "
+             f"your photo: `{use.get('command', MISSING)}`"]
+    if use.get("point_cloud"):
+        lines.append(f"Point cloud: {use['point_cloud']} ({use.get('points', MISSING)} points, metric from the "
+                     f"pair's calibration; median depth {use.get('median_depth_m', MISSING)} m)")
+    return lines, [("portrait", use["portrait"]), ("depth", use["depth"])]

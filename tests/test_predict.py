@@ -247,3 +247,22 @@ def test_predict_runs_with_only_numpy_pillow_and_onnxruntime(probes, tmp_path):
     assert sorted(p.name for p in (device / "out").iterdir()) == ["photo.depth.png", "photo.depth16.png",
                                                                   "photo.npy", "photo.pfm"]
     assert np.load(device / "out" / "photo.npy").shape == (60, 120)
+
+
+def test_the_demo_shows_a_portrait_and_a_stereo_point_cloud(probes, tmp_path):
+    from plyfile import PlyData
+
+    from edgedepth.showcase import showcase
+    from runtime.report_html import render_html
+    from runtime.report_model import use_section
+
+    mono = showcase(tmp_path / "mono", [probes["mono"]])
+    assert (tmp_path / "mono" / mono["portrait"]).is_file() and (tmp_path / "mono" / mono["depth"]).is_file()
+    assert "point_cloud" not in mono
+    lines, shown = use_section({"use": mono})
+    assert [caption for caption, _ in shown] == ["portrait", "depth"] and "runtime portrait" in lines[0]
+    html = render_html({"rows": [], "use": mono})
+    assert "Use your model" in html and 'src="use/motorcycle_portrait.png"' in html
+    stereo = showcase(tmp_path / "stereo", [probes["stereo"]])
+    vertex = PlyData.read(str(tmp_path / "stereo" / stereo["point_cloud"]))["vertex"]
+    assert len(vertex) == stereo["points"] > 0 and np.all(np.asarray(vertex["z"]) > 0)
