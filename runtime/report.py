@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from runtime.report_html import render_html
 from runtime.report_model import (
     SANITY_LEGEND,
@@ -23,9 +23,13 @@ from runtime.report_model import (
     header_lines,
     legend,
     reasons,
+    speed_fidelity_table,
     summary_table,
     use_section,
 )
+from runtime.report_plot import accuracy_fps_png
+
+PLOT_FILE = "accuracy_fps.png"
 
 
 def _escape(text: Any) -> str:
@@ -46,7 +50,11 @@ def render_markdown(report: dict) -> str:
     """report.md: header, the summary table (reference rows first), legend, reasons, per-dataset details."""
     out = ["# edgedepth report", ""]
     out += [f"- **{label}**: {_escape(text)}" for label, text in header_lines(report)]
-    out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=5), "", legend(report), ""]
+    out += ["", "## Summary", "", markdown_table(*summary_table(report), text_columns=2), "", legend(report), ""]
+    if report.get("plot"):
+        out += [f"![accuracy against FPS]({report['plot']})", ""]
+    out += ["## Speed and fidelity, all numbers", "", markdown_table(*speed_fidelity_table(report), text_columns=4),
+            ""]
     section = beats_section(report)
     if section is not None:
         headers, cells, notes = section
@@ -73,9 +81,14 @@ def render_markdown(report: dict) -> str:
 
 
 def write_report(out_dir: str | os.PathLike, report: dict) -> None:
-    """Write report.json (strict JSON: inf → "inf", NaN → null), report.md and report.html into `out_dir`."""
+    """Write report.json (strict JSON: inf → "inf", NaN → null), report.md, report.html and, when rows have speed
+    and accuracy, the accuracy-against-FPS plot into `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    plot = accuracy_fps_png(report)
+    if plot is not None:
+        atomic_write_bytes(out_dir / PLOT_FILE, plot)
+        report = {**report, "plot": PLOT_FILE}
     atomic_write_json(out_dir / "report.json", report)
     atomic_write_text(out_dir / "report.md", render_markdown(report))
     atomic_write_text(out_dir / "report.html", render_html(report))

@@ -6,12 +6,14 @@ from html import escape
 from pathlib import Path
 
 from runtime.report_model import (
+    STATUSES,
     beats_section,
     detail_tables,
     header_lines,
     legend,
     ordered_rows,
     reasons,
+    speed_fidelity_table,
     summary_table,
     use_section,
 )
@@ -22,17 +24,28 @@ table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.ref td { background: #f8f8ff; } p.legend { max-width: 60rem; font-size: 0.85rem; color: #555; }
-img { max-width: 100%; margin: 0.5rem 0; }
+img { max-width: 100%; margin: 0.5rem 0; } img.plot { max-width: 900px; }
+td.status { font-weight: 600; } td.ok { color: #17653a; background: #e6f4ea; }
+td.skipped { color: #7a5b00; background: #fdf6dc; } td.failed { color: #a3121f; background: #fce8e8; }
+main { max-width: 1360px; } table { max-width: 100%; } h3 { margin-top: 1.5rem; }
 div.pair { display: flex; gap: 1rem; } div.pair figure { flex: 1; margin: 0; }
 """
 
 
-def _table(headers: list[str], cells: list[list[str]], text_columns: int, reference_rows: int = 0) -> str:
+def _cell(index: int, text: str, text_columns: int, status_column: int | None) -> str:
+    """One <td>: numbers right-aligned; the status in words with its colour (never a glyph alone)."""
+    if index == status_column:
+        word = text.split(",")[0].strip()
+        return f'<td class="status {escape(word if word in STATUSES else "other")}">{escape(text)}</td>'
+    return f'<td class="num">{escape(text)}</td>' if index >= text_columns else f"<td>{escape(text)}</td>"
+
+
+def _table(headers: list[str], cells: list[list[str]], text_columns: int, reference_rows: int = 0,
+           status_column: int | None = None) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
     for index, row in enumerate(cells):
-        tds = "".join(f'<td class="num">{escape(c)}</td>' if i >= text_columns else f"<td>{escape(c)}</td>"
-                      for i, c in enumerate(row))
+        tds = "".join(_cell(i, c, text_columns, status_column) for i, c in enumerate(row))
         body.append(f'<tr class="ref">{tds}</tr>' if index < reference_rows else f"<tr>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -43,8 +56,11 @@ def render_html(report: dict) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>edgedepth report</title>',
              f"<style>{_STYLE}</style></head><body>", "<h1>edgedepth report</h1><ul>"]
     parts += [f"<li><b>{escape(label)}</b>: {escape(text)}</li>" for label, text in header_lines(report)]
-    parts += ["</ul>", "<h2>Summary</h2>", _table(*summary_table(report), 5, references),
+    parts += ["</ul>", "<h2>Summary</h2>", _table(*summary_table(report), 2, references, status_column=1),
               f'<p class="legend">{escape(legend(report))}</p>']
+    if report.get("plot"):
+        parts.append(f'<img class="plot" src="{escape(report["plot"], quote=True)}" alt="accuracy against FPS">')
+    parts += ["<h2>Speed and fidelity, all numbers</h2>", _table(*speed_fidelity_table(report), 4, references)]
     section = beats_section(report)
     if section is not None:
         headers, cells, notes = section

@@ -40,7 +40,7 @@ class ReportRow(TypedDict, total=False):
 MISSING = "—"
 # The report row of the torch fp32 student, which every artifact's fidelity is measured against.
 STUDENT_REFERENCE = "student:torch-fp32"
-STATUS_ICONS = {"ok": "✅", "skipped": "❎", "failed": "❌"}
+STATUSES = ("ok", "skipped", "failed")
 # (label, path into the row, format) of the columns every report has.
 _COMMON_COLUMNS = [
     ("Size MB", ("size_mb",), "size"),
@@ -58,16 +58,17 @@ _TEACHER_COLUMNS = {
     "stereo": [("EPE vs teacher", ("vs_teacher", "epe"), "px"),
                ("bad-2 % vs teacher", ("vs_teacher", "bad2"), "pct")],
 }
+# The summary's columns: one fidelity figure, and one accuracy figure per task against the teacher and per dataset.
+_SUMMARY_COLUMNS = [("Size MB", ("size_mb",), "size"), ("FPS", ("fps",), "fps"),
+                    ("Speed-up", ("speedup_vs_student",), "speedup"),
+                    ("PSNR dB vs fp32", ("fidelity", "psnr_db"), "psnr")]
+HEADLINE = {"mono": ("δ1", "delta1", "delta"), "stereo": ("bad-2 %", "bad2", "pct")}
 # Whether a mono model reads its image (rows carry `sanity` on mono reports).
 _SANITY_COLUMNS = [("Input dependence", ("sanity", "input_dependence"), "corr"),
                    ("Mirror", ("sanity", "mirror"), "corr")]
 SANITY_LEGEND = ("input dependence: correlation of outputs on unrelated scenes (low = reads its image); mirror: "
                  "corr(f(flip x), flip f(x)) (1 = equivariant)")
 BASELINE_FORMAT = "baseline"
-_ACCURACY_COLUMNS = {
-    "mono": [("AbsRel", "absrel", "absrel"), ("δ1", "delta1", "delta"), ("δ1 drop vs fp32", "delta1_drop", "delta")],
-    "stereo": [("EPE", "epe", "px"), ("bad-2 %", "bad2", "pct"), ("D1 %", "d1", "pct")],
-}
 # Column order and format of the per-dataset detail tables; other keys follow alphabetically.
 _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"), "rmse": ("RMSE", "general"),
                    "rmse_log": ("RMSE log", "general"), "delta1": ("δ1", "delta"), "delta2": ("δ2", "delta"),
@@ -84,8 +85,9 @@ LEGEND = (
     "fp32 student on the same inputs — PSNR over the student's output range (∞ = identical) and AbsRel. "
     "vs teacher and accuracy: {alignment}; AbsRel lower is better, δ1 is a fraction in [0, 1] (higher is "
     "better); EPE in px, bad-N and D1 in % of pixels; δ1 drop vs fp32 = the fp32 student's δ1 minus the "
-    "artifact's. Status: ✅ ok, ❎ skipped (cannot run here; \"export checked\" = the saved artifact was reloaded "
-    "and inspected), ❌ failed. — = not measured/undefined."
+    "artifact's. Status: ok; skipped (cannot run here; \"export checked\" = the saved artifact was reloaded "
+    "and inspected); failed. — = not measured/undefined. The summary holds one figure per kind; the tables "
+    "below it hold every number."
 )
 
 
@@ -160,14 +162,13 @@ def _student_fps(rows: list[dict]) -> float | None:
     return None
 
 
-def _status_cell(row: dict) -> str:
-    """The status icon, plus "export checked" when the artifact was verified without being run here."""
-    status = row.get("status", "ok")
-    icon = STATUS_ICONS.get(status, str(status))
+def status_text(row: dict) -> str:
+    """The status as words, plus "export checked" when the artifact was verified without being run here."""
+    status = str(row.get("status", "ok"))
     checks = row.get("export_checks") or {}
     if status != "ok" and checks.get("status") == "ok":
-        return f"{icon} export checked ✅"
-    return icon
+        return f"{status}, export checked"
+    return status
 
 
 def dataset_names(report: dict) -> list[str]:
@@ -178,30 +179,54 @@ def dataset_names(report: dict) -> list[str]:
     return names
 
 
+def report_task(report: dict) -> str:
+    """The report's task (mono unless it says stereo)."""
+    return report["task"] if report.get("task") in _TEACHER_COLUMNS else "mono"
+
+
+def _artifact_cell(row: dict) -> str:
+    reference = row.get("reference") and not is_baseline(row)
+    return str(row.get("artifact", MISSING)) + (" (ref)" if reference else "")
+
+
+def _column_cells(row: dict, columns: list[tuple[str, tuple[str, ...], str]], base_fps: float | None) -> list[str]:
+    cells = []
+    for _, path, kind in columns:
+        value = _get(row, path)
+        if path == ("speedup_vs_student",) and value is None and base_fps and as_float(row.get("fps")):
+            value = as_float(row["fps"]) / base_fps
+        cells.append(format_value(value, kind))
+    return cells
+
+
 def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the main table: one row per artifact on one backend."""
-    task = report["task"] if report.get("task") in _TEACHER_COLUMNS else "mono"
-    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task] + (_SANITY_COLUMNS if has_sanity(report) else [])
+    """The table read at a glance, one row per artifact: status in words, size, speed, fidelity, and one
+    accuracy figure against the teacher and per dataset (δ1 for mono, bad-2 % for stereo)."""
+    task = report_task(report)
+    label, key, kind = HEADLINE[task]
+    teacher = [c for c in _TEACHER_COLUMNS[task] if c[1][-1] == key]
     datasets = dataset_names(report)
-    headers = ["Artifact", "Format", "Precision", "Backend", "Status"] + [c[0] for c in columns]
-    headers += [f"{name} {label}" for name in datasets for label, _, _ in _ACCURACY_COLUMNS[task]]
+    headers = ["Artifact", "Status"] + [c[0] for c in _SUMMARY_COLUMNS + teacher] + [f"{n} {label}" for n in datasets]
     rows = ordered_rows(report)
     base_fps = _student_fps(rows)
     cells = []
     for row in rows:
-        reference = row.get("reference") and not is_baseline(row)
-        line = [str(row.get("artifact", MISSING)) + (" (ref)" if reference else ""),
-                str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
-                str(row.get("backend") or MISSING), _status_cell(row)]
-        for _, path, kind in columns:
-            value = _get(row, path)
-            if path == ("speedup_vs_student",) and value is None and base_fps and as_float(row.get("fps")):
-                value = as_float(row["fps"]) / base_fps
-            line.append(format_value(value, kind))
-        for name in datasets:
-            metrics = (row.get("accuracy") or {}).get(name) or {}
-            line += [format_value(metrics.get(key), kind) for _, key, kind in _ACCURACY_COLUMNS[task]]
+        line = [_artifact_cell(row), status_text(row)] + _column_cells(row, _SUMMARY_COLUMNS + teacher, base_fps)
+        line += [format_value(((row.get("accuracy") or {}).get(n) or {}).get(key), kind) for n in datasets]
         cells.append(line)
+    return headers, cells
+
+
+def speed_fidelity_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Every number of a row that is not per dataset: where it ran, latency percentiles, fidelity, agreement
+    with the teacher, sanity."""
+    task = report_task(report)
+    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task] + (_SANITY_COLUMNS if has_sanity(report) else [])
+    headers = ["Artifact", "Format", "Precision", "Backend"] + [c[0] for c in columns]
+    rows = ordered_rows(report)
+    base_fps = _student_fps(rows)
+    cells = [[_artifact_cell(row), str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
+              str(row.get("backend") or MISSING)] + _column_cells(row, columns, base_fps) for row in rows]
     return headers, cells
 
 
@@ -264,7 +289,7 @@ def reasons(report: dict) -> list[str]:
     for row in ordered_rows(report):
         status = row.get("status", "ok")
         if status != "ok":
-            lines.append(f"{row.get('artifact', MISSING)} ({STATUS_ICONS.get(status, '')} {status}): "
+            lines.append(f"{row.get('artifact', MISSING)} ({status}): "
                          f"{row.get('reason') or 'no reason recorded'}")
     return lines
 

@@ -11,6 +11,7 @@ from runtime.colormap import colorize, colormap_lut
 from runtime.panels import write_panels_png
 from runtime.report import SANITY_LEGEND, baseline_comparison, render_markdown, summary_table, write_report
 from runtime.report_html import render_html
+from runtime.report_model import speed_fidelity_table
 
 
 def sample_report():
@@ -53,31 +54,36 @@ def sample_report():
 
 def test_summary_table_cells():
     headers, cells = summary_table(sample_report())
-    assert headers[:5] == ["Artifact", "Format", "Precision", "Backend", "Status"]
-    assert headers[-6:] == ["motorcycle AbsRel", "motorcycle δ1", "motorcycle δ1 drop vs fp32", "procedural AbsRel",
-                            "procedural δ1", "procedural δ1 drop vs fp32"]
+    assert headers == ["Artifact", "Status", "Size MB", "FPS", "Speed-up", "PSNR dB vs fp32", "δ1 vs teacher",
+                       "motorcycle δ1", "procedural δ1"]  # one figure per kind: the rest is in the tables below
     rows = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}
     assert [line[0] for line in cells][:2] == ["teacher:sgbm (ref)", "student:torch-fp32 (ref)"]
     student, int8 = rows["student:torch-fp32 (ref)"], rows["onnx-int8"]
     assert student["PSNR dB vs fp32"] == "∞" and student["Speed-up"] == "1.00×" and student["motorcycle δ1"] == "—"
-    assert int8["Status"] == "✅" and int8["p50 ms"] == "5.00" and int8["FPS"] == "200.0"
-    assert int8["Speed-up"] == "4.00×" and int8["PSNR dB vs fp32"] == "31.2" and int8["AbsRel vs fp32"] == "0.0123"
-    assert int8["δ1 vs teacher"] == "0.700" and int8["procedural AbsRel"] == "0.1000"
-    assert int8["motorcycle δ1 drop vs fp32"] == "0.015" and int8["procedural δ1 drop vs fp32"] == "—"
-    assert rows["coreml-w8"]["Status"] == "❎ export checked ✅" and rows["coreml-w8"]["p50 ms"] == "—"
-    assert rows["coreml-fp16"]["Status"] == "❎"  # skipped and never inspected: no claim
-    assert rows["tflite-int8"]["Status"] == "❌" and rows["tflite-int8"]["Size MB"] == "—"
+    assert int8["Status"] == "ok" and int8["FPS"] == "200.0" and int8["Speed-up"] == "4.00×"
+    assert int8["PSNR dB vs fp32"] == "31.2" and int8["δ1 vs teacher"] == "0.700" and int8["procedural δ1"] == "0.900"
+    assert rows["coreml-w8"]["Status"] == "skipped, export checked" and rows["coreml-w8"]["FPS"] == "—"
+    assert rows["coreml-fp16"]["Status"] == "skipped"  # skipped and never inspected: no claim
+    assert rows["tflite-int8"]["Status"] == "failed" and rows["tflite-int8"]["Size MB"] == "—"
+    headers, cells = speed_fidelity_table(sample_report())
+    assert headers[:4] == ["Artifact", "Format", "Precision", "Backend"]
+    int8 = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}["onnx-int8"]
+    assert int8["p50 ms"] == "5.00" and int8["p99 ms"] == "7.50" and int8["AbsRel vs fp32"] == "0.0123"
+    assert int8["AbsRel vs teacher"] == "0.2000"
 
 
 def test_render_markdown():
     text = render_markdown(sample_report())
     for needle in ("edgedepth 9.9.9", "2025-01-02T03:04:05+00:00", "Test CPU 3000, 4 cores", "**Threads**: 2",
                    "**Task**: mono", "teacher: name=sgbm", "motorcycle: 1 sample (500×741)", "procedural: 8 samples",
-                   "coreml-w8 (❎ skipped): CoreML prediction needs macOS",
-                   "tflite-int8 (❌ failed): RuntimeError: kernel missing", "### motorcycle", "| bad-2 % | coverage |"):
+                   "coreml-w8 (skipped): CoreML prediction needs macOS",
+                   "tflite-int8 (failed): RuntimeError: kernel missing", "### motorcycle", "| bad-2 % | coverage |",
+                   "## Speed and fidelity, all numbers",
+                   "| Artifact | Format | Precision | Backend | Size MB | p50 ms"):
         assert needle in text, needle
+    assert not any(glyph in text for glyph in "✅❎❌")  # status in words: no emoji font needed
     table = [line for line in text.splitlines() if line.startswith("| ")]
-    assert table[0].startswith("| Artifact | Format | Precision | Backend | Status | Size MB | p50 ms")
+    assert table[0].startswith("| Artifact | Status | Size MB | FPS | Speed-up | PSNR dB vs fp32 |")
     assert table[1].startswith("| teacher:sgbm (ref) |") and table[2].startswith("| student:torch-fp32 (ref) |")
     assert len({line.count("|") for line in table[:6]}) == 1  # every row has every column
 
@@ -105,16 +111,17 @@ def baseline_report():
 
 
 def test_baseline_rows_and_sanity_columns():
-    headers, cells = summary_table(baseline_report())
-    assert headers[15:17] == ["Input dependence", "Mirror"]  # after the teacher columns, before the datasets
+    headers, cells = speed_fidelity_table(baseline_report())
+    assert headers[-2:] == ["Input dependence", "Mirror"]  # after the teacher columns
     names = [line[0] for line in cells]
     assert names[:4] == ["teacher:sgbm (ref)", "student:torch-fp32 (ref)", "baseline: constant",
                          "baseline: top-to-bottom gradient"]  # references first; a baseline is not an original
     rows = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}
     assert (rows["student:torch-fp32 (ref)"]["Input dependence"], rows["onnx-int8"]["Mirror"]) == ("0.92", "0.28")
     assert rows["baseline: constant"]["Input dependence"] == "—" and rows["baseline: constant"]["Speed-up"] == "—"
-    assert rows["baseline: constant"]["procedural δ1"] == "0.296"
-    assert "Input dependence" not in summary_table(sample_report())[0]  # no sanity numbers, no columns
+    summary = dict(zip(*(lambda h, c: (h, c[2]))(*summary_table(baseline_report())), strict=True))
+    assert summary["Artifact"] == "baseline: constant" and summary["procedural δ1"] == "0.296"
+    assert "Input dependence" not in speed_fidelity_table(sample_report())[0]  # no sanity numbers, no columns
 
 
 def test_what_the_student_beats():
@@ -152,8 +159,9 @@ def test_stereo_columns():
                                           "accuracy": {"kitti": {"epe": 0.9, "bad2": 3.25, "d1": 2.0}}}]}
     headers, cells = summary_table(report)
     row = dict(zip(headers, cells[0], strict=True))
-    assert (row["EPE vs teacher"], row["bad-2 % vs teacher"]) == ("1.23", "7.5")
-    assert (row["kitti EPE"], row["kitti bad-2 %"], row["kitti D1 %"]) == ("0.90", "3.2", "2.0")
+    assert (row["bad-2 % vs teacher"], row["kitti bad-2 %"]) == ("7.5", "3.2") and "kitti EPE" not in row
+    headers, cells = speed_fidelity_table(report)
+    assert dict(zip(headers, cells[0], strict=True))["EPE vs teacher"] == "1.23"
 
 
 def test_write_report_is_strict_json(tmp_path):
@@ -169,7 +177,10 @@ def test_write_report_is_strict_json(tmp_path):
     assert render_markdown(loaded) == (tmp_path / "out" / "report.md").read_text()  # same table after a round trip
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<td>onnx-int8</td>" in html and "∞" in html
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "report.json", "report.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy_fps.png", "report.html", "report.json",
+                                                                    "report.md"]
+    assert loaded["plot"] == "accuracy_fps.png" and 'src="accuracy_fps.png"' in html
+    assert "![accuracy against FPS](accuracy_fps.png)" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_colorize():
