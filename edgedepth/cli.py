@@ -249,8 +249,13 @@ def _add_measure(sub: argparse._SubParsersAction) -> None:
     """The verify (accuracy) and bench (latency): the measuring stage, alone."""
     ver = sub.add_parser("verify", help="compare every bundle with the teacher, the fp32 student and ground truth",
                          description="Run every bundle and the torch fp32 student on the embedded evaluation data; "
-                         "write report.json, report.md and pictures/ to --out.")
+                         "write report.json, report.md and pictures/ to --out. Exits 1 when a bundle failed or "
+                         "misses a --min-psnr / --max-delta1-drop budget.")
     _eval_args(ver, out_help="report directory", force_help="overwrite an existing report")
+    ver.add_argument("--min-psnr", type=float, default=None, metavar="DB",
+                     help="exit 1 when an artifact's PSNR vs the fp32 student is below DB (a CI fidelity gate)")
+    ver.add_argument("--max-delta1-drop", type=float, default=None, metavar="X",
+                     help="exit 1 when an artifact's δ1 drop vs the fp32 student exceeds X on any dataset")
 
     ben = sub.add_parser("bench", help="time every bundle and the fp32 student at a fixed thread count",
                          description="Warm up, then time each artifact on the same input; writes bench.json and, "
@@ -372,7 +377,7 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
     print(f"wrote {bundle.path}")
 
 
-def _cmd_verify(args: argparse.Namespace) -> None:
+def _cmd_verify(args: argparse.Namespace) -> int:
     from edgedepth.stages.export import find_bundles, load_failures
     from edgedepth.stages.measure import measure
     from runtime.report import write_report
@@ -385,9 +390,20 @@ def _cmd_verify(args: argparse.Namespace) -> None:
     report["pictures"] = [str(Path(p).relative_to(args.out)) for p in report.get("pictures", [])]
     write_report(args.out, report)
     print((args.out / "report.md").read_text())
+    return _gate(report["rows"], args.min_psnr, args.max_delta1_drop)
 
 
-def _cmd_bench(args: argparse.Namespace) -> None:
+def _gate(rows: list[dict], min_psnr: float | None = None, max_delta1_drop: float | None = None) -> int:
+    """Exit code 1, with one stderr line per problem, when a row failed or misses a fidelity budget."""
+    from runtime.gate import failed_rows, over_budget
+
+    problems = [f"failed {line}" for line in failed_rows(rows)] + over_budget(rows, min_psnr, max_delta1_drop)
+    for line in problems:
+        print(f"edgedepth: {line}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
     from edgedepth.stages.export import find_bundles
     from edgedepth.stages.measure import latency_by_artifact, measure, merge_latency
     from runtime.atomic import atomic_write_json
@@ -405,6 +421,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         write_report(args.out, merge_latency(report, latency))
         print((args.out / "report.md").read_text())
     print(json.dumps(latency, indent=2))
+    return _gate(timed["rows"])
 
 
 def _existing_report(path: Path) -> dict | None:

@@ -19,10 +19,13 @@ from runtime.bundle import Bundle
 Feed = dict[str, np.ndarray]
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """`Type: first line of the message` (cut at `limit` characters): a failure as a report row states it."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}".rstrip(": ")
+def one_line(exc: BaseException, limit: int = 1000) -> str:
+    """`Type: the message`, its lines joined into one (cut at `limit` characters, with an ellipsis): a failure
+    as a report row states it, whole (backends often put the useful part on the second line)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    if len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def size_mb(path: Path) -> float:

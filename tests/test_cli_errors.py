@@ -79,3 +79,43 @@ def test_user_errors_are_the_two_families():
 
     assert issubclass(ConfigError, EdgeDepthError)
     assert all(issubclass(cls, BundleError) for cls in (BundleMismatch, OverwriteRefused, RequestError))
+
+
+def _lying_bundle(root):
+    """A sealed ONNX bundle whose manifest declares a 64×96 input for a model that takes 8×12."""
+    import json
+
+    from runtime.bundle import write_manifest
+    from tests.helpers import make_onnx_bundle
+
+    bundle = make_onnx_bundle(root / "onnx-fp32", name="onnx-fp32")
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    manifest["inputs"][0]["shape"] = [1, 3, 64, 96]
+    manifest.pop("files", None)
+    write_manifest(bundle.path, manifest)
+    return bundle.path
+
+
+def test_verify_and_bench_exit_1_when_every_bundle_failed(student, tmp_path, capsys):
+    """A CI gate on `edgedepth verify` must stop on broken artifacts, with the whole reason."""
+    bundles = _lying_bundle(tmp_path / "bundles").parent
+    fast = ["--eval-scenes", "1", "--warmup", "0", "--iters", "1", "--threads", "1", "--no-cache"]
+    assert main(["verify", "--student", str(student), "--bundles", str(bundles), "--out", str(tmp_path / "v"),
+                 *fast]) == 1
+    err = capsys.readouterr().err
+    assert "edgedepth: failed onnx-fp32: BundleMismatch:" in err and "[1, 3, 8, 12]" in err and "64, 96" in err
+    assert main(["bench", "--student", str(student), "--bundles", str(bundles), "--out", str(tmp_path / "b"),
+                 *fast]) == 1
+
+
+def test_fidelity_budgets_gate_verify():
+    from runtime.gate import failed_rows, over_budget
+
+    rows = [{"artifact": "student:torch-fp32", "reference": True, "status": "ok", "fidelity": {"psnr_db": "inf"}},
+            {"artifact": "onnx-int8", "status": "ok", "fidelity": {"psnr_db": 31.0},
+             "accuracy": {"motorcycle": {"delta1_drop": 0.02}, "procedural": {"delta1_drop": 0.001}}},
+            {"artifact": "coreml-w8", "status": "skipped", "reason": "needs macOS"}]
+    assert failed_rows(rows) == [] and over_budget(rows) == []
+    assert over_budget(rows, min_psnr=35.0) == ["onnx-int8: PSNR vs fp32 31.0 dB < 35.0 dB"]
+    assert over_budget(rows, max_delta1_drop=0.01) == ["onnx-int8: δ1 drop 0.0200 on motorcycle > 0.01"]
+    assert failed_rows([{"artifact": "x", "status": "failed", "reason": "boom"}]) == ["x: boom"]

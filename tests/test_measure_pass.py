@@ -93,4 +93,7 @@ def test_measure_bundle_turns_errors_into_rows(onnx_bundles):
                            timing=Timing(warmup=0, iters=4))
     assert timed.ok and timed.latency["n"] == 4 and set(timed.latency_fields()) == {"latency_ms", "fps",
                                                                                     "timed_runs", "init_ms"}
-    assert one_line(ValueError("first\nsecond")) == "ValueError: first"
+    # the whole message on one line: backends put the useful part after the first line break
+    assert one_line(ValueError("bad shape for the following indices\n index: 2 Got: 64 Expected: 128")) == \
+        "ValueError: bad shape for the following indices index: 2 Got: 64 Expected: 128"
+    assert one_line(ValueError("x" * 2000)).endswith("…") and len(one_line(ValueError("x" * 2000))) < 1020

@@ -54,6 +54,7 @@ class OnnxRuntimeRunner(Runner):
                                        providers=[self.provider])
         _check_names("input", [i.name for i in session.get_inputs()], bundle.inputs, bundle)
         _check_names("output", [o.name for o in session.get_outputs()], bundle.outputs, bundle)
+        _check_shapes(session.get_inputs(), bundle.inputs, bundle)
         self.session = session
         self._output_names = [spec["name"] for spec in bundle.outputs]
 
@@ -64,6 +65,19 @@ class OnnxRuntimeRunner(Runner):
 
     def close_impl(self) -> None:
         self.session = None
+
+
+def _check_shapes(model_inputs: list, specs: list[dict], bundle: Bundle) -> None:
+    """Where both the model and the manifest fix a dimension, they must agree (a lying manifest fails at load,
+    not as a backend error at the first inference)."""
+    declared = {spec["name"]: spec["shape"] for spec in specs}
+    for item in model_inputs:
+        model_shape = [d if isinstance(d, int) and d >= 0 else -1 for d in item.shape]  # -1: dynamic
+        fixed = declared[item.name]
+        if len(model_shape) != len(fixed) or not all(
+                m < 0 or not isinstance(f, int) or f < 0 or m == f for m, f in zip(model_shape, fixed, strict=True)):
+            raise BundleMismatch(f"bundle {bundle.name}: model input '{item.name}' is {item.shape}, the manifest "
+                                 f"declares {declared[item.name]}")
 
 
 def _check_names(kind: str, model: list[str], specs: list[dict], bundle: Bundle) -> None:
