@@ -8,6 +8,8 @@ MiDaS weights) load with `torch.load(weights_only=True)`, which refuses arbitrar
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from torch import nn
 
 from edgedepth.errors import EdgeDepthError
 from edgedepth.version import __version__
-from runtime.atomic import atomic_file
+from runtime.atomic import atomic_write_bytes
 from runtime.bundle import sha256_file
 
 METADATA_KEY = "edgedepth"
@@ -51,15 +53,15 @@ class StudentInfo:
 
 def save_student(path: Path, model: nn.Module, info: StudentInfo, force: bool = False) -> Path:
     """Write `model`'s weights and `info` to a safetensors file atomically; refuse to overwrite without force."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     if path.exists() and not force:
         raise EdgeDepthError(f"{path} already exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_file(path) as tmp:
-        save_file(state, str(tmp), metadata={METADATA_KEY: info.to_json()})
+    # Bytes through atomic_write_bytes: the file follows the umask like every other output (safetensors' own
+    # writer creates it 0600).
+    atomic_write_bytes(path, save(state, metadata={METADATA_KEY: info.to_json()}))
     return path
 
 
@@ -79,10 +81,17 @@ def read_state_dict(path: Path, trust_pickle: bool = False) -> tuple[dict[str, t
             raise EdgeDepthError(f"corrupt checkpoint {path}: {str(exc).splitlines()[0]}") from exc
         return state, metadata
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=not trust_pickle)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as exc:
+        if trust_pickle:
+            raise EdgeDepthError(f"cannot unpickle checkpoint {path}: {str(exc).splitlines()[0][:200]}") from exc
+        raise EdgeDepthError(f"refused to unpickle {path}: it holds Python objects besides tensors, and unpickling "
+                             "them can run code; pass --trust-pickle (a teacher: --teacher-arg trust_pickle=true) "
+                             "only for a file you trust") from exc
     except Exception as exc:
-        hint = "" if trust_pickle else " (pickled objects are refused; pass --trust-pickle only for a file you trust)"
-        raise EdgeDepthError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}{hint}") from exc
+        raise EdgeDepthError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

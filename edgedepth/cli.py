@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from edgedepth.cli_help import RegistryHelp
 from edgedepth.data.procedural import SCENE_FAMILIES
@@ -29,6 +30,13 @@ or all at once on the embedded data:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and exit code 2), as `python -m runtime` does."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]} (see {self.prog} --help)\n")
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         height, width = (int(v) for v in text.lower().split("x"))
@@ -47,6 +55,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got '{text}'")
     return value
 
 
@@ -90,8 +108,9 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--force", action="store_true", help=force_help)
     parser.add_argument("--threads", type=_positive, default=2, help="CPU threads for every backend (default 2)")
-    parser.add_argument("--eval-scenes", type=int, default=32, help="held-out procedural scenes (default 32)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per artifact (default 10)")
+    parser.add_argument("--eval-scenes", type=_count, default=32,
+                        help="held-out procedural scenes (default 32; 0 leaves the procedural set out)")
+    parser.add_argument("--warmup", type=_count, default=10, help="untimed warm-up runs per artifact (default 10)")
     parser.add_argument("--iters", type=_positive, default=50, help="timed runs per artifact (default 50)")
     parser.add_argument("--images", type=Path, default=None,
                         help="evaluate on every JPEG/PNG of this folder (default: the student's held-out images "
@@ -115,7 +134,7 @@ def _recipe_arg(parser: argparse.ArgumentParser, default: str | None, uses: str)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgedepth", description="Distill depth models into small students, quantize and export them, and "
         "verify accuracy and speed of every artifact against the original.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -38,8 +38,10 @@ def _to_rgb8(image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """The photo at `path` as H×W×3 uint8 RGB, upright as its EXIF orientation says."""
+def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
+    """The photo at `path` as H×W×3 uint8 RGB, upright as its EXIF orientation says. The declared size is checked
+    against MAX_PIXELS before anything is decoded; with `max_side`, a JPEG is decoded at the smallest reduction
+    still at least that large (the caller shrinks the rest of the way)."""
     Image, ImageOps = _pillow()
     path = Path(path)
     if not path.is_file():
@@ -48,6 +50,10 @@ def read_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise InputError(f"{path}: {image.width}×{image.height} is over the {MAX_PIXELS:,}-pixel limit")
+            longest = max(image.size)
+            if max_side is not None and longest > max_side and image.format == "JPEG":
+                scale = max_side / longest
+                image.draft("RGB", (max(1, int(image.width * scale)), max(1, int(image.height * scale))))
             image.load()
             upright = ImageOps.exif_transpose(image)
             return _to_rgb8(upright)

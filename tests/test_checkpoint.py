@@ -1,6 +1,8 @@
 """Checkpoints: safetensors round trip, strict loading, pickles refused, one-line errors."""
 
-import pickle
+import os
+import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -55,9 +57,25 @@ def test_pickle_payload_is_not_executed(tmp_path):
             return (exec, ("raise SystemExit('pickle executed')",))
 
     path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps({"w": Boom()}))
-    with pytest.raises(EdgeDepthError, match="trust-pickle"):
-        read_state_dict(path)
+    torch.save({"w": Boom()}, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EdgeDepthError, match="trust-pickle") as info:
+            read_state_dict(path)
+    message = str(info.value)
+    # One clear line: what was refused and the flag that allows it, never torch's "re-run with weights_only=False".
+    assert message.startswith(f"refused to unpickle {path}") and "\n" not in message
+    assert "weights_only" not in message and "Re-running" not in message
+    assert not [w for w in caught if "pickle" in str(w.message).lower()]  # nothing leaks to stderr either
+
+
+def test_checkpoints_follow_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = make_student(tmp_path / "s.safetensors")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # safetensors' own writer made it 0600
 
 
 def test_plain_state_dict_pt_loads_with_weights_only(tmp_path):

@@ -119,3 +119,45 @@ def test_fidelity_budgets_gate_verify():
     assert over_budget(rows, min_psnr=35.0) == ["onnx-int8: PSNR vs fp32 31.0 dB < 35.0 dB"]
     assert over_budget(rows, max_delta1_drop=0.01) == ["onnx-int8: δ1 drop 0.0200 on motorcycle > 0.01"]
     assert failed_rows([{"artifact": "x", "status": "failed", "reason": "boom"}]) == ["x: boom"]
+
+
+def _png_header_only(path, width, height):
+    """A PNG that declares width×height and holds no pixel data: what a decompression bomb looks like up front."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_huge_declared_image_is_refused_before_decoding(tmp_path):
+    import time
+
+    from edgedepth.data.images import read_image
+
+    bomb = _png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    start = time.perf_counter()
+    with pytest.raises(EdgeDepthError, match="bomb.png") as info:
+        read_image(bomb, max_side=1024)
+    assert time.perf_counter() - start < 2.0 and "\n" not in str(info.value)
+
+
+def test_a_tiny_photo_is_warned_about(tmp_path, capsys):
+    from PIL import Image
+
+    from edgedepth.data.images import read_image
+
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(tmp_path / "dot.png")
+    assert read_image(tmp_path / "dot.png").shape == (1, 1, 3)
+    assert "dot.png is 1×1" in capsys.readouterr().err
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--student", "s", "--bundles", "b", "--out", "o", "--eval-scenes", "-1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "--eval-scenes" in err and "usage" not in err

@@ -3,6 +3,7 @@ images but no stereo pairs or ground truth. The last files in sorted order are h
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import overload
@@ -14,6 +15,7 @@ from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SMALLEST_USEFUL = 32  # a side below this many pixels: a warning, not a refusal
 
 
 def list_images(folder: str | Path) -> list[str]:
@@ -32,10 +34,16 @@ def list_images(folder: str | Path) -> list[str]:
 def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
     """An RGB uint8 H×W×3 image (EXIF orientation applied, grey and 16-bit files converted), its longer side
     shrunk to `max_side` if larger; an unreadable file is a one-line error."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise EdgeDepthError(f"cannot read image {path} (not a readable JPEG/PNG)")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    from runtime.errors import InputError
+    from runtime.images import read_image as decode
+
+    try:
+        image = decode(path, max_side)  # the declared size is checked before decoding; JPEGs decode reduced
+    except InputError as exc:
+        raise EdgeDepthError(str(exc)) from None
+    if min(image.shape[:2]) < SMALLEST_USEFUL:
+        print(f"edgedepth: warning: {path} is {image.shape[1]}×{image.shape[0]}; photos under {SMALLEST_USEFUL} px "
+              "a side carry almost no depth cues", file=sys.stderr)
     longest = max(image.shape[:2])
     if max_side is not None and longest > max_side:
         scale = max_side / longest
