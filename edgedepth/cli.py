@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from edgedepth.cli_help import RegistryHelp
 from edgedepth.data.procedural import SCENE_FAMILIES
 from edgedepth.distill.config import MIXED_PRECISION_CHOICES
 from edgedepth.errors import EdgeDepthError
+from edgedepth.outputs import check_writable
 from edgedepth.recipes import DEFAULT, LAYOUTS, load_recipe
 from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
@@ -353,8 +355,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_distill(args: argparse.Namespace) -> None:
-    if args.out.exists() and not args.force:
-        raise EdgeDepthError(f"{args.out} already exists (use --force to overwrite)")
+    check_writable(args.out, args.force)  # before training, not after it
     given = {"model": ("--model", args.model), "input_size": ("--size", args.size), "steps": ("--steps", args.steps),
              "scenes": ("--scenes", args.scenes), "batch_size": ("--batch-size", args.batch_size),
              "lr": ("--lr", args.lr), "gt_weight": ("--gt-weight", args.gt_weight),
@@ -376,6 +377,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if not args.student.is_file():
         raise EdgeDepthError(f"no student checkpoint at {args.student}")
+    check_writable(args.out, force=True, directory=True)
     recipe = load_recipe(args.recipe) if args.recipe else None
     exports = _export_plan((recipe.exports if recipe else {}) or {"onnx": ["fp32"]}, args.format, args.precision)
     layout = args.layout or (recipe.layout if recipe else None) or "NCHW"
@@ -391,7 +393,9 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
     from edgedepth.stages.export import quantize_student
     from runtime.bundle import load_bundle
 
-    bundle = quantize_student(load_bundle(args.bundle), args.out, args.calibration, args.seed, args.method,
+    fp32 = load_bundle(args.bundle)
+    check_writable(args.out, force=True, directory=True)
+    bundle = quantize_student(fp32, args.out, args.calibration, args.seed, args.method,
                               force=args.force, images=None if args.images is None else str(args.images))
     print(f"wrote {bundle.path}")
 
@@ -403,6 +407,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     if (args.out / "report.json").exists() and not args.force:
         raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
+    check_writable(args.out, force=True, directory=True)
     failures = [f for path in args.bundles if path.is_dir() for f in load_failures(path)]
     report = measure(args.student, find_bundles(args.bundles), _eval_config(args), timing=False,
                      pictures_dir=args.out / "pictures", failures=failures)
@@ -431,6 +436,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     target = args.out / "bench.json"
     if target.exists() and not args.force:
         raise EdgeDepthError(f"{target} already exists (use --force to overwrite)")
+    check_writable(args.out, force=True, directory=True)
     timed = measure(args.student, find_bundles(args.bundles), _eval_config(args), accuracy=False)
     latency = latency_by_artifact(timed)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -470,7 +476,8 @@ COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run one command; user errors print one line on stderr and exit 2."""
+    """Entry point: run one command; user errors print one line on stderr and exit 2, an operating-system failure
+    (a full disk, a vanished folder) one line and exit 1; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         code = COMMANDS[args.command](args)
@@ -480,6 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     except (EdgeDepthError, BundleError) as exc:
         print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine's, not the user's nor a bug: a full disk, a vanished folder
+        if os.environ.get("EDGEDEPTH_DEBUG"):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"edgedepth: error: {exc.strerror or exc}{where} (EDGEDEPTH_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
     return code or 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from edgedepth.checkpoint import load_student
 from edgedepth.errors import EdgeDepthError
+from edgedepth.outputs import check_writable
 from edgedepth.showcase import showcase
 from edgedepth.stages.export import Exports, export_many, plan_exports, record_failures
 from edgedepth.stages.measure import EvalConfig, measure
@@ -47,8 +48,9 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
     from runtime.atomic import atomic_directory
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+    if out_dir.exists() and out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise EdgeDepthError(f"{out_dir} already holds a run (use --force to replace it)")
+    check_writable(out_dir, force=True, directory=True)  # before training, not after it
     task = get_task(config.task)  # an unknown task, format or precision fails before training
     plan_exports(config.exports)
     training = config.training_config()

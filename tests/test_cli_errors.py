@@ -161,3 +161,29 @@ def test_usage_errors_are_one_line(capsys):
         main(["verify", "--student", "s", "--bundles", "b", "--out", "o", "--eval-scenes", "-1"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and "--eval-scenes" in err and "usage" not in err
+
+
+@pytest.mark.parametrize("where", ["proc", "directory"])
+def test_a_bad_out_is_refused_before_training(where, tmp_path, capsys):
+    """Before the fix, `distill --out /proc/x` trained first and lost the model to a traceback."""
+    import time
+
+    out = {"proc": "/proc/edgedepth-cannot-write/x.safetensors", "directory": str(tmp_path)}[where]
+    start = time.perf_counter()
+    code = main(["distill", "--out", out, "--force", "--steps", "50", "--scenes", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and time.perf_counter() - start < 5.0, err
+    assert ("cannot write" if where == "proc" else "is a directory") in err
+
+
+def test_an_os_error_is_one_line(monkeypatch, tmp_path, capsys):
+    import edgedepth.cli as cli
+
+    def full_disk(args):
+        raise OSError(28, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setitem(cli.COMMANDS, "export", full_disk)
+    monkeypatch.delenv("EDGEDEPTH_DEBUG", raising=False)
+    assert main(["export", "--student", "s", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("edgedepth: error: No space left on device") and err.count("\n") == 1
