@@ -86,7 +86,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"  source toolkit {source.get('toolkit_version')}"
               f" · checkpoint {str(source.get('checkpoint_sha256'))[:16]}"
               f" · calibration {str(source.get('calibration_sha256'))[:16]}")
-        print(f"  files  {len(m['files'])} listed, sha256 verified")
+        covered = "manifest digest verified" if "digest" in m else "manifest not covered (an older bundle)"
+        print(f"  files  {len(m['files'])} listed, sha256 verified; {covered}")
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -14,6 +15,7 @@ from typing import Any
 
 from runtime.atomic import atomic_write_json
 from runtime.errors import BundleError
+from runtime.jsonsafe import json_safe
 
 MANIFEST = "manifest.json"
 # The model file of each format's bundles written before manifests named theirs in `model_file` (exporters now do).
@@ -39,6 +41,9 @@ SOURCE_FIELDS = ("model", "teacher", "checkpoint_sha256", "calibration_sha256", 
 NORMALIZATION_FIELDS = ("mean", "std", "scale")
 QUANTIZED_DTYPES = ("int8", "uint8")
 _CHUNK = 1 << 20
+DIGEST = "digest"  # sha256 of the manifest itself, written last by write_manifest
+MAX_DIM = 16384  # a declared dimension larger than this is a lie or a mistake
+MAX_ELEMENTS = 1 << 26  # 64 Mi elements (256 MB of float32) per declared tensor
 
 
 @dataclass(frozen=True)
@@ -122,12 +127,35 @@ def _check_entry_values(manifest: dict[str, Any]) -> str | None:
         complete = isinstance(norm, dict) and all(k in norm for k in NORMALIZATION_FIELDS)
         if norm != "baked-in" and not complete:
             return f"inputs[{index}].normalization must be {{mean, std, scale}} or \"baked-in\""
+    for key in ("inputs", "outputs"):
+        for index, spec in enumerate(manifest[key]):
+            problem = _shape_problem(spec["shape"])
+            if problem:
+                return f"{key}[{index}].shape {spec['shape']}: {problem}"
     for index, spec in enumerate(manifest["outputs"]):
         if spec["kind"] not in OUTPUT_KINDS:
             return f"outputs[{index}].kind '{spec['kind']}' is not one of {', '.join(OUTPUT_KINDS)}"
         if spec["dtype"] in QUANTIZED_DTYPES and not isinstance(spec.get("quant"), dict):
             return f"outputs[{index}] is {spec['dtype']} but has no quant {{scale, zero_point}}"
     return None
+
+
+def _shape_problem(shape: list) -> str | None:
+    """Declared shapes are trusted to size buffers: sizes must be sane before anything is allocated."""
+    fixed = [d for d in shape if isinstance(d, int) and not isinstance(d, bool) and d >= 0]
+    if any(d > MAX_DIM for d in fixed):
+        return f"a dimension over {MAX_DIM}"
+    if math.prod(fixed) > MAX_ELEMENTS:
+        return f"over {MAX_ELEMENTS:,} elements"
+    return None
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 over the manifest's canonical JSON (its `digest` left out), `files` and their sha256s included:
+    catches corruption and accidental edits of the manifest itself, not tampering (an editor can recompute it)."""
+    body = {k: v for k, v in manifest.items() if k != DIGEST}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def manifest_problem(manifest: Any) -> str | None:
@@ -176,6 +204,7 @@ def write_manifest(bundle_dir: str | os.PathLike, manifest: dict[str, Any]) -> d
     if not (bundle_dir / model_file(result)).exists():
         raise BundleError(f"bundle {bundle_dir}: {model_file(result)} is missing (write it first)")
     result["files"] = hash_bundle_files(bundle_dir)
+    result[DIGEST] = manifest_digest(json.loads(json.dumps(json_safe(result))))
     atomic_write_json(bundle_dir / MANIFEST, result)
     return result
 
@@ -197,19 +226,25 @@ def _safe_relative(name: str) -> bool:
     return bool(name) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in name
 
 
-def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
+def _check_file_names(root: Path, manifest: dict[str, Any]) -> None:
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError(f"bundle {root}: manifest lacks files (sha256 per file)")
     model = model_file(manifest)
     if not any(name == model or name.startswith(model + "/") for name in files):
         raise BundleError(f"bundle {root}: {model} is not listed in the manifest's files")
-    for name, expected in files.items():
+    for name in files:
         if not _safe_relative(name):
             raise BundleError(f"bundle {root}: file name '{name}' points outside the bundle")
+
+
+def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
+    for name, expected in manifest["files"].items():
         path = root / name
         if not path.is_file():
             raise BundleError(f"bundle {root}: {name} is listed in the manifest but missing")
+        if not path.resolve().is_relative_to(root.resolve()):  # a link to a file elsewhere: never hashed
+            raise BundleError(f"bundle {root}: {name} is a link to a file outside the bundle")
         got = sha256_file(path)
         if got != expected:
             raise BundleError(
@@ -229,5 +264,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     problem = manifest_problem(manifest)
     if problem:
         raise BundleError(f"bundle {root}: {problem}")
+    _check_file_names(root, manifest)
+    if DIGEST in manifest and manifest[DIGEST] != manifest_digest(manifest):
+        raise BundleError(f"bundle {root}: {MANIFEST} does not match its digest (edited or corrupted after "
+                          "export; export again)")
     _verify_files(root, manifest)
     return Bundle(path=root, manifest=manifest, model_path=root / model_file(manifest))

@@ -131,6 +131,11 @@ def test_tampered_model_is_refused(tmp_path):
     (lambda r: _edit(r, lambda m: m.update(format="pytorch")), "format 'pytorch'"),
     (lambda r: _edit(r, lambda m: m.pop("files")), "lacks files"),
     (lambda r: _edit(r, lambda m: m["files"].update({"../etc/passwd": "0"})), "outside the bundle"),
+    # The manifest itself is covered by its digest: an edit that keeps it valid is still caught.
+    (lambda r: _edit(r, lambda m: m["inputs"][0]["normalization"].update(scale=1.0)), "does not match its digest"),
+    (lambda r: _edit(r, lambda m: m["inputs"][0].update(shape=[1, 3, 4096, 4096 * 8])), "over 16384"),
+    (lambda r: _edit(r, lambda m: m["inputs"][0].update(shape=[64, 3, 4096, 4096])), "elements"),
+    (lambda r: _link_outside(r), "a link to a file outside the bundle"),
 ])
 def test_broken_bundles_give_one_line_errors(tmp_path, damage, match):
     root = tmp_path / "b"
@@ -139,6 +144,14 @@ def test_broken_bundles_give_one_line_errors(tmp_path, damage, match):
     with pytest.raises(BundleError, match=match) as info:
         load_bundle(root)
     assert "\n" not in str(info.value)
+
+
+def _link_outside(root):
+    """model.onnx replaced by a link to a file elsewhere that has the same bytes (so its sha256 matches)."""
+    outside = root.parent / "elsewhere.onnx"
+    outside.write_bytes((root / "model.onnx").read_bytes())
+    (root / "model.onnx").unlink()
+    (root / "model.onnx").symlink_to(outside)
 
 
 def _edit(root, change):
