@@ -485,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         print("edgedepth: interrupted", file=sys.stderr)
         return 130
     except (EdgeDepthError, BundleError) as exc:
+        if os.environ.get("EDGEDEPTH_DEBUG"):
+            raise
         print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
     except OSError as exc:  # the machine's, not the user's nor a bug: a full disk, a vanished folder

@@ -12,7 +12,7 @@ from edgedepth.errors import EdgeDepthError
 
 def check_writable(path: Path, force: bool = False, directory: bool = False) -> None:
     """Refuse, in one line, an output that exists without `force`, a file target that is a directory (or the
-    reverse), or a place where nothing can be written; creates the missing parent folders."""
+    reverse), or a place where nothing can be written. Creates nothing: the nearest existing folder is probed."""
     path = Path(path)
     if path.exists() and not force and not directory:
         raise EdgeDepthError(f"{path} already exists (use --force to overwrite)")
@@ -21,8 +21,11 @@ def check_writable(path: Path, force: bool = False, directory: bool = False) -> 
     if path.exists() and directory and not path.is_dir():
         raise EdgeDepthError(f"{path} is a file; --out names a directory here")
     parent = path if directory and path.is_dir() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EdgeDepthError(f"cannot write under {parent}: it is not a folder")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".edgedepth-probe-", dir=parent)
         os.close(fd)
         os.unlink(probe)

@@ -10,7 +10,8 @@ from typing import Any
 from quantize.calibration import calibration_sha256
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
-from runtime.errors import RequestError
+from runtime.errors import BundleError, RequestError
+from runtime.measure import one_line
 
 
 def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list,
@@ -20,7 +21,12 @@ def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibr
     model_file = fp32.model_path.name
     final = Path(out_dir) / name
     with atomic_directory(final, force) as tmp:
-        quantization = write_model(tmp)
+        try:
+            quantization = write_model(tmp)
+        except (BundleError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # a model file the quantizer cannot read (corrupt, yet re-hashed) is the input's
+            raise BundleError(f"cannot quantize {fp32.name}/{model_file}: {one_line(exc)}") from exc
         manifest: dict[str, Any] = json.loads(json.dumps(fp32.manifest))
         for stale in ("files", "parity", "checks"):
             manifest.pop(stale, None)

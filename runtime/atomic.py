@@ -131,6 +131,7 @@ def atomic_directory(final: str | os.PathLike, force: bool = False) -> Iterator[
     final = Path(final)
     if final.exists() and not force:
         raise OverwriteRefused(_exists_message(final))
+    made = [p for p in reversed(final.parents) if not p.exists()]  # removed again if the block fails
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _make_temp_dir(final)
     try:
@@ -150,5 +151,10 @@ def atomic_directory(final: str | os.PathLike, force: bool = False) -> Iterator[
             os.rename(tmp, final)
     except BaseException:
         _remove(tmp)
+        for folder in reversed(made):  # nothing half-made: not even the empty folders made for it
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     _fsync_dir(final.parent)

@@ -187,3 +187,23 @@ def test_an_os_error_is_one_line(monkeypatch, tmp_path, capsys):
     assert main(["export", "--student", "s", "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("edgedepth: error: No space left on device") and err.count("\n") == 1
+
+
+def test_quantize_of_a_corrupt_model_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    """The model's bytes garbled and its sha256 recomputed: the bundle loads, the quantizer cannot read it."""
+    import json
+
+    from runtime.bundle import write_manifest
+    from tests.helpers import make_onnx_bundle
+
+    bundle = make_onnx_bundle(tmp_path / "onnx-fp32", name="onnx-fp32")
+    data = bytearray((bundle.path / "model.onnx").read_bytes())
+    data[len(data) // 3: len(data) // 3 + 64] = b"\xff" * 64
+    (bundle.path / "model.onnx").write_bytes(bytes(data))
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    write_manifest(bundle.path, {k: v for k, v in manifest.items() if k not in ("files", "digest")})
+    out = tmp_path / "new" / "int8"
+    code = main(["quantize", "--bundle", str(bundle.path), "--out", str(out), "--calibration", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot quantize onnx-fp32/model.onnx" in err, err
+    assert not (tmp_path / "new").exists()  # no empty output folder either
