@@ -1,5 +1,7 @@
 # Two entry points a new user needs: `make demo` and `make test`. Each creates .venv on first use.
 PYTHON ?= python3
+# Test processes (pytest-xdist); each test file runs whole in one of them, so its fixtures are built once.
+WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -16,7 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 
 # Everything but the tests marked slow (real conversions, training) or e2e (whole CLI chains): under a minute.
 test-fast: $(STAMP)
