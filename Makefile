@@ -23,7 +23,7 @@ test: $(STAMP)
 # Everything but the tests marked slow (real conversions, training) or e2e (whole CLI chains): under a minute.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile -m "not slow and not e2e"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_student.py --out runs/bench
