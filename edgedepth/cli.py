@@ -20,6 +20,7 @@ from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import BundleError
+from runtime.cli_types import count, non_negative, positive_int
 
 EPILOG = """\
 typical run, stage by stage:
@@ -51,30 +52,6 @@ def _size(text: str) -> tuple[int, int]:
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got '{text}'")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text}")
-    return value
 
 
 def _keyword(text: str) -> tuple[str, object]:
@@ -109,11 +86,11 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     parser.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--force", action="store_true", help=force_help)
-    parser.add_argument("--threads", type=_positive, default=2, help="CPU threads for every backend (default 2)")
-    parser.add_argument("--eval-scenes", type=_count, default=32,
+    parser.add_argument("--threads", type=positive_int, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--eval-scenes", type=count, default=32,
                         help="held-out procedural scenes (default 32; 0 leaves the procedural set out)")
-    parser.add_argument("--warmup", type=_count, default=10, help="untimed warm-up runs per artifact (default 10)")
-    parser.add_argument("--iters", type=_positive, default=50, help="timed runs per artifact (default 50)")
+    parser.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs per artifact (default 10)")
+    parser.add_argument("--iters", type=positive_int, default=50, help="timed runs per artifact (default 50)")
     parser.add_argument("--images", type=Path, default=None,
                         help="evaluate on every JPEG/PNG of this folder (default: the student's held-out images "
                         "when it was distilled with --images, else the embedded data)")
@@ -159,9 +136,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     _task_arg(demo)
     _recipe_arg(demo, DEFAULT, "training fields and the export plan; --steps, --formats and --precisions win")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
-    demo.add_argument("--steps", type=_positive,
+    demo.add_argument("--steps", type=positive_int,
                       help="distillation steps (default {default:steps}; {quick_steps} with --quick)")
-    demo.add_argument("--threads", type=_positive, default=None,
+    demo.add_argument("--threads", type=positive_int, default=None,
                       help="CPU threads for training and every backend (default {default:threads})")
     demo.add_argument("--formats", type=_csv, default=None,
                       help="comma-separated export formats ({formats}) or 'all' (default: the recipe's)")
@@ -201,16 +178,16 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     _cache_args(dis)
     dis.add_argument("--size", type=_size, default=None,
                      help="student input HEIGHTxWIDTH (default {default:input_size})")
-    dis.add_argument("--steps", type=_positive, default=None,
+    dis.add_argument("--steps", type=positive_int, default=None,
                      help="optimisation steps (default {default:steps})")
-    dis.add_argument("--scenes", type=_positive, default=None,
+    dis.add_argument("--scenes", type=positive_int, default=None,
                      help="procedural training scenes (default {default:scenes})")
-    dis.add_argument("--batch-size", type=_positive, default=None, help="batch size (default {default:batch_size})")
+    dis.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default {default:batch_size})")
     _recipe_arg(dis, DEFAULT, "its training fields for the task; flags given here win")
-    dis.add_argument("--eval-every", type=_positive, default=None,
+    dis.add_argument("--eval-every", type=positive_int, default=None,
                      help="measure held-out accuracy every N steps and draw the learning curve next to the "
                      "checkpoint (<name>.curve.png; the long recipe does every 500)")
-    dis.add_argument("--gt-weight", type=_non_negative, default=None,
+    dis.add_argument("--gt-weight", type=non_negative, default=None,
                      help="weight of the procedural scenes' exact depth next to the teacher's targets (default "
                      "{default:gt_weight}; 0 = teacher only)")
     dis.add_argument("--scene-family", choices=SCENE_FAMILIES, default=None,
@@ -222,7 +199,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 "
                      "(default {default:mixed_precision})")
     dis.add_argument("--seed", type=int, default=None, help="random seed (default {default:seed})")
-    dis.add_argument("--threads", type=_positive, default=None, help="CPU threads (default {default:threads})")
+    dis.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default {default:threads})")
     dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
 
 
@@ -245,7 +222,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                      help="input layout of the exported model (NHWC: what Android camera pipelines feed; default: "
                      "the recipe's, else NCHW)")
     _recipe_arg(exp, None, "its export plan (formats, precisions, layout); --format, --precision and --layout win")
-    exp.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
+    exp.add_argument("--calibration", type=positive_int, default=32, help="calibration images (default 32)")
     exp.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     exp.add_argument("--force", action="store_true", help="replace existing bundles")
 
@@ -259,7 +236,7 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     qua.add_argument("--out", type=Path, required=True, help="directory that receives the quantized bundle")
     qua.add_argument("--method", default=None, help=f"one of: {describe_methods()} (default: the first listed "
                      "for the bundle's format)")
-    qua.add_argument("--calibration", type=_positive, default=32, help="calibration images (default 32)")
+    qua.add_argument("--calibration", type=positive_int, default=32, help="calibration images (default 32)")
     qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     qua.add_argument("--images", type=Path, default=None,
                      help="calibrate on this folder of JPEG/PNG photos instead of procedural scenes")

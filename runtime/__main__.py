@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from runtime.bundle import Bundle, BundleError, load_bundle
+from runtime.cli_types import count, positive_int
 from runtime.measure import size_mb
 from runtime.predict_cli import add_portrait_args, add_predict_args, run_portrait, run_predict
 
@@ -26,20 +27,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message.splitlines()[0]}\n")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = _Parser(prog=PROG, description="Run and time edgedepth bundles on this device.")
@@ -48,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
     bench = sub.add_parser("bench", help="time bundles on random inputs that match their manifests")
     bench.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
-    bench.add_argument("--threads", type=_positive, default=1, help="intra-op threads (default 1)")
-    bench.add_argument("--warmup", type=_non_negative, default=10, help="untimed runs first (default 10)")
-    bench.add_argument("--iters", type=_positive, default=50, help="timed runs (default 50)")
+    bench.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
+    bench.add_argument("--warmup", type=count, default=10, help="untimed runs first (default 10)")
+    bench.add_argument("--iters", type=positive_int, default=50, help="timed runs (default 50)")
     bench.add_argument("--min-seconds", type=float, default=0.0, help="keep timing at least this long")
     bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     bench.add_argument("--json", type=Path, metavar="OUT",

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bundle import load_bundle
+from runtime.cli_types import non_negative, positive_int
 from runtime.depth_io import SAVES, nearness, write_map
 from runtime.errors import InputError
 from runtime.fit import FITS
@@ -30,26 +31,6 @@ def _saves(text: str) -> list[str]:
     return chosen
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got '{text}'")
-    return value
-
-
 def _point(text: str) -> tuple[int, int]:
     try:
         x, y = (int(v) for v in text.split(","))
@@ -63,7 +44,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit", choices=FITS, default="stretch",
                         help="how a photo meets the fixed input: stretch (as training does), letterbox, or crop "
                         "(the centre; outside it the map has no value) (default stretch)")
-    parser.add_argument("--threads", type=_positive, default=2, help="backend threads (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="backend threads (default 2)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
@@ -96,7 +77,7 @@ def add_portrait_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the picture to write (.png or .jpg)")
     parser.add_argument("--focus", type=_point, help="X,Y of the point to keep sharp (default: the nearest large "
                         "region)")
-    parser.add_argument("--aperture", type=_non_negative, default=1.0, help="blur strength (default 1; 0 = none)")
+    parser.add_argument("--aperture", type=non_negative, default=1.0, help="blur strength (default 1; 0 = none)")
 
 
 def _camera(args: argparse.Namespace, width: int, height: int) -> Camera | None:

@@ -1,0 +1,24 @@
+"""Argument types shared by the command lines (`python -m runtime`, `edgedepth`): a bad number is one usage line."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def _bounded(parse: Callable[[str], float], low: float, what: str) -> Callable[[str], float]:
+    def check(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not value >= low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
+        return value
+
+    return check
+
+
+positive_int = _bounded(int, 1, "a positive integer")
+count = _bounded(int, 0, "a whole number ≥ 0")
+non_negative = _bounded(float, 0.0, "a number ≥ 0")
