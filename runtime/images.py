@@ -94,10 +94,7 @@ def png_bytes(array: np.ndarray, text: dict[str, str] | None = None) -> bytes:
     from PIL import PngImagePlugin
 
     array = np.ascontiguousarray(array)
-    if array.dtype == np.uint16:
-        image = Image.fromarray(array.astype("<u2"), mode=None)
-    else:
-        image = Image.fromarray(array)
+    image = Image.fromarray(array.astype("<u2") if array.dtype == np.uint16 else array)
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, value)

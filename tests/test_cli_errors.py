@@ -121,16 +121,19 @@ def test_fidelity_budgets_gate_verify():
     assert failed_rows([{"artifact": "x", "status": "failed", "reason": "boom"}]) == ["x: boom"]
 
 
-def _png_header_only(path, width, height):
-    """A PNG that declares width×height and holds no pixel data: what a decompression bomb looks like up front."""
+def _png_bomb(path, width, height):
+    """A valid 1-bit PNG of width×height, all black: about 100 KB on disk, gigabytes once decoded to RGB."""
     import struct
     import zlib
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the row's bits
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
     return path
 
 
@@ -139,7 +142,8 @@ def test_a_huge_declared_image_is_refused_before_decoding(tmp_path):
 
     from edgedepth.data.images import read_image
 
-    bomb = _png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    bomb = _png_bomb(tmp_path / "bomb.png", 30000, 30000)
+    assert bomb.stat().st_size < 1_000_000
     start = time.perf_counter()
     with pytest.raises(EdgeDepthError, match="bomb.png") as info:
         read_image(bomb, max_side=1024)
