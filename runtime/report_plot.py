@@ -29,7 +29,8 @@ def plot_data(report: dict) -> tuple[str, list[tuple[str, float | None, float, s
             points.append((str(row.get("artifact")), None if is_baseline(row) else fps, value, group))
         if sum(p[1] is not None for p in points) >= 1:
             better = "higher" if key == "delta1" else "lower"
-            return f"{name} {label} ({better} is better)", points
+            # Pillow's built-in font has no Greek: the axis says delta1 where the tables say δ1.
+            return f"{name} {label.replace('δ', 'delta')} ({better} is better)", points
     return "", []
 
 
