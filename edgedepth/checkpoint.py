@@ -80,6 +80,20 @@ def read_state_dict(path: Path, trust_pickle: bool = False) -> tuple[dict[str, t
         except Exception as exc:  # safetensors raises several types for truncated/corrupt headers
             raise EdgeDepthError(f"corrupt checkpoint {path}: {str(exc).splitlines()[0]}") from exc
         return state, metadata
+    obj = load_torch_file(path, trust_pickle)
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise EdgeDepthError(f"checkpoint {path} does not hold a state_dict of tensors")
+    return obj, {}
+
+
+def load_torch_file(path: Path, trust_pickle: bool = False) -> Any:
+    """What a PyTorch file holds, loaded with `weights_only` (tensors, numbers, strings, containers) unless the
+    user trusts the file; a refusal or a corrupt file is one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDepthError(f"checkpoint not found: {path}")
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
             warnings.simplefilter("ignore")
@@ -92,11 +106,7 @@ def read_state_dict(path: Path, trust_pickle: bool = False) -> tuple[dict[str, t
                              "only for a file you trust") from exc
     except Exception as exc:
         raise EdgeDepthError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}") from exc
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise EdgeDepthError(f"checkpoint {path} does not hold a state_dict of tensors")
-    return obj, {}
+    return obj
 
 
 def _count(n: int, what: str) -> str:
