@@ -1,5 +1,6 @@
 """What several test modules build: seeded students, photo folders, a tiny hand-written ONNX model and its bundle,
-a minimal manifest, and tiny random-init Hugging Face models of every supported family. Fixtures live in
+a minimal manifest, tiny random-init Hugging Face models of every supported family, and the check of a bundle
+derived by `edgedepth quantize`. Fixtures live in
 conftest.py; these are plain functions."""
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from runtime.bundle import load_bundle, write_manifest
 from runtime.preprocess import resize_bilinear
 
 SIZE = (64, 96)  # the input size of the session students
+# Ops that would betray a non-portable stereo graph (data-dependent sampling or indexing, 3D convolutions).
+STEREO_FORBIDDEN_OPS = {"gridsample", "grid_sample", "gather", "gatherelements", "gathernd", "scatternd", "conv3d",
+                        "resample", "gather_along_axis", "gather_nd", "nonzero", "topk", "argmax", "range",
+                        "range_1d"}
 H, W = 8, 12
 RNG = np.random.default_rng(42)
 WEIGHT = RNG.normal(0, 0.5, size=(1, 3, 3, 3)).astype(np.float32)
@@ -157,3 +162,30 @@ def tiny_models() -> dict:
         bottleneck_features=16, num_relative_features=8, bin_embedding_dim=16, num_attractors=[4, 2, 2, 1],
         bin_configurations=[{"n_bins": 8, "min_depth": 0.001, "max_depth": 10.0}]))
     return models
+
+
+def bundle_outputs(bundle, inputs):
+    """The bundle's first output for each input, through its runner (one thread)."""
+    from runtime.runners.registry import runner_for_format
+
+    with runner_for_format(bundle.format)() as runner:
+        runner.load(bundle, 1)
+        return np.stack([runner.infer({bundle.inputs[0]["name"]: x})[bundle.outputs[0]["name"]] for x in inputs])
+
+
+def check_derived(derived, fp32, precision, method_prefix):
+    """A bundle derived by `edgedepth quantize`: named like export names it, its method, source and calibration
+    recorded, the fp32 manifest's I/O kept, and outputs that track the fp32 bundle's."""
+    from runtime.metrics import agreement
+
+    m = derived.manifest
+    assert (m["name"], m["format"], m["precision"]) == (f"{fp32.format}-{precision}", fp32.format, precision)
+    assert m["quantization"]["method"].startswith(method_prefix)
+    assert m["quantization"]["from"] == {"name": fp32.name, "sha256": fp32.manifest["files"][fp32.model_path.name]}
+    assert m["quantization"]["calibration_samples"] == 4 and len(m["source"]["calibration_sha256"]) == 64
+    assert m["inputs"] == fp32.manifest["inputs"] and m["outputs"] == fp32.manifest["outputs"]
+    assert "parity" not in m and "checks" not in m  # the fp32 bundle's parity does not describe this model
+    rng = np.random.default_rng(5)
+    inputs = [np.clip(rng.normal(size=fp32.inputs[0]["shape"]), -2, 2).astype(np.float32) for _ in range(2)]
+    stats = agreement(bundle_outputs(fp32, inputs), bundle_outputs(derived, inputs))
+    assert np.isfinite(stats["psnr_db"]) and stats["psnr_db"] > 15, stats  # runs, and tracks the fp32 model

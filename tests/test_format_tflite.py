@@ -29,7 +29,7 @@ from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E40
 from runtime.metrics import agreement  # noqa: E402
 from runtime.runners.litert import LiteRTRunner  # noqa: E402
 from runtime.runners.registry import runner_for_format  # noqa: E402
-from tests.helpers import make_student  # noqa: E402
+from tests.helpers import check_derived, make_student  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -271,3 +271,14 @@ def test_upsampling_path_matches_torch(align_corners):
     assert got.shape == ref.shape == (1, 2, 16, 24)
     assert np.abs(got - ref).max() <= 1e-4 * span
     assert np.abs(wrong - ref).max() > 1e-2 * span  # the two modes differ: the test can tell them apart
+
+
+def test_litert_is_the_tflite_default_of_quantize(bundles, tmp_path):
+    """`edgedepth quantize` on an fp32 .tflite bundle takes LiteRT static int8 unless told otherwise."""
+    from edgedepth.cli import main
+
+    fp32 = bundles["fp32"]
+    assert main(["quantize", "--bundle", str(fp32.path), "--out", str(tmp_path), "--calibration", "4"]) == 0
+    derived = load_bundle(tmp_path / "tflite-int8")
+    check_derived(derived, fp32, "int8", "ai-edge-quantizer static_wi8_ai8")
+    assert derived.manifest["quantization"]["ranges"] == "min/max over all calibration samples"

@@ -8,6 +8,7 @@ import pytest
 
 from edgedepth.cli import main
 from runtime.bundle import load_bundle
+from tests.helpers import STEREO_FORBIDDEN_OPS
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +56,21 @@ def test_bundles_take_both_views(stereo_run):
                 assert bundle.manifest["quantization"]["calibration_samples"] == 3
             else:
                 assert bundle.manifest["parity"]["max_abs_rel"] <= 1e-4
+
+
+def test_tflite_pair_has_portable_ops(stereo_run):
+    """The LiteRT flatbuffer of the pair (its parity with torch is the export's fp32 gate, checked above): two
+    static inputs, no sampling, gather, flex or custom ops."""
+    out, formats = stereo_run
+    if "tflite" not in formats:
+        pytest.skip("the TFLite exporter's libraries are not installed")
+    from ai_edge_litert.interpreter import Interpreter
+
+    bundle = load_bundle(out / "bundles" / "tflite-fp32")
+    interpreter = Interpreter(model_path=str(bundle.model_path), num_threads=1)
+    ops = {op["op_name"].lower() for op in interpreter._get_ops_details()}
+    assert not ops & STEREO_FORBIDDEN_OPS and not any(op.startswith(("flex", "custom")) for op in ops), ops
+    assert [list(d["shape"]) for d in interpreter.get_input_details()] == [[1, 3, 64, 128]] * 2
 
 
 def test_report_has_stereo_rows(stereo_run):
