@@ -27,6 +27,7 @@ from torch import nn
 from edgedepth.checkpoint import StudentInfo
 from edgedepth.version import __version__
 from export.base import Exporter, ExportRequest
+from export.cache import ConversionCache, module_fingerprint
 from export.coreml_checks import check_coreml_bundle
 from export.parity import reference_inputs, torch_vs_bundle
 from export.precision import Precision
@@ -36,6 +37,7 @@ from runtime.bundle import Bundle
 
 MODEL_FILE = "model.mlpackage"
 DEPLOYMENT_TARGET = "iOS17"
+_MLPROGRAMS = ConversionCache(size=2)  # converted programs of the last modules (see to_mlprogram)
 # Weights with more elements than this are compressed (w8, palettized); smaller ones stay float16.
 WEIGHT_THRESHOLD = 512
 MACOS_ONLY = "CoreML prediction needs macOS"
@@ -89,7 +91,17 @@ def image_input_spec(info: StudentInfo, name: str) -> dict[str, Any]:
 def to_mlprogram(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], inputs: list[Any],
                  output_name: str, compute: str = "fp16") -> Any:
     """Trace `module` on `example` (one tensor, or one per input) and convert it to an iOS 17 mlprogram (fp16 or
-    fp32 compute, float32 output)."""
+    fp32 compute, float32 output); remembered per process, so w8 and the palettes of one student compress the
+    same fp16 program (the compressions return new models and leave it as it is)."""
+    examples = example if isinstance(example, tuple) else (example,)
+    described = [(type(i).__name__, i.name, str(getattr(i.shape, "shape", i.shape)), getattr(i, "scale", None),
+                  getattr(i, "bias", None), str(getattr(i, "color_layout", None))) for i in inputs]
+    key = module_fingerprint(module, examples, f"{described}|{output_name}|{compute}")
+    return _MLPROGRAMS.get_or_make(key, lambda: _convert(module, example, inputs, output_name, compute))
+
+
+def _convert(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], inputs: list[Any],
+             output_name: str, compute: str) -> Any:
     import coremltools as ct
 
     with torch.no_grad(), warnings.catch_warnings():

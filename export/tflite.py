@@ -7,11 +7,9 @@ signature carries the manifest's names (`image` → `depth`), which is how the L
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,14 +19,14 @@ import torch
 from torch import nn
 
 from export.base import Exporter, ExportRequest, model_for_layout
+from export.cache import ConversionCache, module_fingerprint
 from export.precision import Precision, quantized
 from export.registry import register_exporter
 from quantize.litert_int8 import SIGNATURE
 
 MODEL_FILE = "model.tflite"
 # Float flatbuffers kept per process, so the precisions of one student convert from torch once (about 20 s each).
-_FLOAT_CACHE: OrderedDict[str, bytes] = OrderedDict()
-_FLOAT_CACHE_SIZE = 2
+_FLOAT_CACHE = ConversionCache(size=2)
 
 
 class _NamedIO(nn.Module):
@@ -82,31 +80,12 @@ def convert_to_tflite(module: nn.Module, example: torch.Tensor | tuple[torch.Ten
         return bytes(edge.model_content())
 
 
-def _fingerprint(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], input_name: str | list[str],
-                 output_name: str) -> str:
-    """sha256 over what the conversion depends on: module structure (repr), weights, input shapes and names."""
-    digest = hashlib.sha256()
-    shapes = [(name, list(t.shape), str(t.dtype)) for name, t in _named_examples(example, input_name).items()]
-    digest.update(f"{repr(module)}|{shapes}|{output_name}".encode())
-    for key, tensor in module.state_dict().items():
-        data = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{key}|{data.dtype}|{list(tensor.shape)}".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def float_tflite(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], input_name: str | list[str],
                  output_name: str) -> bytes:
     """`convert_to_tflite`, remembered for the last few modules (same structure, weights, shape and names)."""
-    key = _fingerprint(module, example, input_name, output_name)
-    if key in _FLOAT_CACHE:
-        _FLOAT_CACHE.move_to_end(key)
-        return _FLOAT_CACHE[key]
-    model = convert_to_tflite(module, example, input_name, output_name)
-    _FLOAT_CACHE[key] = model
-    while len(_FLOAT_CACHE) > _FLOAT_CACHE_SIZE:
-        _FLOAT_CACHE.popitem(last=False)
-    return model
+    examples = example if isinstance(example, tuple) else (example,)
+    key = module_fingerprint(module, examples, f"{list(_named_examples(example, input_name))}|{output_name}")
+    return _FLOAT_CACHE.get_or_make(key, lambda: convert_to_tflite(module, example, input_name, output_name))
 
 
 def _versions(*packages: str) -> dict[str, str]:
