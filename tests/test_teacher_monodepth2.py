@@ -99,3 +99,17 @@ def test_wrong_or_incomplete_checkpoints_are_one_line(tmp_path):
     with pytest.raises(EdgeDepthError, match="wrong shape") as info:
         create_teacher(f"monodepth2:{folder}")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_stereo, kind", [(False, RELATIVE), (True, METRIC)])
+def test_distill_from_a_monodepth2_folder(tmp_path, use_stereo, kind):
+    from edgedepth.checkpoint import load_student
+    from edgedepth.cli import main
+
+    folder = _official_folder(tmp_path / "md2", use_stereo=use_stereo)
+    out = tmp_path / "student.safetensors"
+    assert main(["distill", "--out", str(out), "--teacher", f"monodepth2:{folder}", "--steps", "2", "--scenes", "2",
+                 "--size", "64x96", "--batch-size", "2", "--no-cache", "--threads", "1"]) == 0
+    _, info = load_student(out)
+    assert info.teacher["name"] == "monodepth2" and info.output_kind == kind
