@@ -8,7 +8,6 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
 
 from edgedepth.cli_help import RegistryHelp
 from edgedepth.data.procedural import SCENE_FAMILIES
@@ -20,7 +19,7 @@ from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import BundleError
-from runtime.cli_types import count, non_negative, positive_int
+from runtime.cli_types import OneLineParser, count, non_negative, positive_int
 
 EPILOG = """\
 typical run, stage by stage:
@@ -31,13 +30,6 @@ typical run, stage by stage:
 or all at once on the embedded data:
   edgedepth demo --out runs/demo
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line (and exit code 2), as `python -m runtime` does."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]} (see {self.prog} --help)\n")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -113,7 +105,7 @@ def _recipe_arg(parser: argparse.ArgumentParser, default: str | None, uses: str)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="edgedepth", description="Distill depth models into small students, quantize and export them, and "
         "verify accuracy and speed of every artifact against the original.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -10,27 +10,21 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from runtime.bundle import Bundle, BundleError, load_bundle
-from runtime.cli_types import count, positive_int
+from runtime.cli_types import OneLineParser, count, positive_int
+from runtime.gate import failed_rows
 from runtime.measure import size_mb
 from runtime.predict_cli import add_portrait_args, add_predict_args, run_portrait, run_predict
 
 PROG = "python -m runtime"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line (and exit code 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
-    parser = _Parser(prog=PROG, description="Run and time edgedepth bundles on this device.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=PROG, description="Run and time edgedepth bundles on this device.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     info = sub.add_parser("info", help="print a bundle's manifest summary and verify its sha256s")
     info.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
     bench = sub.add_parser("bench", help="time bundles on random inputs that match their manifests")
@@ -139,7 +133,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from runtime.jsonsafe import json_safe
 
             print(json.dumps(json_safe(result), indent=2, ensure_ascii=False))
-    return 1 if any(r["status"] == "failed" for r in rows) else 0
+    return 1 if failed_rows(rows) else 0
 
 
 def _cmd_runners(args: argparse.Namespace) -> int:

@@ -1,9 +1,18 @@
-"""Argument types shared by the command lines (`python -m runtime`, `edgedepth`): a bad number is one usage line."""
+"""What the command lines (`python -m runtime`, `edgedepth`) share: a parser whose usage errors are one line,
+and argument types for which a bad number is one usage line."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import NoReturn
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and exit code 2), pointing at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]} (see {self.prog} --help)\n")
 
 
 def _bounded(parse: Callable[[str], float], low: float, what: str) -> Callable[[str], float]:
