@@ -80,9 +80,10 @@ def add_portrait_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aperture", type=non_negative, default=1.0, help="blur strength (default 1; 0 = none)")
 
 
-def _camera(args: argparse.Namespace, width: int, height: int) -> Camera | None:
-    if args.calib is not None:
-        return read_middlebury_calib(args.calib)
+def _camera(args: argparse.Namespace, calibration: Camera | None, width: int, height: int) -> Camera | None:
+    """The calibration file's camera (read once, up front), else the one the flags describe for this photo."""
+    if calibration is not None:
+        return calibration
     if args.fx is None:
         return None
     return Camera(fx=args.fx, fy=args.fy or args.fx, cx=(width - 1) / 2 if args.cx is None else args.cx,
@@ -115,8 +116,10 @@ def run_predict(args: argparse.Namespace, prog: str) -> int:
     jobs = pair_inputs(list(args.inputs), args.left, args.right, is_stereo(bundle))
     unique_names(jobs)
     _targets(args.out, [name for name, _ in jobs], args.save, args.force)
+    calibration = None
     if "ply" in args.save:
         _ply_ready(args, bundle.outputs[0]["kind"])
+        calibration = read_middlebury_calib(args.calib) if args.calib is not None else None  # a bad file: before work
     predictor = Predictor(bundle, threads=args.threads, fit=args.fit)
     args.out.mkdir(parents=True, exist_ok=True)
     latencies, progress, start = [], Progress(len(jobs)), time.perf_counter()
@@ -126,7 +129,7 @@ def run_predict(args: argparse.Namespace, prog: str) -> int:
             for save in args.save:
                 target = args.out / f"{name}{SUFFIXES[save]}"
                 if save == "ply":
-                    camera = _camera(args, result.values.shape[1], result.values.shape[0])
+                    camera = _camera(args, calibration, result.values.shape[1], result.values.shape[0])
                     write_point_cloud(target, result.values, result.kind, result.image, camera, args.scale,
                                       args.shift)
                 else:
