@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedepth.data import MOTORCYCLE_CALIBRATION, load_motorcycle
+from edgedepth.data.middlebury import MOTORCYCLE_PRINCIPAL_POINT, MOTORCYCLE_SHAPE
 from runtime.bundle import Bundle
 from runtime.depth_io import nearness, write_map
 from runtime.images import write_png
@@ -17,9 +18,10 @@ from runtime.portrait import render_portrait
 from runtime.predict import Predictor, is_stereo
 
 FOLDER = "use"
-# Middlebury 2014 Motorcycle, calib.txt of the full-size pair; scikit-image ships the pair at a quarter width.
-MOTORCYCLE_CAMERA = Camera(fx=3979.911, fy=3979.911, cx=1244.772, cy=1019.507, width=2964, baseline=0.193001,
-                           doffs=124.343)
+_CALIB = MOTORCYCLE_CALIBRATION
+MOTORCYCLE_CAMERA = Camera(fx=_CALIB.focal_px, fy=_CALIB.focal_px, cx=MOTORCYCLE_PRINCIPAL_POINT[0],
+                           cy=MOTORCYCLE_PRINCIPAL_POINT[1], width=MOTORCYCLE_SHAPE[1], baseline=_CALIB.baseline_m,
+                           doffs=_CALIB.doffs_px)
 PREFERRED = ("int8", "fp16", "fp32")
 
 

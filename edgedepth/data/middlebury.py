@@ -9,6 +9,8 @@ from edgedepth.data.sample import Calibration, StereoSample
 # Middlebury 2014 "Motorcycle" at the quarter resolution scikit-image ships (calib.txt, scaled by 1/4).
 MOTORCYCLE_SHAPE = (500, 741)
 MOTORCYCLE_CALIBRATION = Calibration(focal_px=994.978, baseline_m=0.193001, doffs_px=31.086)
+# cam0's principal point (x, y) at that resolution, pixel centres at integers (full size: 1244.772, 1019.507).
+MOTORCYCLE_PRINCIPAL_POINT = (310.818, 254.502)
 
 
 def load_motorcycle(max_width: int | None = None) -> StereoSample:
