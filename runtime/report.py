@@ -19,6 +19,7 @@ from runtime.report_model import (
     baseline_comparison,
     beats_section,
     detail_tables,
+    devices_section,
     format_value,
     header_lines,
     legend,
@@ -55,6 +56,11 @@ def render_markdown(report: dict) -> str:
         out += [f"![accuracy against FPS]({report['plot']})", ""]
     out += ["## Speed and fidelity, all numbers", "", markdown_table(*speed_fidelity_table(report), text_columns=4),
             ""]
+    devices = devices_section(report)
+    if devices is not None:
+        headers, cells, notes = devices
+        out += ["## Measured on devices", "", markdown_table(headers, cells, text_columns=4), ""]
+        out += [f"- {_escape(line)}" for line in notes] + [""]
     section = beats_section(report)
     if section is not None:
         headers, cells, notes = section

@@ -9,6 +9,7 @@ from runtime.report_model import (
     STATUSES,
     beats_section,
     detail_tables,
+    devices_section,
     header_lines,
     legend,
     ordered_rows,
@@ -61,6 +62,11 @@ def render_html(report: dict) -> str:
     if report.get("plot"):
         parts.append(f'<img class="plot" src="{escape(report["plot"], quote=True)}" alt="accuracy against FPS">')
     parts += ["<h2>Speed and fidelity, all numbers</h2>", _table(*speed_fidelity_table(report), 4, references)]
+    devices = devices_section(report)
+    if devices is not None:
+        headers, cells, notes = devices
+        parts += ["<h2>Measured on devices</h2>", _table(headers, cells, 4, status_column=3), "<ul>"]
+        parts += [f"<li>{escape(line)}</li>" for line in notes] + ["</ul>"]
     section = beats_section(report)
     if section is not None:
         headers, cells, notes = section

@@ -35,6 +35,14 @@ class ReportRow(TypedDict, total=False):
     init_ms: float  # the backend's load and compile time
     input_hw: list[int]  # the teacher's timed input size
     speedup_vs_student: float  # fps ÷ the torch fp32 student's fps
+    # Rows measured on another device (report.json → `device_rows`, merged by `edgedepth report --merge`):
+    device: dict[str, Any]  # {name, machine}: where the row was measured (machine as `python -m runtime bench`)
+    delegate: str  # LiteRT delegate benchmark_model used: xnnpack, cpu, gpu or nnapi
+    p50_source: str  # "median" (printed by the tool) or "mean" (a benchmark_model that prints no median)
+    first_inference_ms: float
+    warmup_mean_ms: float
+    memory_mb: dict[str, float]  # benchmark_model: footprint delta after init and overall; peak when monitored
+    output_diff: dict[str, Any]  # inference_diff: mean |delegate − single-threaded CPU| per output, avg_error = max
 
 
 MISSING = "—"
@@ -365,3 +373,45 @@ def use_section(report: dict) -> tuple[list[str], list[tuple[str, str]]] | None:
         lines.append(f"Point cloud: {use['point_cloud']} ({use.get('points', MISSING)} points, metric from the "
                      f"pair's calibration; median depth {use.get('median_depth_m', MISSING)} m)")
     return lines, [("portrait", use["portrait"]), ("depth", use["depth"])]
+
+
+DEVICE_LEGEND = ("Device rows come from `python -m runtime bench --json` or `edgedepth profile --adb` on that "
+                 "device, merged with `edgedepth report --merge`; host FPS is the same artifact's in the tables "
+                 "above. Device p50: the median where the tool prints one, else its mean. Memory: benchmark_model's "
+                 "peak footprint when monitored, else its footprint growth over the run. Output diff: mean |delegate "
+                 "− single-threaded CPU| of the raw outputs on random inputs (inference_diff), largest over outputs.")
+
+
+def _device_text(device: dict) -> str:
+    """'name: SoC or CPU, OS, ABI' of one device."""
+    machine = device.get("machine") or {}
+    parts = [machine.get("cpu"), machine.get("os"), machine.get("arch")]
+    return f"{device.get('name', MISSING)}: " + ", ".join(str(p) for p in parts if p)
+
+
+def devices_section(report: dict) -> tuple[list[str], list[list[str]], list[str]] | None:
+    """The "Measured on devices" section: one line per device row beside the host's FPS for the same artifact
+    (headers, cells), then notes (what each device is, what the columns mean); None without device rows."""
+    rows = [r for r in report.get("device_rows") or [] if isinstance(r, dict)]
+    if not rows:
+        return None
+    host = {r.get("artifact"): r for r in report.get("rows", []) if not r.get("reference")}
+    names = list(dict.fromkeys(str((r.get("device") or {}).get("name", MISSING)) for r in rows))
+    headers = ["Artifact", "Device", "Backend", "Status", "Threads", "p50 ms", "Device FPS", "Host FPS", "Init ms",
+               "Memory MB", "Output diff vs CPU"]
+    cells = []
+    for name in names:
+        for row in (r for r in rows if str((r.get("device") or {}).get("name", MISSING)) == name):
+            memory = row.get("memory_mb") or {}
+            cells.append([str(row.get("artifact", MISSING)), name, str(row.get("backend") or MISSING),
+                          status_text(row), str(row.get("threads", MISSING)),
+                          format_value(_get(row, ("latency_ms", "p50")), "ms"), format_value(row.get("fps"), "fps"),
+                          format_value((host.get(row.get("artifact")) or {}).get("fps"), "fps"),
+                          format_value(row.get("init_ms"), "fps"),
+                          format_value(memory.get("peak", memory.get("overall")), "size"),
+                          format_value(_get(row, ("output_diff", "avg_error")), "general")])
+    devices = {str((r.get("device") or {}).get("name", MISSING)): r.get("device") or {} for r in rows}
+    notes = [_device_text({"name": name, **devices[name]}) for name in names]
+    notes += [f"{r.get('artifact', MISSING)} on {(r.get('device') or {}).get('name', MISSING)} ({r.get('status')}): "
+              f"{r.get('reason') or 'no reason recorded'}" for r in rows if r.get("status", "ok") != "ok"]
+    return headers, cells, notes + [DEVICE_LEGEND]
