@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgedepth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_distill, _add_export, _add_quantize, _add_measure, _add_use):
+    for add in (_add_demo, _add_distill, _add_export, _add_quantize, _add_measure, _add_use, _add_profile,
+                _add_report):
         add(sub)
     return parser
 
@@ -263,6 +264,50 @@ def _add_use(sub: argparse._SubParsersAction) -> None:
                                     description="What `python -m runtime predict` does, from the host."))
     add_portrait_args(sub.add_parser("portrait", help="synthetic shallow depth of field from a bundle's depth",
                                      description="What `python -m runtime portrait` does, from the host."))
+
+
+def _add_profile(sub: argparse._SubParsersAction) -> None:
+    """profile: TFLite bundles timed on an Android phone with LiteRT's benchmark_model."""
+    from runtime.litert_benchmark import DELEGATES
+
+    pro = sub.add_parser("profile", help="time TFLite bundles on an Android phone over adb (LiteRT benchmark_model)",
+                         description="Push each TFLite bundle and LiteRT's benchmark_model (built for "
+                         "android_arm64) to the phone, time it there with the chosen delegate(s), optionally "
+                         "compare the delegate's outputs with the CPU's (inference_diff_run_eval), and write "
+                         "--out/device.json (shaped like `python -m runtime bench --json`) for "
+                         "`edgedepth report --merge`.")
+    pro.add_argument("bundles", nargs="*", type=Path, metavar="BUNDLE", help="TFLite bundle directories")
+    pro.add_argument("--adb", nargs="?", const="", required=True, metavar="SERIAL",
+                     help="profile on the phone adb reaches (SERIAL picks one when several are attached)")
+    pro.add_argument("--benchmark-binary", type=Path, required=True, metavar="PATH",
+                     help="LiteRT's benchmark_model for the phone (android_arm64)")
+    pro.add_argument("--out", type=Path, required=True, help="directory for device.json")
+    pro.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")
+    pro.add_argument("--runs", type=positive_int, default=50, help="timed runs (default 50)")
+    pro.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs (default 10)")
+    pro.add_argument("--delegate", type=_csv, default=["xnnpack"],
+                     help=f"comma-separated, one row each: {', '.join(DELEGATES)} (cpu = LiteRT's own kernels, "
+                     "XNNPACK off; default xnnpack)")
+    pro.add_argument("--inference-diff", type=Path, default=None, metavar="PATH",
+                     help="LiteRT's inference_diff_run_eval for the phone: also record each delegate's output "
+                     "difference from single-threaded CPU")
+    pro.add_argument("--diff-runs", type=positive_int, default=20, help="inference_diff runs (default 20)")
+    pro.add_argument("--peak-memory", action="store_true",
+                     help="also monitor peak memory (a sampling thread that may slow the timed runs)")
+    pro.add_argument("--adb-path", default=None, metavar="PATH", help="the adb executable (default: adb on PATH)")
+    pro.add_argument("--force", action="store_true", help="overwrite an existing device.json")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    """report: device measurements merged into an existing report."""
+    rep = sub.add_parser("report", help="merge measurements from other devices into a report",
+                         description="Add the rows of device results (`python -m runtime bench --json` output or "
+                         "`edgedepth profile` device.json) to --out/report.json, tagged with each device, and rewrite "
+                         "report.json, report.md and report.html with a 'Measured on devices' table beside the "
+                         "host's FPS. Merging a device's file again replaces its rows.")
+    rep.add_argument("--merge", type=Path, action="append", required=True, metavar="DEVICE_JSON",
+                     help="a device's results file (repeatable)")
+    rep.add_argument("--out", type=Path, required=True, help="directory holding report.json (from demo or verify)")
 
 
 def _eval_config(args: argparse.Namespace):
@@ -440,8 +485,31 @@ def _cmd_portrait(args: argparse.Namespace) -> int:
     return run_portrait(args, "edgedepth portrait")
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from edgedepth.profile import OUT_FILE, ProfileRequest, adb_target, profile_table, write_profile
+
+    serial, bundles = adb_target(args.adb, args.bundles)
+    request = ProfileRequest(bundles=bundles, benchmark_binary=args.benchmark_binary, out=args.out, serial=serial,
+                             adb_path=args.adb_path, threads=args.threads, runs=args.runs, warmup=args.warmup,
+                             delegates=args.delegate, inference_diff=args.inference_diff, diff_runs=args.diff_runs,
+                             peak_memory=args.peak_memory, force=args.force)
+    result = write_profile(request)
+    print(profile_table(result["rows"]))
+    print(f"wrote {args.out / OUT_FILE} ({result['machine']['name']})")
+    return _gate(result["rows"])
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from runtime.report_merge import merge_into_report
+
+    for line in merge_into_report(args.out, args.merge):
+        print(line)
+    print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {args.out / 'report.html'}")
+
+
 COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "quantize": _cmd_quantize,
-            "verify": _cmd_verify, "bench": _cmd_bench, "predict": _cmd_predict, "portrait": _cmd_portrait}
+            "verify": _cmd_verify, "bench": _cmd_bench, "predict": _cmd_predict, "portrait": _cmd_portrait,
+            "profile": _cmd_profile, "report": _cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
