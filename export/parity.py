@@ -12,6 +12,7 @@ from export.precision import Precision
 from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
 from runtime.compare import compare_runners
+from runtime.runners.base import Runner
 from runtime.runners.registry import runner_for_format
 
 
@@ -44,9 +45,11 @@ def reference_inputs(precision: Precision, calibration: list | None, shape: list
     return [tuple(arrays[i * inputs:(i + 1) * inputs]) for i in range(2)], "synthetic"
 
 
-def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list, threads: int = 2) -> dict:
+def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list, threads: int = 2,
+                    runner_cls: type[Runner] | None = None) -> dict:
     """Worst-case agreement of a bundle's outputs with the torch model's over `inputs` (NCHW arrays, or tuples
-    of them for several inputs, in the bundle's input order), through `runtime.compare.compare_runners`."""
+    of them for several inputs, in the bundle's input order), through `runtime.compare.compare_runners`, run by
+    `runner_cls` (default: the runner for the bundle's format)."""
     out_name = bundle.outputs[0]["name"]
     names = [spec["name"] for spec in bundle.inputs]
     nhwc = {spec["name"] for spec in bundle.inputs if spec["layout"] == "NHWC"}
@@ -60,7 +63,7 @@ def torch_vs_bundle(model: nn.Module, bundle: Bundle, inputs: list, threads: int
         with torch.no_grad():
             return {out_name: model(*(torch.from_numpy(np.ascontiguousarray(x)) for x in arrays)).numpy()}
 
-    with runner_for_format(bundle.format)() as runner:
+    with (runner_cls or runner_for_format(bundle.format))() as runner:
         runner.load(bundle, threads)
         worst = compare_runners(torch_infer, {bundle.name: runner.infer}, (as_feed(item) for item in inputs))
     stats = worst[bundle.name].get(out_name, {})

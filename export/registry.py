@@ -36,6 +36,7 @@ _BUILTIN_MODULES = (
     "export.coreml",
     "export.tflite",
     "export.openvino",
+    "export.tensorrt",
 )
 
 

@@ -15,9 +15,11 @@ from runtime.measure import one_line
 
 
 def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list,
-                  write_model: Callable[[Path], dict[str, Any]], force: bool = False) -> Bundle:
+                  write_model: Callable[[Path], dict[str, Any]], force: bool = False,
+                  finish: Callable[[Path, dict[str, Any]], None] | None = None) -> Bundle:
     """Write `out_dir/name` atomically: `write_model(tmp_dir)` writes the model file(s) and returns the manifest's
-    "quantization" entry; the manifest is the fp32 one with its name, precision and calibration updated."""
+    "quantization" entry; the manifest is the fp32 one with its name, precision and calibration updated, then
+    `finish(tmp_dir, manifest)` adds what the format keeps beside the model file (when given)."""
     model_file = fp32.model_path.name
     final = Path(out_dir) / name
     with atomic_directory(final, force) as tmp:
@@ -35,6 +37,8 @@ def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibr
         manifest["source"]["calibration_sha256"] = calibration_sha256(calibration) if calibration else None
         manifest["quantization"] = {**quantization,
                                     "from": {"name": fp32.name, "sha256": fp32.manifest["files"][model_file]}}
+        if finish is not None:
+            finish(tmp, manifest)
         write_manifest(tmp, manifest)
     return load_bundle(final)
 

@@ -1,12 +1,18 @@
-"""Static int8 for ONNX with onnxruntime's quantizer: QDQ format, per-channel int8 weights, uint8 activations.
+"""Static int8 for ONNX with onnxruntime's quantizer, QDQ format, in two styles from one code path:
 
-Static QDQ is what runs fast on CPUs (int8 kernels for Conv/MatMul); dynamic quantization (ConvInteger) runs
-slower than fp32 for convolutional networks, so it is not offered here.
+- for CPUs (`CPU_STYLE`): per-channel 7-bit int8 weights, uint8 asymmetric activations, quantized bias — what
+  onnxruntime's and OpenVINO's int8 kernels run fastest;
+- for TensorRT (`TENSORRT_STYLE`): symmetric int8 everywhere (zero point 0, int8 not uint8), full-range
+  per-channel weights, float bias — the explicit-quantization rules TensorRT builds int8 engines from.
+
+Static QDQ is what runs fast (int8 kernels for Conv/MatMul); dynamic quantization (ConvInteger) runs slower than
+fp32 for convolutional networks, so it is not offered here.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,28 @@ KEEP_FLOAT_TAIL = 1
 # with full-range weights that garbles outputs (a random-init student on AMD EPYC Zen 3: 19 dB PSNR vs fp32 where
 # a VNNI machine gives 30+). 7-bit weights cannot saturate, so the artifact is right on every CPU it runs on.
 REDUCE_RANGE = True
+
+
+@dataclass(frozen=True)
+class QDQStyle:
+    """How the QDQ graph quantizes: activation type and symmetry, weight range, whether biases are quantized;
+    `weights` and `activations` describe it in the manifest."""
+
+    method: str
+    symmetric_activations: bool
+    reduce_range: bool
+    quantize_bias: bool
+    weights: str
+    activations: str
+
+
+CPU_STYLE = QDQStyle("onnxruntime-static-qdq", symmetric_activations=False, reduce_range=REDUCE_RANGE,
+                     quantize_bias=True, weights="int8 per-channel symmetric, 7-bit range",
+                     activations="uint8 per-tensor asymmetric")
+# TensorRT multiplies int8 by int8 with int32 accumulation on the GPU, so full-range weights are safe there.
+TENSORRT_STYLE = QDQStyle("onnxruntime-static-qdq, TensorRT rules", symmetric_activations=True, reduce_range=False,
+                          quantize_bias=False, weights="int8 per-channel (output-channel axis) symmetric, full range",
+                          activations="int8 per-tensor symmetric (zero point 0)")
 
 
 class _ListReader:
@@ -57,8 +85,9 @@ def quantize_onnx_qdq(
     out_path: Path,
     calibrate_method: str = "minmax",
     keep_float_tail: int = KEEP_FLOAT_TAIL,
+    style: QDQStyle = CPU_STYLE,
 ) -> dict[str, Any]:
-    """Write the static QDQ int8 version of the fp32 ONNX model at `fp32_path` to `out_path`.
+    """Write the static QDQ int8 version of the fp32 ONNX model at `fp32_path` to `out_path` in `style`.
 
     Returns the manifest's "quantization" entry (method, weight/activation types, calibration details).
     """
@@ -77,14 +106,17 @@ def quantize_onnx_qdq(
         excluded = _tail_conv_nodes(prepared, keep_float_tail)
         quantize_static(
             str(prepared), str(out_path), _ListReader(input_name, calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8 if style.symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded or None,
-            reduce_range=REDUCE_RANGE,
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            reduce_range=style.reduce_range,
+            extra_options={"ActivationSymmetric": style.symmetric_activations, "WeightSymmetric": True,
+                           "QuantizeBias": style.quantize_bias},
         )
     return {
-        "method": "onnxruntime-static-qdq", "weights": "int8 per-channel symmetric, 7-bit range",
-        "activations": "uint8 per-tensor asymmetric", "calibrate_method": calibrate_method,
+        "method": style.method, "weights": style.weights, "activations": style.activations,
+        "bias": "int32 (quantized)" if style.quantize_bias else "float (not quantized)",
+        "calibrate_method": calibrate_method,
         "calibration_samples": len(calibration), "float_nodes": excluded,
     }
 
@@ -92,3 +124,8 @@ def quantize_onnx_qdq(
 def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str]) -> dict[str, Any]:
     """The registry's calling convention: static QDQ int8 of `src` into `dst` with the default settings."""
     return quantize_onnx_qdq(src, calibration, input_names, dst)
+
+
+def quantize_file_tensorrt(src: Path, dst: Path, calibration: list, input_names: list[str]) -> dict[str, Any]:
+    """The registry's calling convention: static QDQ int8 of `src` into `dst` under TensorRT's rules."""
+    return quantize_onnx_qdq(src, calibration, input_names, dst, style=TENSORRT_STYLE)

@@ -21,13 +21,16 @@ from runtime.errors import RequestError
 @dataclass(frozen=True)
 class Method:
     """A quantizer: the format of the float model file it reads and writes, the precision it produces, whether
-    it needs calibration inputs, and `module:function` with the fixed keyword `options` it is called with."""
+    it needs calibration inputs, and `module:function` with the fixed keyword `options` it is called with.
+    `finish` (`module:function`, called with the bundle directory and its manifest) writes what the format keeps
+    beside the model file, when a derived bundle needs it."""
 
     format: str
     precision: str
     target: str
     calibrated: bool = True
     options: tuple[tuple[str, Any], ...] = field(default=())
+    finish: str | None = None
 
     def quantize_file(self, src: Path, dst: Path, calibration: list[CalibrationItem] | None,
                       input_names: list[str]) -> dict[str, Any]:
@@ -35,8 +38,7 @@ class Method:
         `calibration` holds inputs in the model's own layout (needed when `calibrated`)."""
         if self.calibrated and not calibration:
             raise ValueError(f"{self.format} {self.precision} needs calibration inputs")
-        module, function = self.target.split(":")
-        quantize = getattr(importlib.import_module(module), function)
+        quantize = _target(self.target)
         return quantize(Path(src), Path(dst), list(calibration or []), list(input_names), **dict(self.options))
 
     def quantize_bundle(self, fp32: Bundle, calibration: list[CalibrationItem], out_dir: Path, name: str,
@@ -48,7 +50,15 @@ class Method:
         names = [spec["name"] for spec in fp32.inputs]
         used = calibration if self.calibrated else []
         return derive_bundle(fp32, out_dir, name, self.precision, used, lambda tmp: self.quantize_file(
-            fp32.model_path, tmp / fp32.model_path.name, used, names), force=force)
+            fp32.model_path, tmp / fp32.model_path.name, used, names), force=force, finish=_target(self.finish))
+
+
+def _target(dotted: str | None) -> Any:
+    """The function `module:function` names (None for None)."""
+    if dotted is None:
+        return None
+    module, function = dotted.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 # The first method listed for a format is its default for `edgedepth quantize`.
@@ -61,6 +71,10 @@ METHODS: dict[str, Method] = {
                              options=(("precision", "int8-dynamic"),)),
     "litert-fp16": Method("tflite", "fp16", "quantize.litert_int8:quantize_file", calibrated=False,
                           options=(("precision", "fp16"),)),
+    "trt-qdq": Method("tensorrt", "int8", "quantize.onnxruntime_qdq:quantize_file_tensorrt",
+                      finish="runtime.tensorrt_build:finish_bundle"),
+    "trt-fp16": Method("tensorrt", "fp16", "quantize.onnx_fp16:quantize_file", calibrated=False,
+                       finish="runtime.tensorrt_build:finish_bundle"),
 }
 
 

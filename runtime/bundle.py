@@ -24,7 +24,7 @@ MODEL_FILES = {
     "tflite": "model.tflite",
     "coreml": "model.mlpackage",
     "openvino": "model.xml",
-    "tensorrt": "model.engine",
+    "tensorrt": "model.onnx",  # built into an engine on the device by the bundle's build_engine.sh
 }
 MONO, STEREO = "mono", "stereo"
 TASKS = (MONO, STEREO)

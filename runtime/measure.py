@@ -15,6 +15,7 @@ import numpy as np
 
 from runtime.bench import time_callable
 from runtime.bundle import Bundle
+from runtime.runners.base import Runner
 
 Feed = dict[str, np.ndarray]
 
@@ -56,6 +57,7 @@ class Measurement:
     result: Any = None
     latency: dict | None = None
     init_ms: float | None = None
+    device: dict | None = None  # the runner's `device_info()`: an accelerator, its versions and power mode
 
     @property
     def ok(self) -> bool:
@@ -82,8 +84,9 @@ def measure_loaded(runner: Any, name: str, evaluate: Callable[[Any], Any] | None
                    feed: Callable[[Bundle], Feed] | None = None, timing: Timing | None = None) -> Measurement:
     """Evaluate and time a runner that is already loaded (its `bundle` set): `evaluate(runner)` first, then
     `feed(runner.bundle)` timed under `timing`; either may be None. Exceptions propagate."""
+    device_info = getattr(runner, "device_info", None)
     measured = Measurement(name, backend=getattr(runner, "name", type(runner).__name__),
-                           init_ms=getattr(runner, "init_ms", None))
+                           init_ms=getattr(runner, "init_ms", None), device=device_info() if device_info else None)
     if evaluate is not None:
         measured.result = evaluate(runner)
     if feed is not None:
@@ -96,15 +99,16 @@ def measure_loaded(runner: Any, name: str, evaluate: Callable[[Any], Any] | None
 
 def measure_bundle(bundle: Bundle, threads: int, evaluate: Callable[[Any], Any] | None = None,
                    feed: Callable[[Bundle], Feed] | None = None, timing: Timing | None = None,
-                   name: str | None = None) -> Measurement:
-    """Load `bundle` in its format's runner once at `threads` threads, evaluate and time it (`measure_loaded`),
-    close it. A format with no runner here, or a runner whose library is missing, is `skipped` with the reason;
-    any error while loading or running is `failed` with its first line: one artifact never stops the others."""
+                   name: str | None = None, runner_cls: type[Runner] | None = None) -> Measurement:
+    """Load `bundle` in its format's runner (or `runner_cls`) once at `threads` threads, evaluate and time it
+    (`measure_loaded`), close it. A format with no runner here, or a runner whose library is missing, is
+    `skipped` with the reason; any error while loading or running is `failed` with its first line: one artifact
+    never stops the others."""
     from runtime.runners.registry import runner_for_format
 
     name = name or bundle.name
     try:
-        runner_cls = runner_for_format(bundle.format)
+        runner_cls = runner_cls or runner_for_format(bundle.format)
     except ValueError as exc:
         return Measurement(name, status="skipped", reason=str(exc))
     ok, reason = runner_cls.available()

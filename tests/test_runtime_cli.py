@@ -61,12 +61,12 @@ def test_bundle_without_a_runner_here_is_skipped(tmp_path):
     from runtime.bundle import write_manifest
     from tests.helpers import minimal_manifest
 
-    root = tmp_path / "tensorrt-fp16"  # runtime ships no TensorRT runner
+    root = tmp_path / "tvm-fp16"  # runtime ships no TVM runner
     root.mkdir()
-    (root / "model.engine").write_bytes(b"engine")
-    write_manifest(root, minimal_manifest(name="tensorrt-fp16", fmt="tensorrt"))
+    (root / "model.so").write_bytes(b"compiled")
+    write_manifest(root, minimal_manifest(name="tvm-fp16", fmt="tvm", model_file="model.so"))
     result = run_cli("bench", root, "--iters", 2, "--json", "-")
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)["rows"][0]
-    assert row["status"] == "skipped" and "no runner for bundle format 'tensorrt'" in row["reason"]
-    assert "tensorrt-fp16: skipped: no runner" in result.stderr  # the table goes to stderr with --json -
+    assert row["status"] == "skipped" and "no runner for bundle format 'tvm'" in row["reason"]
+    assert "tvm-fp16: skipped: no runner" in result.stderr  # the table goes to stderr with --json -

@@ -41,6 +41,8 @@ from runtime.bench import machine_info, time_callable
 from runtime.bundle import Bundle
 from runtime.measure import Measurement, Timing, measure_bundle, measure_loaded, size_mb
 from runtime.report_model import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow
+from runtime.runners.base import Runner
+from runtime.runners.registry import emulation_for_format
 
 
 @dataclass
@@ -131,6 +133,8 @@ def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | N
     """Fill a row from one runner's measurement: status, backend, metrics, latency."""
     row["backend"] = measured.backend or row["backend"]
     row.update(measured.status_fields())
+    if measured.device:
+        row["accelerator"] = measured.device
     if not measured.ok:
         return row
     if accuracy is not None:
@@ -182,13 +186,28 @@ class _Pass:
                    size_mb=size_mb(self.student.checkpoint))
         return _measured_row(row, measured, self.accuracy)
 
-    def bundle_row(self, bundle: Bundle, student_row: ReportRow) -> ReportRow:
-        row = _row(bundle.name, bundle.format, bundle.precision, "", self.config.threads,
+    def bundle_rows(self, bundle: Bundle, student_row: ReportRow) -> list[ReportRow]:
+        """The bundle's row through its format's runner; where that runner cannot run here and the format has a
+        CPU emulation (TensorRT), a second row with the emulation's accuracy and fidelity, untimed."""
+        row = self.bundle_row(bundle, student_row)
+        emulation = emulation_for_format(bundle.format)
+        if row["status"] != "skipped" or emulation is None or self.accuracy is None:
+            return [row]
+        return [row, self.bundle_row(bundle, student_row, emulation)]
+
+    def bundle_row(self, bundle: Bundle, student_row: ReportRow, emulation: type[Runner] | None = None) -> ReportRow:
+        artifact = bundle.name if emulation is None else f"{bundle.name} ({emulation.name})"
+        row = _row(artifact, bundle.format, bundle.precision, "", self.config.threads,
                    size_mb=size_mb(bundle.model_path))
         checks = _export_checks(bundle)
         if checks:
             row["export_checks"] = checks
-        measured = measure_bundle(bundle, self.config.threads, self.evaluate(), self.feed(), self.config.timing)
+        if emulation is not None:
+            row["notes"] = (f"{emulation.name}: the bundle's graph run on this CPU to reproduce the numerics of the "
+                            "backend that cannot run here; accuracy and fidelity only, never its speed")
+        feed = self.feed() if emulation is None else None
+        measured = measure_bundle(bundle, self.config.threads, self.evaluate(), feed, self.config.timing,
+                                  name=artifact, runner_cls=emulation)
         if measured.status == "skipped" and checks.get("status") == "ok":
             measured.reason = f"{measured.reason}; the export itself is checked: {checks['summary']}"
         _measured_row(row, measured, self.accuracy)
@@ -213,7 +232,7 @@ def measure(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, accurac
         rows = [teacher_row, student_row]
         if run.accuracy is not None and run.accuracy.task.baselines:
             rows += run.accuracy.baseline_rows(config.threads)
-        rows += [run.bundle_row(bundle, student_row) for bundle in bundles]
+        rows += [row for bundle in bundles for row in run.bundle_rows(bundle, student_row)]
     finally:
         student.close()
     rows += [_row(f.name, f.format, f.precision, "", config.threads, status=f.status, reason=f.reason)

@@ -26,6 +26,8 @@ class Runner(ABC):
     # Top-level modules the backend needs; `available()` looks for them without importing anything else.
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
+    # True for a CPU stand-in that reproduces another backend's numerics but not its speed (its rows say so).
+    emulates: ClassVar[bool] = False
     init_ms: float = 0.0
     bundle: Bundle | None = None
 
@@ -73,6 +75,11 @@ class Runner(ABC):
     @abstractmethod
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the backend on a validated feed (manifest names, shapes and dtypes); outputs by manifest name."""
+
+    def device_info(self) -> dict[str, Any]:
+        """What the backend ran on beyond `runtime.bench.machine_info` (an accelerator's name, versions, power
+        mode); empty for CPU backends."""
+        return {}
 
     def close(self) -> None:
         """Release the backend's session/interpreter (the runner may be loaded again afterwards)."""

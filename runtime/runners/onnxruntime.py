@@ -22,6 +22,8 @@ class OnnxRuntimeRunner(Runner):
     requires = ("onnxruntime",)
     install_hint = "pip install onnxruntime"
     provider = "CPUExecutionProvider"
+    # Session config entries (onnxruntime's `add_session_config_entry`) a subclass may set.
+    session_config: tuple[tuple[str, str], ...] = ()
 
     def __init__(self) -> None:
         self.session: Any = None
@@ -50,6 +52,8 @@ class OnnxRuntimeRunner(Runner):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
+        for key, value in self.session_config:
+            options.add_session_config_entry(key, value)
         session = ort.InferenceSession(str(bundle.model_path), sess_options=options,
                                        providers=[self.provider])
         _check_names("input", [i.name for i in session.get_inputs()], bundle.inputs, bundle)

@@ -14,6 +14,8 @@ _BUILTIN_MODULES = (
     "runtime.runners.coreml",
     "runtime.runners.litert",
     "runtime.runners.openvino",
+    "runtime.runners.tensorrt",
+    "runtime.runners.tensorrt_emulation",
 )
 
 
@@ -48,9 +50,10 @@ def list_runners() -> list[str]:
 
 
 def runner_for_format(fmt: str) -> type[Runner]:
-    """The runner for bundles of format `fmt` (the first available one if several can run it)."""
+    """The runner for bundles of format `fmt` (the first available one if several can run it). Emulations are
+    never chosen here: a row names the real backend, skipped where it cannot run (see `emulation_for_format`)."""
     _load_builtins()
-    candidates = [cls for cls in _RUNNERS.values() if fmt in cls.formats]
+    candidates = [cls for cls in _RUNNERS.values() if fmt in cls.formats and not cls.emulates]
     if not candidates:
         known = sorted({f for cls in _RUNNERS.values() for f in cls.formats})
         raise RequestError(f"no runner for bundle format '{fmt}' (known formats: {', '.join(known)})")
@@ -59,3 +62,10 @@ def runner_for_format(fmt: str) -> type[Runner]:
             if cls.available()[0]:
                 return cls
     return candidates[0]
+
+
+def emulation_for_format(fmt: str) -> type[Runner] | None:
+    """A runner that reproduces the numerics (not the speed) of format `fmt`'s backend on this machine's CPU, for
+    when the real one cannot run here; None when the format has none."""
+    _load_builtins()
+    return next((cls for cls in _RUNNERS.values() if fmt in cls.formats and cls.emulates), None)

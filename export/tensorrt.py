@@ -1,0 +1,72 @@
+"""TensorRT exporter: an ONNX graph made for TensorRT's rules plus build_engine.sh; the engine itself is built on
+the Jetson or GPU that runs it (engines are tied to their GPU and TensorRT version).
+
+Precisions (the table below): fp32; fp16, a strongly typed float16 graph with float32 inputs and outputs; int8,
+explicit quantization with symmetric int8 Q/DQ (zero point 0), per-channel weight scales on the output-channel
+axis, float biases, Q/DQ on both inputs of residual Adds so TensorRT fuses them, calibrated on the same inputs as
+every other int8 format. The quantizer is onnxruntime's `quantize_static` in TensorRT style rather than NVIDIA
+Model Optimizer, whose ONNX extra pins onnx, onnxruntime-gpu and cupy versions this project's single resolve
+cannot take. Every graph passes `runtime.tensorrt_rules` or the export fails.
+
+Where TensorRT or a GPU is missing, parity (and the measuring stage) runs the same graph in onnxruntime on the
+CPU with Q/DQ kept as explicit operators: an emulation of TensorRT's numerics, never of its speed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from export.base import Exporter, ExportRequest, model_for_layout
+from export.onnx import export_onnx_file
+from export.parity import reference_inputs, torch_vs_bundle
+from export.precision import Precision, quantized
+from export.registry import register_exporter
+from runtime.bundle import Bundle
+from runtime.runners.base import Runner
+from runtime.runners.registry import emulation_for_format, runner_for_format
+from runtime.tensorrt_build import MODEL_FILE, finish_bundle
+
+
+@register_exporter
+class TensorRTExporter(Exporter):
+    """ONNX for TensorRT (static shapes, opset 20, symmetric Q/DQ for int8) and the trtexec script to build it."""
+
+    format = "tensorrt"
+    model_file = MODEL_FILE
+    table = (
+        Precision("fp32"),
+        Precision("fp16", quantizer="trt-fp16", weight_storage="fp16"),
+        quantized("int8", "trt-qdq"),
+    )
+    requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime"))
+    install_hint = "pip install 'edgedepth[train]'"
+
+    def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
+                manifest: dict[str, Any]) -> None:
+        """The fp32 graph from torch.export, the precision's quantizer on it, the rule check and build_engine.sh."""
+        names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
+        module = model_for_layout(request.model.eval(), request.layout)
+        if precision.quantizer is None:
+            export_onnx_file(module, request.examples(), bundle_dir / MODEL_FILE, names, out_name)
+        else:
+            with tempfile.TemporaryDirectory() as work:
+                fp32_path = Path(work) / MODEL_FILE
+                export_onnx_file(module, request.examples(), fp32_path, names, out_name)
+                manifest["quantization"] = self.quantize(request, precision, fp32_path, bundle_dir / MODEL_FILE)
+        finish_bundle(bundle_dir, manifest)
+
+    def check_bundle(self, bundle: Bundle, precision: Precision) -> dict[str, Any] | None:
+        """The rule check `finish_bundle` recorded (it already refused a graph that breaks a rule)."""
+        return bundle.manifest.get("checks")
+
+    def measure_parity(self, request: ExportRequest, precision: Precision, bundle: Bundle) -> dict[str, Any]:
+        """Against torch through TensorRT where it runs here, else through its onnxruntime emulation (said so)."""
+        runner_cls: type[Runner] | None = runner_for_format(self.format)
+        if runner_cls is None or not runner_cls.available()[0]:
+            runner_cls = emulation_for_format(self.format)
+        height, width = request.info.input_size
+        inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(bundle.inputs))
+        stats = torch_vs_bundle(request.model, bundle, inputs, runner_cls=runner_cls)
+        return {**stats, "inputs_from": origin, "runner": getattr(runner_cls, "name", "")}
