@@ -47,3 +47,7 @@ class ConversionCache:
         while len(self._items) > self.size:
             self._items.popitem(last=False)
         return value
+
+    def clear(self) -> None:
+        """Forget every conversion (the next one of each is made afresh)."""
+        self._items.clear()

@@ -14,12 +14,11 @@ CPU with Q/DQ kept as explicit operators: an emulation of TensorRT's numerics, n
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from export.base import Exporter, ExportRequest, model_for_layout
-from export.onnx import export_onnx_file
+from export.base import ExportRequest
+from export.onnx import OnnxExporter
 from export.parity import reference_inputs, torch_vs_bundle
 from export.precision import Precision, quantized
 from export.registry import register_exporter
@@ -30,8 +29,9 @@ from runtime.tensorrt_build import MODEL_FILE, finish_bundle
 
 
 @register_exporter
-class TensorRTExporter(Exporter):
-    """ONNX for TensorRT (static shapes, opset 20, symmetric Q/DQ for int8) and the trtexec script to build it."""
+class TensorRTExporter(OnnxExporter):
+    """ONNX for TensorRT (static shapes, opset 20, symmetric Q/DQ for int8) and the trtexec script to build it:
+    the ONNX exporter's graph and quantizer step, then the rule check and build_engine.sh."""
 
     format = "tensorrt"
     model_file = MODEL_FILE
@@ -41,20 +41,11 @@ class TensorRTExporter(Exporter):
         quantized("int8", "trt-qdq"),
     )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime"))
-    install_hint = "pip install 'edgedepth[train]'"
 
     def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
                 manifest: dict[str, Any]) -> None:
-        """The fp32 graph from torch.export, the precision's quantizer on it, the rule check and build_engine.sh."""
-        names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
-        module = model_for_layout(request.model.eval(), request.layout)
-        if precision.quantizer is None:
-            export_onnx_file(module, request.examples(), bundle_dir / MODEL_FILE, names, out_name)
-        else:
-            with tempfile.TemporaryDirectory() as work:
-                fp32_path = Path(work) / MODEL_FILE
-                export_onnx_file(module, request.examples(), fp32_path, names, out_name)
-                manifest["quantization"] = self.quantize(request, precision, fp32_path, bundle_dir / MODEL_FILE)
+        """The ONNX exporter's graph at this precision, then the rule check and build_engine.sh."""
+        super().convert(request, precision, bundle_dir, manifest)
         finish_bundle(bundle_dir, manifest)
 
     def check_bundle(self, bundle: Bundle, precision: Precision) -> dict[str, Any] | None:

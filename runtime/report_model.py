@@ -21,7 +21,7 @@ class ReportRow(TypedDict, total=False):
     status: Literal["ok", "skipped", "failed"]
     reason: str  # why not ok
     reference: bool  # teacher, torch student and baselines: what artifacts are compared with
-    notes: str  # how a baseline map is made
+    notes: str  # how a baseline map is made, or what an emulation row stands for
     kind: str  # the teacher's output kind
     size_mb: float
     export_checks: dict[str, str]  # {status, summary} of checks run on the saved artifact (CoreML off macOS)
@@ -35,6 +35,7 @@ class ReportRow(TypedDict, total=False):
     init_ms: float  # the backend's load and compile time
     input_hw: list[int]  # the teacher's timed input size
     speedup_vs_student: float  # fps ÷ the torch fp32 student's fps
+    accelerator: dict[str, Any]  # the runner's device_info(): GPU, compute capability, TensorRT version, power mode
     # Rows measured on another device (report.json → `device_rows`, merged by `edgedepth report --merge`):
     device: dict[str, Any]  # {name, machine}: where the row was measured (machine as `python -m runtime bench`)
     delegate: str  # LiteRT delegate benchmark_model used: xnnpack, cpu, gpu or nnapi
@@ -292,13 +293,16 @@ def detail_tables(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
 
 
 def reasons(report: dict) -> list[str]:
-    """'artifact (status): reason' for every row that is not ok."""
+    """'artifact (status): reason' for every row that is not ok, and 'artifact: notes' for an artifact row that
+    carries notes (an emulation standing in for a backend that cannot run here)."""
     lines = []
     for row in ordered_rows(report):
         status = row.get("status", "ok")
         if status != "ok":
             lines.append(f"{row.get('artifact', MISSING)} ({status}): "
                          f"{row.get('reason') or 'no reason recorded'}")
+        elif row.get("notes") and not row.get("reference"):
+            lines.append(f"{row.get('artifact', MISSING)}: {row['notes']}")
     return lines
 
 

@@ -9,6 +9,7 @@ import torch
 
 from edgedepth.checkpoint import load_student
 from edgedepth.stages.export import export_student
+from export.onnx import _FLOAT_GRAPHS
 from export.parity import parity_inputs, torch_vs_bundle
 from runtime.bundle import BundleError, load_bundle
 from runtime.metrics import agreement
@@ -98,6 +99,7 @@ def test_export_refuses_existing_bundle_without_force(student_ckpt, tmp_path):
     manifest = json.loads((tmp_path / "onnx-fp32" / "manifest.json").read_text())
     with pytest.raises(FileExistsError, match="--force"):
         export_student(student_ckpt, tmp_path, "onnx")
+    _FLOAT_GRAPHS.clear()  # traced afresh, not written from this process's memory of the first export
     again = export_student(student_ckpt, tmp_path, "onnx", force=True)
     assert again.manifest["files"] == manifest["files"]  # deterministic export
     assert not [p for p in tmp_path.iterdir() if p.name != "onnx-fp32"]  # no temp dirs left behind

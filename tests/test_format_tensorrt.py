@@ -23,6 +23,7 @@ from quantize.registry import get_method
 from runtime.bundle import load_bundle
 from runtime.measure import measure_bundle
 from runtime.metrics import agreement
+from runtime.report import render_markdown
 from runtime.runners.registry import emulation_for_format, runner_for_format
 from runtime.runners.tensorrt import TensorRTRunner
 from runtime.runners.tensorrt_emulation import TensorRTEmulationRunner
@@ -207,3 +208,5 @@ def test_measuring_pass_gives_a_skipped_row_and_an_emulation_row(checkpoint, bun
     assert "never its speed" in emulated["notes"] and "fps" not in emulated
     assert emulated["fidelity"]["vs"] == "student-fp32" and np.isfinite(emulated["fidelity"]["psnr_db"])
     assert "delta1_drop" in emulated["accuracy"]["middlebury-motorcycle"]
+    assert "tensorrt-int8 (tensorrt-emulation): tensorrt-emulation: the bundle's graph run on this CPU" in \
+        render_markdown(report)
