@@ -132,7 +132,7 @@ def test_demo_chain_writes_a_complete_run(tmp_path):
 
     config = DemoConfig(training=DistillConfig(input_size=(64, 96), scenes=4, steps=3, batch_size=2, threads=1),
                         evaluation=EvalConfig(procedural_scenes=1, threads=1, warmup=1, iters=3),
-                        calibration_samples=2)
+                        calibration_samples=2, exports={"onnx": ["fp32", "int8"], "tensorrt": ["int8"]})
     out = tmp_path / "demo"
     report = run_demo(out, config, progress=False)
     for rel in ("report.json", "report.md", "student.safetensors", "bundles/onnx-fp32/manifest.json",
@@ -142,4 +142,12 @@ def test_demo_chain_writes_a_complete_run(tmp_path):
     assert report["reference"]["student"]["checkpoint"] == str(out / "student.safetensors")
     rows = {row["artifact"]: row for row in report["rows"]}
     assert rows["onnx-int8"]["status"] == "ok" and rows["onnx-int8"]["speedup_vs_student"] > 0
+    from runtime.runners.tensorrt import TensorRTRunner
+
+    if TensorRTRunner.available()[0]:
+        assert rows["tensorrt-int8"]["status"] == "ok" and "accelerator" in rows["tensorrt-int8"]
+    else:  # skipped with the reason, and an emulation row measures the numerics
+        assert rows["tensorrt-int8"]["status"] == "skipped" and "tensorrt" in rows["tensorrt-int8"]["reason"]
+        emulated = rows["tensorrt-int8 (tensorrt-emulation)"]
+        assert emulated["status"] == "ok" and "psnr_db" in emulated["fidelity"] and "fps" not in emulated
     assert report["stages"]["distill"]["config"]["steps"] == 3
