@@ -139,11 +139,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_runners(args: argparse.Namespace) -> int:
     from runtime.runners.registry import get_runner, list_runners
 
-    for name in list_runners():
+    names = list_runners()
+    width = max(map(len, names))
+    for name in names:
         cls = get_runner(name)
         ok, reason = cls.available()
         state = "available" if ok else f"unavailable: {reason}"
-        print(f"{name:14s} formats {', '.join(cls.formats):10s} {state}")
+        role = " (CPU emulation: numerics only)" if cls.emulates else ""
+        print(f"{name:{width}s}  formats {', '.join(cls.formats):10s} {state}{role}")
     return 0
 
 
