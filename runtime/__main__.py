@@ -1,6 +1,7 @@
 """Device-side CLI: `python -m runtime info BUNDLE`, `python -m runtime bench BUNDLE... --threads N`,
 `python -m runtime runners`, `python -m runtime predict BUNDLE PHOTO... --out DIR`, `python -m runtime portrait
-BUNDLE PHOTO --out FILE`. Needs numpy and one backend; bad input gives one line on stderr and exit code 2.
+BUNDLE PHOTO --out FILE`. Needs numpy and one backend; bad input gives one line on stderr and exit code 2, an
+operating-system failure on the way (a full disk) one line and exit 1.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     set_thread_env(args.threads)
     bundles = [load_bundle(path) for path in args.bundles]  # all verified before anything is timed
+    if args.json is not None and str(args.json) != "-":
+        from runtime.predict_cli import writable
+
+        writable(args.json.parent)  # an unwritable --json is refused before the timing, not after it
     rows = [_bench_one(bundle, args) for bundle in bundles]
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -151,7 +156,8 @@ def _cmd_runners(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit code (2 for bad input, 1 when a bundle failed to run)."""
+    """Run one command; returns the exit code (2 for bad input, 1 when a bundle failed to run or the system
+    failed a read or write)."""
     args = build_parser().parse_args(argv)
     commands = {"info": _cmd_info, "bench": _cmd_bench, "runners": _cmd_runners,
                 "predict": lambda a: run_predict(a, PROG), "portrait": lambda a: run_portrait(a, PROG)}
@@ -160,10 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except (BundleError, OSError) as exc:
+    except BundleError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine's, not the user's: a full disk, a folder gone on the way
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"{PROG}: error: {exc.strerror or str(exc).splitlines()[0] or type(exc).__name__}{where}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

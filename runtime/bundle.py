@@ -39,6 +39,8 @@ INPUT_FIELDS = ("name", "shape", "dtype", "layout", "normalization")
 OUTPUT_FIELDS = ("name", "shape", "dtype", "kind")
 SOURCE_FIELDS = ("model", "teacher", "checkpoint_sha256", "calibration_sha256", "toolkit_version")
 NORMALIZATION_FIELDS = ("mean", "std", "scale")
+# Element types a manifest may declare (numpy's names): anything else cannot be fed or read back.
+DTYPES = ("float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "int32", "int64", "bool")
 QUANTIZED_DTYPES = ("int8", "uint8")
 _CHUNK = 1 << 20
 DIGEST = "digest"  # sha256 of the manifest itself, written last by write_manifest
@@ -127,6 +129,13 @@ def _check_entry_values(manifest: dict[str, Any]) -> str | None:
         complete = isinstance(norm, dict) and all(k in norm for k in NORMALIZATION_FIELDS)
         if norm != "baked-in" and not complete:
             return f"inputs[{index}].normalization must be {{mean, std, scale}} or \"baked-in\""
+        problem = _normalization_problem(norm) if complete else None
+        if problem:
+            return f"inputs[{index}].normalization: {problem}"
+    for key in ("inputs", "outputs"):
+        for index, spec in enumerate(manifest[key]):
+            if spec["dtype"] not in DTYPES:
+                return f"{key}[{index}].dtype '{spec['dtype']}' is not one of {', '.join(DTYPES)}"
     for key in ("inputs", "outputs"):
         for index, spec in enumerate(manifest[key]):
             problem = _shape_problem(spec["shape"])
@@ -137,6 +146,26 @@ def _check_entry_values(manifest: dict[str, Any]) -> str | None:
             return f"outputs[{index}].kind '{spec['kind']}' is not one of {', '.join(OUTPUT_KINDS)}"
         if spec["dtype"] in QUANTIZED_DTYPES and not isinstance(spec.get("quant"), dict):
             return f"outputs[{index}] is {spec['dtype']} but has no quant {{scale, zero_point}}"
+    return None
+
+
+def _finite_numbers(value: Any) -> list[float] | None:
+    """The numbers of a scalar or a list of them, or None when any is not a finite number."""
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                             for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def _normalization_problem(norm: dict[str, Any]) -> str | None:
+    """mean, std and scale must be finite numbers, std and scale non-zero: else every input becomes NaN or inf."""
+    for key in NORMALIZATION_FIELDS:
+        values = _finite_numbers(norm[key])
+        if values is None:
+            return f"{key} {norm[key]!r} is not a finite number or a list of them"
+        if key != "mean" and 0.0 in values:
+            return f"{key} {norm[key]!r} holds a zero"
     return None
 
 
@@ -213,6 +242,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
     if not path.is_file():
         raise BundleError(f"bundle {root}: {MANIFEST} is missing")
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise BundleError(f"bundle {root}: {MANIFEST} is a link to a file outside the bundle")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:

@@ -4,6 +4,7 @@ RGBA, EXIF orientation applied) becomes an H×W×3 uint8 RGB array; unreadable i
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def _to_rgb8(image) -> np.ndarray:
         return np.repeat(grey[..., None], 3, axis=2)
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise InputError(f"{np.count_nonzero(~np.isfinite(values)):,} pixel(s) are NaN or infinite")
         grey = np.clip(np.rint(values * (255.0 if values.max(initial=0) <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
@@ -47,7 +50,10 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"no image at {path}")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # MAX_PIXELS is the limit here: Pillow's lower warning is not for the user
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as image:
             if image.width * image.height > MAX_PIXELS:
                 raise InputError(f"{path}: {image.width}×{image.height} is over the {MAX_PIXELS:,}-pixel limit")
             longest = max(image.size)
@@ -56,7 +62,10 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
                 image.draft("RGB", (max(1, int(image.width * scale)), max(1, int(image.height * scale))))
             image.load()
             upright = ImageOps.exif_transpose(image)
-            return _to_rgb8(upright)
+            try:
+                return _to_rgb8(upright)
+            except InputError as exc:
+                raise InputError(f"cannot read image {path} ({exc})") from None
     except InputError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:

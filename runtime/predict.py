@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.errors import InputError
+from runtime.errors import BundleError, InputError
 from runtime.fit import plan_fit
 from runtime.images import read_image
 from runtime.preprocess import input_hwc, prepare_input
@@ -50,8 +50,19 @@ class Predictor:
         ok, reason = cls.available()
         if not ok:
             raise InputError(f"cannot run {self.bundle.format} bundles here: {reason}")
+        try:
+            for spec in self.bundle.inputs:
+                input_hwc(spec)
+        except ValueError as exc:
+            raise InputError(f"bundle {self.bundle.name}: {exc}") from None
         self._runner = cls()
-        self._runner.load(self.bundle, threads=self.threads)
+        try:
+            self._runner.load(self.bundle, threads=self.threads)
+        except BundleError:
+            raise
+        except Exception as exc:  # the backend's own error for a model file it cannot read: one line
+            raise BundleError(f"bundle {self.bundle.name}: {cls.name} cannot load {self.bundle.model_path.name} "
+                              f"({_one_line(exc)})") from None
 
     @property
     def kind(self) -> str:
@@ -70,13 +81,25 @@ class Predictor:
         feed = {spec["name"]: prepare_input(fit.to_model(image), spec)
                 for spec, image in zip(self.bundle.inputs, images, strict=True)}
         start = time.perf_counter()
-        outputs = self._runner.infer(feed)
+        try:
+            outputs = self._runner.infer(feed)
+        except BundleError:
+            raise
+        except Exception as exc:  # a model that disagrees with its manifest (an element type, a rank) at run time
+            raise BundleError(f"bundle {self.bundle.name}: {self._runner.name} cannot run "
+                              f"{self.bundle.model_path.name} on the manifest's inputs ({_one_line(exc)})") from None
         latency = (time.perf_counter() - start) * 1000.0
         output = outputs[self.bundle.outputs[0]["name"]]
         return Prediction(name, fit.to_photo(output, self.kind), self.kind, images[0], latency)
 
     def close(self) -> None:
         self._runner.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message` on one line (backends spread theirs over several)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text[:300]}".rstrip(": ")
 
 
 Job = tuple[str, list[Path]]  # output name, and the photo (or left and right) it is predicted from

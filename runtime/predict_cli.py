@@ -91,7 +91,29 @@ def _camera(args: argparse.Namespace, calibration: Camera | None, width: int, he
                   doffs=args.doffs or 0.0)
 
 
+def writable(folder: Path) -> None:
+    """Refuse, before any work, a folder where nothing can be written (probed in the nearest one that exists;
+    nothing is created)."""
+    import os
+    import tempfile
+
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write under {parent}: it is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgedepth-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+
+
 def _targets(out: Path, names: list[str], saves: list[str], force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; --out names a folder")
+    writable(out)
     existing = [out / f"{n}{SUFFIXES[s]}" for n in names for s in saves if (out / f"{n}{SUFFIXES[s]}").exists()]
     if existing and not force:
         raise InputError(f"{existing[0]} already exists (use --force to overwrite)")
@@ -150,6 +172,9 @@ def run_portrait(args: argparse.Namespace, prog: str) -> int:
         raise InputError(f"{args.out} already exists (use --force to overwrite)")
     if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise InputError(f"--out must end in .png or .jpg, got {args.out.name}")
+    if args.out.is_dir():
+        raise InputError(f"{args.out} is a folder; --out names the picture to write")
+    writable(args.out.parent)
     bundle = load_bundle(args.bundle)
     stereo = is_stereo(bundle)
     if stereo and args.right is None:

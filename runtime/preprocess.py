@@ -73,6 +73,8 @@ def input_hwc(spec: dict[str, Any]) -> tuple[int, int, int]:
     shape = spec["shape"]
     if len(shape) != 4:
         raise ValueError(f"input '{spec.get('name')}' is not an image tensor (shape {shape})")
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape[1:]):
+        raise ValueError(f"input '{spec.get('name')}' has no fixed height, width and channels (shape {shape})")
     if spec["layout"] == "NCHW":
         return int(shape[2]), int(shape[3]), int(shape[1])
     if spec["layout"] == "NHWC":

@@ -77,8 +77,8 @@ class CachedTeacher(Teacher):
         try:
             with np.load(path, allow_pickle=False) as stored:
                 return Prediction(stored["value"].astype(np.float32), self.kind, stored["valid"].astype(bool))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None
+        except (OSError, ValueError, KeyError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile):
+            return None  # a damaged zip can also claim encryption, an unknown version or method, or end early
 
     def predict(self, sample: StereoSample) -> Prediction:
         """The cached prediction for these pixels, else the teacher's (stored before it is returned)."""
