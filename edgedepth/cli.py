@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgedepth.cli_help import RegistryHelp
 from edgedepth.data.procedural import SCENE_FAMILIES
-from edgedepth.distill.config import MIXED_PRECISION_CHOICES
+from edgedepth.distill.config import DEVICE_CHOICES, MIXED_PRECISION_CHOICES
 from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
 from edgedepth.recipes import DEFAULT, LAYOUTS, load_recipe
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgedepth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_distill, _add_export, _add_quantize, _add_measure, _add_use, _add_profile,
+    for add in (_add_demo, _add_distill, _add_label, _add_export, _add_quantize, _add_measure, _add_use, _add_profile,
                 _add_report):
         add(sub)
     return parser
@@ -193,7 +193,40 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      "(default {default:mixed_precision})")
     dis.add_argument("--seed", type=int, default=None, help="random seed (default {default:seed})")
     dis.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default {default:threads})")
+    dis.add_argument("--device", choices=DEVICE_CHOICES, default=None,
+                     help="auto: CUDA where torch sees a GPU (under torchrun, the rank's local GPU), else the CPU "
+                     "(default {default:device})")
+    dis.add_argument("--accumulate", type=positive_int, default=None, metavar="N",
+                     help="split each step's batch into N micro-batches and sum their gradients: one process "
+                     "computing what N torchrun ranks do (default {default:micro_batches})")
+    dis.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="STEPS",
+                     help="write a resumable training state to OUT.state/ every STEPS steps (Ctrl-C always writes "
+                     "one)")
+    dis.add_argument("--resume", action="store_true",
+                     help="continue from the training state in OUT.state/ (same settings; starts afresh when "
+                     "there is none)")
     dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+
+
+def _add_label(sub: argparse._SubParsersAction) -> None:
+    """The label: the teacher-output cache filled ahead of distillation, shardable over processes."""
+    lab = sub.add_parser("label", help="run a teacher on a folder of photos into the teacher-output cache",
+                         formatter_class=RegistryHelp,
+                         description="Fill the teacher-output cache that `edgedepth distill --images` reads, so a "
+                         "slow teacher runs once, spread over processes: under torchrun each rank labels every "
+                         "WORLD_SIZE-th image from its RANK; otherwise --shard K/N, else all. Processes may fill "
+                         "one cache at once (entries are written to a temporary file and renamed). Teachers: "
+                         "{teachers}.")
+    lab.add_argument("--teacher", required=True, help="teacher spec (a mono teacher: hf:, onnx:, ...)")
+    lab.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
+                     help="a teacher keyword, repeatable (as for distill)")
+    lab.add_argument("--images", type=Path, required=True, help="folder of JPEG/PNG photos (searched recursively)")
+    lab.add_argument("--cache", type=Path, default=None,
+                     help="teacher-output cache directory (default $EDGEDEPTH_CACHE or ~/.cache/edgedepth/teachers)")
+    lab.add_argument("--max-side", type=positive_int, default=None,
+                     help="photos are shrunk to this longer side first, as distill does (default {default:max_side})")
+    lab.add_argument("--shard", default=None, metavar="K/N",
+                     help="label images K, K+N, K+2N, ... (default: the torchrun rank's share, else all)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -368,7 +401,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(report.get('pictures', []))} pictures")
 
 
-def _cmd_distill(args: argparse.Namespace) -> None:
+def _cmd_distill(args: argparse.Namespace) -> int:
     check_writable(args.out, args.force)  # before training, not after it
     given = {"model": ("--model", args.model), "input_size": ("--size", args.size), "steps": ("--steps", args.steps),
              "scenes": ("--scenes", args.scenes), "batch_size": ("--batch-size", args.batch_size),
@@ -381,9 +414,34 @@ def _cmd_distill(args: argparse.Namespace) -> None:
              "teacher": ("--teacher", args.teacher),
              "teacher_kwargs": ("--teacher-arg", dict(args.teacher_arg) or None),
              "cache": ("--cache", _cache_dir(args)), "seed": ("--seed", args.seed),
-             "threads": ("--threads", args.threads)}
+             "threads": ("--threads", args.threads), "device": ("--device", args.device),
+             "micro_batches": ("--accumulate", args.accumulate),
+             "checkpoint_every": ("--checkpoint-every", args.checkpoint_every), "resume": ("--resume", args.resume)}
     config = _training_config(args.task, args.recipe, given)
-    print(f"wrote {get_task(args.task).distill(config, args.out, force=args.force)}")
+    from edgedepth.distill.interrupt import TrainingInterrupted
+
+    try:
+        written = get_task(args.task).distill(config, args.out, force=args.force)
+    except TrainingInterrupted as stopped:
+        print(f"edgedepth: {stopped}", file=sys.stderr)
+        return 130
+    if os.environ.get("RANK", "0") == "0":
+        print(f"wrote {written}")
+    return 0
+
+
+def _cmd_label(args: argparse.Namespace) -> None:
+    from edgedepth.distill.config import DistillConfig
+    from edgedepth.distill.distributed import launched
+    from edgedepth.label import label_folder, parse_shard
+
+    rank, size, _ = launched()
+    shard = parse_shard(args.shard) if args.shard else (rank, size)
+    cache = args.cache or Path(_cache_dir(argparse.Namespace(no_cache=False, cache=None)))
+    done = label_folder(args.teacher, dict(args.teacher_arg), args.images, cache, shard,
+                        args.max_side or DistillConfig.max_side, progress=sys.stderr.isatty())
+    print(f"shard {shard[0]}/{shard[1]}: {done['images']} of {done['of']} images labelled ({done['computed']} "
+          f"computed, {done['cached']} already cached) in {done['directory']}")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -509,7 +567,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "quantize": _cmd_quantize,
             "verify": _cmd_verify, "bench": _cmd_bench, "predict": _cmd_predict, "portrait": _cmd_portrait,
-            "profile": _cmd_profile, "report": _cmd_report}
+            "profile": _cmd_profile, "report": _cmd_report,
+            "label": _cmd_label}
 
 
 def main(argv: list[str] | None = None) -> int:

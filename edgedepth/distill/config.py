@@ -11,6 +11,9 @@ from typing import Any
 from edgedepth.distill.augment import Augment
 
 MIXED_PRECISION_CHOICES = ("auto", "bf16", "off")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+# Fields that say how a run is carried out, not what it learns: a resumed run may change them.
+RUN_CONTROL_FIELDS = ("threads", "cache", "device", "micro_batches", "checkpoint_every", "resume")
 
 
 @dataclass
@@ -39,6 +42,12 @@ class TrainConfig:
     threads: int = 2
     augment: Augment = field(default_factory=Augment)
     mixed_precision: str = "auto"  # "auto" (bf16 forward where the CPU has native bf16), "bf16" or "off"
+    device: str = "auto"  # "auto" (CUDA where torch sees it, else the CPU), "cpu" or "cuda"
+    # Each step's batch in this many equal parts, their gradients summed (each part's loss / parts): the
+    # one-process twin of as many ranks (batch statistics and loss normalisation per part, as per rank).
+    micro_batches: int = 1
+    checkpoint_every: int = 0  # steps between resumable training states written next to the output (0: none)
+    resume: bool = False  # continue from the training state next to the output, when there is one
 
 
 @dataclass

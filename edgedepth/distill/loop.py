@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,16 @@ import torch
 from tqdm import tqdm
 
 from edgedepth.distill.config import MIXED_PRECISION_CHOICES
+from edgedepth.distill.distributed import (
+    World,
+    average_buffers,
+    part_slice,
+    split_batch,
+    step_summary,
+    wrap,
+)
+from edgedepth.distill.interrupt import TrainingInterrupted, stop_on_sigint
+from edgedepth.distill.resume import TrainingState
 
 # /proc/cpuinfo flags of x86 CPUs with bf16 dot products in hardware (oneDNN's fast bf16 paths).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -60,16 +70,16 @@ def native_bf16() -> bool:
     return any(bool(probe()) for probe in probes if probe is not None)
 
 
-def resolve_precision(choice: str) -> str:
+def resolve_precision(choice: str, device_type: str = "cpu") -> str:
     """"bf16" or "fp32" for a config's `mixed_precision`: "auto" takes bf16 only where the CPU has it natively
-    (emulated bf16 is slower than fp32), "bf16" forces it, "off" never uses it."""
+    (emulated bf16 is slower than fp32; on a GPU "auto" stays fp32), "bf16" forces it, "off" never uses it."""
     if choice not in MIXED_PRECISION_CHOICES:
         raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION_CHOICES}, got {choice!r}")
     if choice == "off":
         return "fp32"
     if choice == "bf16":
         return "bf16"
-    return "bf16" if native_bf16() else "fp32"
+    return "bf16" if device_type == "cpu" and native_bf16() else "fp32"
 
 
 @contextmanager
@@ -99,9 +109,9 @@ def _as_float(output: Any) -> Any:
 
 
 @contextmanager
-def mixed_precision(model: torch.nn.Module, precision: str) -> Iterator[None]:
-    """For precision "bf16": the model's forward in training mode runs under CPU bf16 autocast and returns
-    float32, with grouped convolutions computed in float32; the weights stay float32. Eval-mode forwards (a
+def mixed_precision(model: torch.nn.Module, precision: str, device_type: str = "cpu") -> Iterator[None]:
+    """For precision "bf16": the model's forward in training mode runs under bf16 autocast (of `device_type`) and
+    returns float32, with grouped convolutions computed in float32; the weights stay float32. Eval-mode forwards (a
     monitor's held-out evaluation between steps) stay float32 throughout. For "fp32": nothing changes."""
     if precision == "fp32":
         yield
@@ -111,16 +121,16 @@ def mixed_precision(model: torch.nn.Module, precision: str) -> Iterator[None]:
     with ExitStack() as stack:
         for module in model.modules():
             if isinstance(module, torch.nn.Conv2d) and module.groups > 1:
-                stack.enter_context(_replaced_forward(module, _float32_forward(module.forward)))
-        stack.enter_context(_replaced_forward(model, _autocast_forward(model, model.forward)))
+                stack.enter_context(_replaced_forward(module, _float32_forward(module.forward, device_type)))
+        stack.enter_context(_replaced_forward(model, _autocast_forward(model, model.forward, device_type)))
         yield
 
 
-def _float32_forward(forward: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+def _float32_forward(forward: Callable[..., torch.Tensor], device_type: str = "cpu") -> Callable[..., torch.Tensor]:
     """`forward` computed in float32 with autocast off, its output in its input's dtype."""
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", enabled=False):
+        with torch.autocast(device_type, enabled=False):
             return forward(x.float()).to(x.dtype)
 
     return run
@@ -151,11 +161,12 @@ def _nchw_forward(forward: Callable[..., torch.Tensor]) -> Callable[..., torch.T
     return run
 
 
-def _autocast_forward(model: torch.nn.Module, forward: Callable[..., Any]) -> Callable[..., Any]:
-    """`forward` under CPU bf16 autocast while `model` is training, its outputs cast back to float32."""
+def _autocast_forward(model: torch.nn.Module, forward: Callable[..., Any],
+                      device_type: str = "cpu") -> Callable[..., Any]:
+    """`forward` under bf16 autocast while `model` is training, its outputs cast back to float32."""
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=model.training):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=model.training):
             output = forward(*args, **kwargs)
         return _as_float(output)
 
@@ -187,42 +198,142 @@ def fixed_set_loss(model: torch.nn.Module, loss_on: Callable[[np.ndarray], torch
         model.train(was_training)
 
 
-def optimise(model: torch.nn.Module, batch_loss: Callable[[np.random.Generator], torch.Tensor], config: LoopConfig,
-             desc: str = "distill", progress: bool = True, monitor: Monitor | None = None) -> dict:
+BatchLoss = Callable[..., torch.Tensor]
+
+
+def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, desc: str = "distill",
+             progress: bool = True, monitor: Monitor | None = None, state: TrainingState | None = None,
+             world: World | None = None) -> dict:
     """Run `config.steps` AdamW steps on `batch_loss(rng)` (one random batch's loss; the rng is seeded from
     `config.seed`), the model in channels_last and, where `config.mixed_precision` resolves to bf16, its forward
     in bf16 meanwhile; returns steps, seconds, the precision used and the first/last 10 % loss.
 
-    `monitor(model, step, training_seconds, last)` is called after every step (1-based); the time it spends is
-    left out of `training_seconds` and reported apart as `monitor_seconds`."""
+    With several ranks (`world`) or `config.micro_batches` > 1 the batch is split into equal parts and
+    `batch_loss(rng, net=..., part=slice)` gives one part's loss through `net` (the model, or its
+    DistributedDataParallel wrapper): every part draws the same whole batch from the same rng state and takes its
+    slice, so the data do not depend on the split. Each part's loss counts 1/parts (gradients summed, then
+    all-reduced between ranks) and the BatchNorm statistics are averaged over the parts after the step.
+
+    `state` (optional) is written every `state.every` steps and on Ctrl-C (which then raises
+    `TrainingInterrupted`), and with `state.resume` the loop starts from it. `monitor(model, step,
+    training_seconds, last)` is called after every step (1-based); the time it spends is left out of
+    `training_seconds` and reported apart as `monitor_seconds`."""
+    world = world or World()
+    micro = int(getattr(config, "micro_batches", 1))
+    split_batch(int(getattr(config, "batch_size", micro * world.size)), world.size, micro)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    precision = resolve_precision(getattr(config, "mixed_precision", "auto"))
+    device_type = torch.device(world.device).type
+    precision = resolve_precision(getattr(config, "mixed_precision", "auto"), device_type)
     # channels_last runs the depthwise/pointwise convolutions of EfficientNet-Lite ~1.5× faster on CPU.
-    model.to(memory_format=torch.channels_last).train()
+    model.to(device=world.device, memory_format=torch.channels_last).train()
     optimizer = make_optimizer(model, config)
     losses: list[float] = []
+    first, seconds_before = 0, 0.0
+    if state is not None and state.resume:
+        snapshot = state.load(model, optimizer, rng)
+        if snapshot is not None:
+            first, losses, seconds_before = snapshot.step, snapshot.losses, snapshot.seconds
+            if monitor is not None and hasattr(monitor, "rows"):
+                monitor.rows[:] = snapshot.extra.get("monitor_rows", [])
+    net = wrap(model, world)
     monitor_seconds = 0.0
-    start = time.perf_counter()
-    bar = tqdm(range(config.steps), desc=desc, disable=not progress, unit="step")
-    with mixed_precision(model, precision), narrow_batchnorm_nchw(model):
+    start = time.perf_counter() - seconds_before
+    bar = tqdm(range(first, config.steps), desc=desc, disable=not (progress and world.main), unit="step",
+               initial=first, total=config.steps)
+    with mixed_precision(model, precision, device_type), narrow_batchnorm_nchw(model), \
+            stop_on_sigint(state is not None) as stop:
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config)
-            loss = batch_loss(rng)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
+            if micro * world.size == 1:
+                loss = batch_loss(rng)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                value, stopping = float(loss.detach()), bool(stop)
+            else:
+                value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
+            losses.append(value)
             if monitor is not None:
                 paused = time.perf_counter()
-                monitor(model, step + 1, paused - start - monitor_seconds, step == config.steps - 1)
+                _monitored(monitor, model, world.device)(model, step + 1, paused - start - monitor_seconds,
+                                                         step == config.steps - 1)
                 monitor_seconds += time.perf_counter() - paused
             if step % 20 == 0 or step == config.steps - 1:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+            if state is not None and (stopping or state.due(step + 1, config.steps)):
+                saved = None
+                if world.main:
+                    rows = list(getattr(monitor, "rows", [])) if monitor is not None else []
+                    saved = state.save(step + 1, model, optimizer, rng, losses,
+                                       time.perf_counter() - start - monitor_seconds, {"monitor_rows": rows})
+                if stopping:
+                    bar.close()
+                    raise TrainingInterrupted(step + 1, config.steps, saved)
     seconds = round(time.perf_counter() - start, 2)
-    model.to(memory_format=torch.contiguous_format).eval()
+    model.to(device="cpu", memory_format=torch.contiguous_format).eval()
     tenth = max(1, len(losses) // 10)
     timing = {"monitor_seconds": round(monitor_seconds, 2)} if monitor is not None else {}
-    return {"steps": config.steps, "seconds": seconds, **timing, "precision": precision,
+    split = {"ranks": world.size, "micro_batches": micro} if micro * world.size > 1 else {}
+    resumed = {"resumed_at_step": first} if first else {}
+    return {"steps": config.steps, "seconds": seconds, **timing, **split, **resumed, "precision": precision,
             "loss_first_10pct": float(np.mean(losses[:tenth])), "loss_last_10pct": float(np.mean(losses[-tenth:]))}
+
+
+def _split_step(model: torch.nn.Module, net: torch.nn.Module, batch_loss: BatchLoss, rng: np.random.Generator,
+                optimizer: torch.optim.Optimizer, config: LoopConfig, micro: int, world: World,
+                stop: Any) -> tuple[float, bool]:
+    """One step on this rank's `micro` parts of the batch (gradients summed, synchronised with the other ranks on
+    the last part's backward), then BatchNorm statistics averaged over all parts and the optimizer step; returns
+    the step's mean loss over all parts and whether any rank asked to stop."""
+    batch_size = int(config.batch_size)  # type: ignore[attr-defined]  (split runs are distillations)
+    parts = micro * world.size
+    drawn_from = rng.bit_generator.state
+    # Every part starts from the step's BatchNorm statistics (running means and counts), as every rank does.
+    buffers = list(model.buffers()) if micro > 1 else []
+    before = [b.clone() for b in buffers]
+    after: list[list[torch.Tensor]] = []
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for m in range(micro):
+        rng.bit_generator.state = drawn_from  # every part sees the same whole batch, and takes its slice
+        for buffer, start in zip(buffers, before, strict=True):
+            buffer.copy_(start)
+        part = part_slice(batch_size, world.rank * micro + m, parts)
+        quiet = net.no_sync() if world.distributed and m < micro - 1 else nullcontext()
+        with quiet:
+            loss = batch_loss(rng, net=net, part=part)
+            (loss / micro).backward()
+        total += float(loss.detach())
+        after.append([b.clone() for b in buffers])
+    for i, buffer in enumerate(buffers):
+        if buffer.is_floating_point():  # running statistics: the mean over the parts; counts agree already
+            summed = after[0][i].clone()
+            for values in after[1:]:
+                summed += values[i]
+            buffer.copy_(summed / micro)
+    average_buffers(model, world)
+    optimizer.step()
+    return step_summary(total, micro, bool(stop), world)
+
+
+def _monitored(monitor: Monitor, model: torch.nn.Module, device: str) -> Monitor:
+    """`monitor`, run with the model on the CPU (monitors feed CPU tensors) when it trains elsewhere."""
+    if torch.device(device).type == "cpu":
+        return monitor
+
+    def on_cpu(net: torch.nn.Module, step: int, seconds: float, last: bool) -> None:
+        model.to("cpu")
+        try:
+            monitor(net, step, seconds, last)
+        finally:
+            model.to(device)
+
+    return on_cpu
+
+
+def on_device(net: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`tensors` on the device of `net`'s parameters (the same tensors when that is the CPU)."""
+    device = next(net.parameters()).device
+    return tuple(t.to(device, non_blocking=True) for t in tensors)

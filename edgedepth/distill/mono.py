@@ -20,9 +20,11 @@ from edgedepth.data.images import ImageFolder
 from edgedepth.distill.augment import augment_batch
 from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.dataset import DistillSet, build_distill_set, procedural_training_samples
+from edgedepth.distill.distributed import World, process_group, split_batch
 from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
-from edgedepth.distill.loop import fixed_set_loss, optimise
+from edgedepth.distill.loop import fixed_set_loss, on_device, optimise
 from edgedepth.distill.monitor import CurveMonitor, mono_evaluator, write_curve
+from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.losses import metric_depth_loss, ssi_loss
 from edgedepth.models import create_model
@@ -66,14 +68,16 @@ def _plain_loss(model: torch.nn.Module, data: DistillSet, config: DistillConfig,
 
 
 def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str = RELATIVE,
-                  progress: bool = True, monitor: CurveMonitor | None = None) -> dict:
+                  progress: bool = True, monitor: CurveMonitor | None = None, state: TrainingState | None = None,
+                  world: World | None = None) -> dict:
     """Run the optimisation loop in place with the head linear; afterwards a relative student's output bias is
-    lifted clear of the final ReLU (its loss is shift-invariant), a metric student's is left as trained."""
+    lifted clear of the final ReLU (its loss is shift-invariant), a metric student's is left as trained.
+    `state` and `world`: the loop's resumable state and the ranks sharing the work (see `optimise`)."""
     log: dict[str, Any] = {}
     if kind == METRIC:
         log["output_bias_level"] = level_output_bias(model, data.images, float(np.median(data.targets[data.masks])))
     with linear_head(model):
-        log.update(_optimise(model, data, config, kind, progress, monitor))
+        log.update(_optimise(model, data, config, kind, progress, monitor, state, world))
     if kind != METRIC:
         log["output_bias_shift"] = lift_output_bias(model, data.images)
     log["fixed_set_loss_after"] = fixed_set_loss(model, _plain_loss(model, data, config, kind), len(data))
@@ -81,24 +85,27 @@ def train_student(model: torch.nn.Module, data: DistillSet, config: DistillConfi
 
 
 def _optimise(model: torch.nn.Module, data: DistillSet, config: DistillConfig, kind: str, progress: bool,
-              monitor: CurveMonitor | None = None) -> dict:
+              monitor: CurveMonitor | None = None, state: TrainingState | None = None,
+              world: World | None = None) -> dict:
     """The optimisation loop proper on augmented random batches, with the fixed-set loss before it."""
     before = fixed_set_loss(model, _plain_loss(model, data, config, kind), len(data))
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
 
-    def batch_loss(rng: np.random.Generator) -> torch.Tensor:
+    def batch_loss(rng: np.random.Generator, net: torch.nn.Module = model, part: slice = slice(None)) -> torch.Tensor:
+        """The loss of `part` of one random augmented batch, through `net`."""
         index = rng.integers(0, len(data), size=config.batch_size)
         targets, masks = data.targets[index], data.masks[index]
         if data.gt is not None:  # teacher and ground truth stacked as N×2×H×W: one mirror flips both
             targets, masks = np.stack([targets, data.gt[index]], 1), np.stack([masks, data.gt_masks[index]], 1)
-        images, targets, masks = (torch.from_numpy(a) for a in augment_batch(
+        images, targets, masks = (torch.from_numpy(a[part]) for a in augment_batch(
             data.images[index], targets, masks, mean, std, rng, config.augment))
-        images = images.contiguous(memory_format=torch.channels_last)
+        images, targets, masks = on_device(net, images.contiguous(memory_format=torch.channels_last), targets, masks)
         if data.gt is not None:
-            return batch_objective(model(images), targets[:, 0], masks[:, 0], kind, config, targets[:, 1], masks[:, 1])
-        return batch_objective(model(images), targets, masks, kind, config)
+            return batch_objective(net(images), targets[:, 0], masks[:, 0], kind, config, targets[:, 1], masks[:, 1])
+        return batch_objective(net(images), targets, masks, kind, config)
 
-    return {**optimise(model, batch_loss, config, "distill", progress, monitor), "fixed_set_loss_before": before}
+    log = optimise(model, batch_loss, config, "distill", progress, monitor, state, world)
+    return {**log, "fixed_set_loss_before": before}
 
 
 def training_samples(config: DistillConfig, height: int, width: int) -> tuple[Any, dict[str, Any]]:
@@ -117,7 +124,17 @@ def training_samples(config: DistillConfig, height: int, width: int) -> tuple[An
 
 
 def distill(config: DistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
-    """Build the student and the teacher, make the distillation set, train, and save the checkpoint."""
+    """Build the student and the teacher, make the distillation set, train, and save the checkpoint; under
+    torchrun every rank trains on its share of each batch and rank 0 alone writes."""
+    with process_group(config.device) as world:
+        return _distill(config, Path(out_path), force, progress and world.main, world)
+
+
+def _distill(config: DistillConfig, out_path: Path, force: bool, progress: bool, world: World) -> Path:
+    """`distill` on one rank of `world`."""
+    split_batch(config.batch_size, world.size, config.micro_batches)
+    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
+    state.check()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
@@ -144,7 +161,7 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
     samples, record = training_samples(config, height, width)
     data = build_distill_set(teacher, input_spec(info), samples, progress, with_gt=config.gt_weight > 0)
     monitor = CurveMonitor(mono_evaluator(input_spec(info)), config.eval_every) if config.eval_every > 0 else None
-    log = train_student(model, data, config, kind, progress, monitor)
+    log = train_student(model, data, config, kind, progress, monitor, state, world)
     if monitor is not None:
         log["curve"] = {"rows": monitor.rows, "baselines": monitor.evaluator.baselines}
     if isinstance(teacher, CachedTeacher):
@@ -153,7 +170,10 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
                      "data": {**record, "valid_fraction": round(float(data.masks.mean()), 4)},
                      "loss": "silog" if kind == METRIC else "ssi",
                      "supervision": {"teacher": 1.0, "ground_truth": config.gt_weight}}
-    saved = save_student(Path(out_path), model, info, force=force)
+    if not world.main:
+        return out_path
+    saved = save_student(out_path, model, info, force=force)
+    state.clear()
     if monitor is not None:
         write_curve(saved, monitor.rows, ("heldout_delta1", "motorcycle_delta1"), monitor.evaluator.baselines)
     return saved

@@ -22,8 +22,10 @@ from edgedepth.data.sample import StereoSample
 from edgedepth.distill.augment import Augment, exposed, exposure_draws
 from edgedepth.distill.config import StereoDistillConfig
 from edgedepth.distill.dataset import label_samples, normalization, teacher_target
-from edgedepth.distill.loop import fixed_set_loss, optimise
+from edgedepth.distill.distributed import World, process_group, split_batch
+from edgedepth.distill.loop import fixed_set_loss, on_device, optimise
 from edgedepth.distill.monitor import CurveMonitor, stereo_evaluator, write_curve
+from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
 from edgedepth.errors import ConfigError
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
@@ -108,11 +110,13 @@ def augment_pair(
 
 def _loss(pred: torch.Tensor, index: np.ndarray, data: StereoDistillSet, config: StereoDistillConfig) -> torch.Tensor:
     """Teacher term, plus gt_weight × the ground-truth term when the set has ground truth."""
-    loss = masked_smooth_l1(pred, torch.from_numpy(data.targets[index]), torch.from_numpy(data.masks[index]),
-                            beta=config.beta)
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array[index]).to(pred.device)
+
+    loss = masked_smooth_l1(pred, tensor(data.targets), tensor(data.masks), beta=config.beta)
     if config.gt_weight > 0 and data.gt is not None:
-        loss = loss + config.gt_weight * masked_smooth_l1(
-            pred, torch.from_numpy(data.gt[index]), torch.from_numpy(data.gt_masks[index]), beta=config.beta)
+        loss = loss + config.gt_weight * masked_smooth_l1(pred, tensor(data.gt), tensor(data.gt_masks),
+                                                          beta=config.beta)
     return loss
 
 
@@ -124,25 +128,38 @@ def _plain_loss(model: torch.nn.Module, data: StereoDistillSet,
 
 
 def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoDistillConfig,
-                 progress: bool = True, monitor: CurveMonitor | None = None) -> dict[str, Any]:
-    """Optimise the student in place (AdamW, warm-up + cosine, photometric augmentation); returns a small log."""
+                 progress: bool = True, monitor: CurveMonitor | None = None, state: TrainingState | None = None,
+                 world: World | None = None) -> dict[str, Any]:
+    """Optimise the student in place (AdamW, warm-up + cosine, photometric augmentation); returns a small log.
+    `state` and `world`: the loop's resumable state and the ranks sharing the work (see `optimise`)."""
     plain = _plain_loss(model, data, config)
     before = fixed_set_loss(model, plain, len(data))
     mean, std = np.asarray(data.mean, np.float32), np.asarray(data.std, np.float32)
 
-    def batch_loss(rng: np.random.Generator) -> torch.Tensor:
+    def batch_loss(rng: np.random.Generator, net: torch.nn.Module = model, part: slice = slice(None)) -> torch.Tensor:
+        """The loss of `part` of one random augmented batch of pairs, through `net`."""
         index = rng.integers(0, len(data), size=config.batch_size)
         lefts, rights = augment_pair(data.lefts[index], data.rights[index], mean, std, rng, config.augment)
-        pred = model(torch.from_numpy(lefts).contiguous(memory_format=torch.channels_last),
-                     torch.from_numpy(rights).contiguous(memory_format=torch.channels_last))
-        return _loss(pred, index, data, config)
+        views = on_device(net, *(torch.from_numpy(v[part]).contiguous(memory_format=torch.channels_last)
+                                 for v in (lefts, rights)))
+        return _loss(net(*views), index[part], data, config)
 
-    log = optimise(model, batch_loss, config, "distill stereo", progress, monitor)
+    log = optimise(model, batch_loss, config, "distill stereo", progress, monitor, state, world)
     return {**log, "fixed_set_loss_before": before, "fixed_set_loss_after": fixed_set_loss(model, plain, len(data))}
 
 
 def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
-    """Build the stereo student and the teacher, make the distillation set, train, and save the checkpoint."""
+    """Build the stereo student and the teacher, make the distillation set, train, and save the checkpoint; under
+    torchrun every rank trains on its share of each batch and rank 0 alone writes."""
+    with process_group(config.device) as world:
+        return _distill_stereo(config, Path(out_path), force, progress and world.main, world)
+
+
+def _distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool, progress: bool, world: World) -> Path:
+    """`distill_stereo` on one rank of `world`."""
+    split_batch(config.batch_size, world.size, config.micro_batches)
+    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
+    state.check()
     if config.augment.flip:
         raise ConfigError("stereo distillation takes no flip augmentation (set augment=Augment(flip=0.0))")
     torch.set_num_threads(config.threads)
@@ -168,7 +185,7 @@ def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = Fa
                                     with_gt=config.gt_weight > 0, progress=progress, family=config.scene_family,
                                     aspect=config.scene_aspect)
     monitor = CurveMonitor(stereo_evaluator(input_spec(info)), config.eval_every) if config.eval_every > 0 else None
-    log = train_stereo(model, data, config, progress, monitor)
+    log = train_stereo(model, data, config, progress, monitor, state, world)
     if monitor is not None:
         log["curve"] = {"rows": monitor.rows, "baselines": monitor.evaluator.baselines}
     valid = data.targets[data.masks]
@@ -183,7 +200,10 @@ def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = Fa
                                           if max_disparity and valid.size else 0.0),
                  "ground_truth": data.gt is not None},
     }
-    saved = save_student(Path(out_path), model, info, force=force)
+    if not world.main:
+        return out_path
+    saved = save_student(out_path, model, info, force=force)
+    state.clear()
     if monitor is not None:
         write_curve(saved, monitor.rows, ("heldout_bad2", "motorcycle_bad2"), monitor.evaluator.baselines)
     return saved
