@@ -1,5 +1,6 @@
 """Teachers: an adapter per family, one interface, built by name: `create_teacher(spec, **kwargs)`."""
 
+from edgedepth.teachers.aanet import AANetTeacher
 from edgedepth.teachers.base import KINDS, Prediction, Teacher
 from edgedepth.teachers.hf import HFDepthTeacher
 from edgedepth.teachers.midas import MidasV21SmallTeacher
@@ -15,6 +16,7 @@ register_teacher("onnx", ONNXDepthTeacher, location="path")
 register_teacher("midas_v21_small", MidasV21SmallTeacher, location="checkpoint")
 register_teacher("hf", HFDepthTeacher, location="path")
 register_teacher("monodepth2", Monodepth2Teacher, location="path")
+register_teacher("aanet", AANetTeacher, location="checkpoint")
 
 __all__ = [
     "KINDS",
