@@ -1,0 +1,70 @@
+"""View synthesis by differentiable bilinear sampling (training only): a rectified stereo view shifted by
+disparity, and a video frame reprojected through depth, intrinsics and a relative camera pose."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _sample(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`image` (N×C×H×W) sampled bilinearly at pixel coordinates x, y (N×H×W each; pixel centres at integers),
+    out-of-image positions taking the border's value."""
+    height, width = image.shape[-2:]
+    grid = torch.stack([2 * x / (width - 1) - 1, 2 * y / (height - 1) - 1], dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def warp_stereo(source: torch.Tensor, disparity: torch.Tensor, direction: float = -1.0) -> torch.Tensor:
+    """The target view synthesised from the other view of a rectified pair: target(y, x) = source(y, x +
+    direction·d), with disparity N×1×H×W in pixels. The left view from the right one is direction −1
+    (left(y, x) ≈ right(y, x − d))."""
+    n, _, height, width = source.shape
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=source.dtype, device=source.device),
+                            torch.arange(width, dtype=source.dtype, device=source.device), indexing="ij")
+    x = xs.expand(n, height, width) + direction * disparity[:, 0]
+    return _sample(source, x, ys.expand(n, height, width))
+
+
+def axis_angle_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices N×3×3 of axis-angle vectors N×3 (Rodrigues' formula)."""
+    angle = axis_angle.norm(dim=1, keepdim=True).clamp_min(1e-7)
+    axis = axis_angle / angle
+    cos, sin = torch.cos(angle)[:, :, None], torch.sin(angle)[:, :, None]
+    x, y, z = axis[:, 0], axis[:, 1], axis[:, 2]
+    zero = torch.zeros_like(x)
+    cross = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], 1).reshape(-1, 3, 3)
+    outer = axis[:, :, None] * axis[:, None, :]
+    eye = torch.eye(3, dtype=axis.dtype, device=axis.device).expand_as(outer)
+    return cos * eye + sin * cross + (1 - cos) * outer
+
+
+def pose_matrix(axis_angle: torch.Tensor, translation: torch.Tensor, invert: bool = False) -> torch.Tensor:
+    """4×4 rigid transforms N×4×4 from rotation (axis-angle N×3) and translation N×3: x' = R·x + t, or its
+    inverse x' = Rᵀ·(x − t) with `invert`."""
+    rotation = axis_angle_matrix(axis_angle)
+    if invert:
+        rotation = rotation.transpose(1, 2)
+        translation = -(rotation @ translation[:, :, None])[:, :, 0]
+    top = torch.cat([rotation, translation[:, :, None]], 2)
+    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=top.dtype, device=top.device).expand(top.shape[0], 1, 4)
+    return torch.cat([top, bottom], 1)
+
+
+def warp_video(source: torch.Tensor, depth: torch.Tensor, intrinsics: torch.Tensor,
+               target_to_source: torch.Tensor) -> torch.Tensor:
+    """The target frame synthesised from a source frame: each target pixel back-projected with its depth
+    (N×1×H×W) and intrinsics (N×3×3, pixels of this size), moved into the source camera by `target_to_source`
+    (N×4×4) and projected there; `source` is sampled at that point."""
+    n, _, height, width = source.shape
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=source.dtype, device=source.device),
+                            torch.arange(width, dtype=source.dtype, device=source.device), indexing="ij")
+    pixels = torch.stack([xs, ys, torch.ones_like(xs)], 0).reshape(1, 3, -1)
+    rays = torch.linalg.inv(intrinsics) @ pixels  # N×3×HW
+    points = rays * depth.reshape(n, 1, -1)
+    moved = target_to_source[:, :3, :3] @ points + target_to_source[:, :3, 3:]
+    projected = intrinsics @ moved
+    z = projected[:, 2].clamp_min(1e-3)
+    x = (projected[:, 0] / z).reshape(n, height, width)
+    y = (projected[:, 1] / z).reshape(n, height, width)
+    return _sample(source, x, y)
