@@ -160,6 +160,9 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      help="a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
     dis.add_argument("--images", type=Path, default=None,
                      help="distill on this folder of JPEG/PNG photos (no ground truth needed) instead of scenes")
+    dis.add_argument("--pairs", type=Path, default=None,
+                     help="with --teacher self:stereo: train on this folder of rectified pairs (left/, right/ "
+                     "with the same names, and calib.txt) instead of procedural scenes")
     dis.add_argument("--holdout", type=int, default=None,
                      help="photos held out for verify (default 10%%, at least 1)")
     dis.add_argument("--init", type=Path, default=None,
@@ -409,6 +412,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
              "scene_family": ("--scene-family", args.scene_family), "eval_every": ("--eval-every", args.eval_every),
              "mixed_precision": ("--mixed-precision", args.mixed_precision),
              "images": ("--images", None if args.images is None else str(args.images)),
+             "pairs": ("--pairs", None if args.pairs is None else str(args.pairs)),
              "holdout": ("--holdout", args.holdout), "init": ("--init", None if args.init is None else str(args.init)),
              "trust_pickle": ("--trust-pickle", args.trust_pickle),
              "teacher": ("--teacher", args.teacher),

@@ -55,6 +55,7 @@ class DistillConfig(TrainConfig):
     """Mono distillation: the shared fields, plus photos to distil on and the relative-depth loss's weights."""
 
     images: str | None = None  # a folder of JPEG/PNG photos to distil on instead of procedural scenes
+    pairs: str | None = None  # self:stereo: a folder of rectified pairs (left/, right/, calib.txt) instead of scenes
     holdout: int | None = None  # photos kept for verify (default 10 %, at least 1)
     max_side: int = 1024  # photos are shrunk to this longer side before the teacher sees them
     init: str | None = None  # weights to start from (official MiDaS v2.1 small .pt, or a student checkpoint)

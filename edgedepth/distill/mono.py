@@ -125,7 +125,14 @@ def training_samples(config: DistillConfig, height: int, width: int) -> tuple[An
 
 def distill(config: DistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
     """Build the student and the teacher, make the distillation set, train, and save the checkpoint; under
-    torchrun every rank trains on its share of each batch and rank 0 alone writes."""
+    torchrun every rank trains on its share of each batch and rank 0 alone writes. `self:stereo` and `self:video`
+    train on the self-supervised objective instead (one process)."""
+    from edgedepth.distill.selfsup import distill_self, is_self_supervised
+
+    if is_self_supervised(config.teacher):
+        return distill_self(config, Path(out_path), force, progress)
+    if config.pairs is not None:
+        raise EdgeDepthError("--pairs trains without a teacher: use it with --teacher self:stereo")
     with process_group(config.device) as world:
         return _distill(config, Path(out_path), force, progress and world.main, world)
 

@@ -26,7 +26,7 @@ from edgedepth.distill.distributed import World, process_group, split_batch
 from edgedepth.distill.loop import fixed_set_loss, on_device, optimise
 from edgedepth.distill.monitor import CurveMonitor, stereo_evaluator, write_curve
 from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
-from edgedepth.errors import ConfigError
+from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
@@ -151,6 +151,9 @@ def train_stereo(model: torch.nn.Module, data: StereoDistillSet, config: StereoD
 def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
     """Build the stereo student and the teacher, make the distillation set, train, and save the checkpoint; under
     torchrun every rank trains on its share of each batch and rank 0 alone writes."""
+    if config.teacher.partition(":")[0] == "self":
+        raise EdgeDepthError(f"--teacher {config.teacher} trains a mono student from pairs or video; use it with "
+                             "--task mono")
     with process_group(config.device) as world:
         return _distill_stereo(config, Path(out_path), force, progress and world.main, world)
 

@@ -35,17 +35,24 @@ def photometric_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return SSIM_WEIGHT * ssim + (1 - SSIM_WEIGHT) * l1
 
 
+def identity_errors(target: torch.Tensor, sources: list[torch.Tensor], noise: float = IDENTITY_NOISE) -> torch.Tensor:
+    """N×S×H×W photometric errors of the unwarped source views, plus `noise`·N(0, 1) to break ties."""
+    identity = torch.cat([photometric_error(s, target) for s in sources], 1)
+    return identity + torch.randn_like(identity) * noise if noise > 0 else identity
+
+
 def min_reprojection(target: torch.Tensor, warped: list[torch.Tensor], sources: list[torch.Tensor] | None,
-                     noise: float = IDENTITY_NOISE) -> tuple[torch.Tensor, torch.Tensor]:
+                     noise: float = IDENTITY_NOISE,
+                     identity: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(per-pixel loss N×1×H×W, auto-mask N×1×H×W bool): the minimum photometric error over the warped source
     views; with `sources` (the same views unwarped), their errors compete in that minimum too (plus `noise`·N(0, 1)),
     and a pixel whose minimum is an unwarped view is masked out (its loss is that identity error, which no
-    gradient reaches). Without `sources`, no pixel is masked."""
+    gradient reaches). Without `sources`, no pixel is masked. `identity`: the sources' `identity_errors` when
+    already computed (they do not depend on depth, so one computation serves every scale)."""
     reprojection = torch.cat([photometric_error(w, target) for w in warped], 1)
     if sources is None:
         return reprojection.min(1, keepdim=True)[0], torch.ones_like(reprojection[:, :1], dtype=torch.bool)
-    identity = torch.cat([photometric_error(s, target) for s in sources], 1)
-    if noise > 0:
-        identity = identity + torch.randn_like(identity) * noise
+    if identity is None:
+        identity = identity_errors(target, sources, noise)
     loss, index = torch.cat([identity, reprojection], 1).min(1, keepdim=True)
     return loss, index >= identity.shape[1]

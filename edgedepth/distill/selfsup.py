@@ -1,0 +1,179 @@
+"""Training a mono student with no teacher: the Monodepth2 objective on rectified stereo pairs (`self:stereo`) or
+on video clips with a pose network (`self:video`).
+
+The student is the ordinary mono student and its output keeps its meaning: relative inverse depth. During
+training that output, read through the linear head, is the disparity itself in units of a tenth of the input
+width (stereo: the left view's disparity to the right view, d_px = value · 0.1 · width; video: inverse depth,
+depth = 1 / value, its scale shared with the pose network's translations). A known stereo rig would make the
+values metric (depth = f·B / d_px), but the checkpoint declares relative inverse depth: the network outputs a
+disparity, not depth, its bias is lifted after training (as every relative student's) and f·B belongs to the rig;
+the record keeps the unit, the shift and f·B so that depth can be recovered where the rig is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgedepth.checkpoint import StudentInfo, init_weights, save_student
+from edgedepth.distill.augment import exposed, exposure_draws
+from edgedepth.distill.config import DistillConfig
+from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
+from edgedepth.distill.loop import on_device, optimise
+from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
+from edgedepth.errors import ConfigError, EdgeDepthError
+from edgedepth.models import create_model
+from edgedepth.selfsup.data import Views, stereo_views, video_clips
+from edgedepth.selfsup.objective import multiscale_loss
+from edgedepth.selfsup.pose import PoseNet
+from edgedepth.selfsup.trainee import Trainee
+from edgedepth.selfsup.warp import pose_matrix, warp_stereo, warp_video
+from edgedepth.teachers.registry import create_teacher
+from runtime.bundle import DISPARITY, RELATIVE
+
+DISPARITY_UNIT = 0.1  # an output of 1 is a disparity of a tenth of the input width
+START_LEVEL = 0.3  # the outputs' starting median: d = 3 % of the width (procedural rigs: about 5.6 m)
+MIN_INVERSE_DEPTH = 0.01  # video: depth = 1 / max(value, this), at most 100 units away
+
+
+def is_self_supervised(teacher: str) -> bool:
+    """Whether a teacher spec asks for self-supervision (`self:stereo`, `self:video`) instead of a teacher."""
+    return teacher.partition(":")[0] == "self"
+
+
+def _check(config: DistillConfig, mode: str) -> None:
+    """One-line refusals of what self-supervision cannot use."""
+    if config.images is not None:
+        raise EdgeDepthError(f"self:{mode} learns from pairs or frames, not single photos: drop --images "
+                             "(self:stereo takes a folder of rectified pairs with --pairs DIR)")
+    if config.pairs is not None and mode != "stereo":
+        raise EdgeDepthError("--pairs DIR holds rectified stereo pairs: use it with --teacher self:stereo")
+    if config.gt_weight > 0:
+        raise EdgeDepthError(f"--gt-weight mixes in ground truth; self:{mode} trains on images alone")
+    if config.micro_batches != 1:
+        raise EdgeDepthError(f"--accumulate is not available with self:{mode}")
+    if config.eval_every > 0:
+        raise EdgeDepthError(f"--eval-every is not available with self:{mode}; measure with edgedepth verify")
+    if config.teacher_kwargs:
+        raise EdgeDepthError(f"self:{mode} takes no --teacher-arg")
+
+
+def _normalised(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """0..1 N×3×H×W images in the student's normalisation."""
+    return (images - mean) / std
+
+
+def _network_input(images: np.ndarray, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator,
+                   config: DistillConfig) -> torch.Tensor:
+    """The student's input for 0..1 images: normalised, with the exposure and noise augmentation (the loss keeps
+    comparing the un-augmented colours, as Monodepth2's does)."""
+    gain, bias, sigma = exposure_draws(rng, images.shape[0], config.augment)
+    out = exposed(_normalised(images, mean, std).astype(np.float32), mean, std, gain, bias, sigma, rng)
+    return torch.from_numpy(out).contiguous(memory_format=torch.channels_last)
+
+
+def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean: np.ndarray, std: np.ndarray):
+    """One random batch's loss: the left view from the right one, or with probability `augment.flip` the
+    mirrored right view from the mirrored left one (a mirrored pair with its views swapped is again a pair)."""
+    width = data.images.shape[-1]
+
+    def batch_loss(rng: np.random.Generator, net: torch.nn.Module = trainee, part: slice = slice(None)):
+        index = rng.integers(0, len(data), size=config.batch_size)
+        pairs = data.images[index]
+        swap = rng.random(len(index)) < config.augment.flip
+        target = np.where(swap[:, None, None, None], pairs[:, 1, :, :, ::-1], pairs[:, 0])
+        source = np.where(swap[:, None, None, None], pairs[:, 0, :, :, ::-1], pairs[:, 1])
+        image = _network_input(target, mean, std, rng, config)
+        target_t, source_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (target, source))
+        image, target_t, source_t = on_device(trainee, image, target_t, source_t)
+        scales, _ = net(image)
+        loss, _ = multiscale_loss(scales, target_t, [source_t],
+                                  lambda disp: [warp_stereo(source_t, disp * (DISPARITY_UNIT * width))])
+        return loss
+
+    return batch_loss
+
+
+def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean: np.ndarray, std: np.ndarray):
+    """One random batch's loss: the middle frame from the previous and the next one through depth and the pose
+    network's motions (each clip mirrored with probability `augment.flip`, its principal point with it)."""
+    width = data.images.shape[-1]
+
+    def batch_loss(rng: np.random.Generator, net: torch.nn.Module = trainee, part: slice = slice(None)):
+        index = rng.integers(0, len(data), size=config.batch_size)
+        clips, intrinsics = data.images[index].copy(), data.intrinsics[index].copy()
+        flip = rng.random(len(index)) < config.augment.flip
+        clips[flip] = clips[flip][..., ::-1]
+        intrinsics[flip, 0, 2] = (width - 1) - intrinsics[flip, 0, 2]
+        n = len(index)
+        image = _network_input(clips[:, 1], mean, std, rng, config)
+        frames = torch.from_numpy(np.ascontiguousarray(clips))
+        normalised = torch.from_numpy(_normalised(clips.reshape(-1, *clips.shape[2:]), mean, std)
+                                      .astype(np.float32)).reshape(clips.shape)
+        pairs = torch.cat([torch.cat([normalised[:, 0], normalised[:, 1]], 1),  # previous → middle
+                           torch.cat([normalised[:, 1], normalised[:, 2]], 1)])  # middle → next
+        image, frames, pairs, k = on_device(trainee, image, frames, pairs, torch.from_numpy(intrinsics))
+        scales, (axis_angle, translation) = net(image, pairs.contiguous(memory_format=torch.channels_last))
+        to_previous = pose_matrix(axis_angle[:n], translation[:n], invert=True)
+        to_next = pose_matrix(axis_angle[n:], translation[n:])
+        sources = [frames[:, 0], frames[:, 2]]
+
+        def synthesise(disp: torch.Tensor) -> list[torch.Tensor]:
+            depth = 1.0 / disp.clamp_min(MIN_INVERSE_DEPTH)
+            return [warp_video(source, depth, k, motion) for source, motion in zip(sources, (to_previous, to_next),
+                                                                                   strict=True)]
+
+        loss, _ = multiscale_loss(scales, frames[:, 1], sources, synthesise)
+        return loss
+
+    return batch_loss
+
+
+def distill_self(config: DistillConfig, out_path: Path, force: bool = False, progress: bool = True) -> Path:
+    """Train the mono student of `config` on the self-supervised objective its teacher spec names and save it."""
+    out_path = Path(out_path)
+    reference = create_teacher(config.teacher)
+    mode = reference.mode
+    _check(config, mode)
+    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
+    state.check()
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    student = create_model(config.model, **config.model_kwargs)
+    if getattr(student, "output_kind", None) == DISPARITY or not hasattr(student, "scratch"):
+        raise ConfigError(f"{config.model} is not a mono student of the MiDaS structure; self:{mode} trains one")
+    if config.init is not None:
+        init_weights(student, Path(config.init), config.trust_pickle, source=f"--init {config.init}")
+    height, width = config.input_size
+    if mode == "stereo":
+        data = stereo_views(height, width, config.scenes, config.seed, config.teacher_scale, config.scene_family,
+                            config.pairs, progress)
+    else:
+        data = video_clips(height, width, config.scenes, config.seed, config.teacher_scale, config.scene_family,
+                           progress)
+    mean = np.asarray(student.input_mean, np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(student.input_std, np.float32).reshape(1, 3, 1, 1)
+    targets = _normalised(data.images[:, 0 if mode == "stereo" else 1], mean, std).astype(np.float32)
+    log: dict = {"output_bias_level": level_output_bias(student, targets[:64], START_LEVEL)}
+    trainee = Trainee(student, PoseNet() if mode == "video" else None, START_LEVEL)
+    batch_loss = (stereo_batch_loss if mode == "stereo" else video_batch_loss)(trainee, data, config, mean, std)
+    with linear_head(student):
+        log.update(optimise(trainee, batch_loss, config, f"self:{mode}", progress, None, state))
+    student = trainee.release()
+    shift = lift_output_bias(student, targets)
+    log["output_bias_shift"] = shift
+    output = {"meaning": "relative inverse depth", "disparity_unit_of_width": DISPARITY_UNIT,
+              "trained_value": "output - output_bias_shift"}
+    if mode == "stereo":
+        output["stereo"] = "disparity_px = (output - output_bias_shift) * 0.1 * width; depth = f*B / disparity_px"
+    info = StudentInfo(config=dict(student.config), input_size=tuple(config.input_size), mean=list(student.input_mean),
+                       std=list(student.input_std), output_kind=RELATIVE, teacher=reference.identity())
+    info.training = {"config": {**asdict(config), "input_size": list(config.input_size)}, "log": log,
+                     "data": data.record, "loss": "monodepth2-self-supervised", "output": output,
+                     "supervision": {"self": mode, "teacher": 0.0, "ground_truth": 0.0}}
+    saved = save_student(out_path, student, info, force=force)
+    state.clear()
+    return saved
