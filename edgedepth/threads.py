@@ -7,13 +7,15 @@ from contextlib import contextmanager
 
 import torch
 
+from runtime.threads import capped_threads
+
 
 @contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
     """Run the block with `threads` intra-op threads (unchanged if None), restoring the previous count."""
     previous = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(capped_threads(threads))
     try:
         yield
     finally:

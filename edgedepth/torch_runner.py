@@ -56,7 +56,7 @@ class TorchRunner(Runner):
         """Set the thread count and put the model in channels_last; only this runner's own checkpoint loads."""
         if bundle.model_path.resolve() != self.checkpoint.resolve():
             raise ValueError(f"this TorchRunner runs {self.checkpoint}, not {bundle.model_path}")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads)  # already capped by Runner.load
         # channels_last is eager PyTorch's fastest CPU layout for these depthwise/pointwise convolutions
         # (about 15 % here): the baseline every speed-up is quoted against should be the best eager setting.
         self.model.to(memory_format=torch.channels_last).eval()

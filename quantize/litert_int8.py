@@ -20,6 +20,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from runtime.threads import capped_threads
+
 PRECISIONS = ("fp16", "int8", "int8-dynamic")
 # litert-torch names the single signature of a converted module this way.
 SIGNATURE = "serving_default"
@@ -83,7 +85,7 @@ def global_ranges(q: Any, input_name: str | list[str], calibration: list, thread
 
     ranges: dict[str, Any] = {}
     for feed in as_feeds(calibration, input_name):
-        for tensor, qsv in q.calibrate({SIGNATURE: [feed]}, num_threads=threads).items():
+        for tensor, qsv in q.calibrate({SIGNATURE: [feed]}, num_threads=capped_threads(threads)).items():
             ranges[tensor] = min_max_update(ranges.get(tensor, {}), qsv)
     return ranges
 

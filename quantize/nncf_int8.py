@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from runtime.atomic import atomic_file
+from runtime.threads import capped_threads
 
 PRESETS = ("mixed", "performance")
 # Domains a QDQ model may use and still load in any onnxruntime build.
@@ -129,7 +130,7 @@ def _smoke_run(path: Path, feed: dict[str, np.ndarray]) -> None:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+    options.intra_op_num_threads = capped_threads(min(2, os.cpu_count() or 1))
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         session.run(None, feed)

@@ -105,7 +105,9 @@ def bench_table(rows: list[dict[str, Any]]) -> str:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from runtime.bench import machine_info, set_thread_env
+    from runtime.threads import capped_threads
 
+    args.threads = capped_threads(args.threads)  # what every row really runs on
     set_thread_env(args.threads)
     bundles = [load_bundle(path) for path in args.bundles]  # all verified before anything is timed
     if args.json is not None and str(args.json) != "-":

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from runtime.threads import capped_threads
+
 # Environment variables that thread pools read when their library is imported.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                    "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -59,7 +61,7 @@ def set_thread_env(threads: int) -> dict[str, str]:
     """Set OMP_NUM_THREADS and friends for libraries that read them at import; returns what was set."""
     if int(threads) < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
-    values = {name: str(int(threads)) for name in THREAD_ENV_VARS}
+    values = {name: str(capped_threads(int(threads))) for name in THREAD_ENV_VARS}
     os.environ.update(values)
     return values
 
@@ -138,7 +140,7 @@ def machine_info(threads: int) -> dict[str, Any]:
         "cores": physical_cores() or logical,
         "logical_cores": logical,
         "usable_cores": usable,
-        "threads": int(threads),
+        "threads": capped_threads(int(threads)),
         "arch": platform.machine(),
         "os": platform.platform(),
         "python": platform.python_version(),

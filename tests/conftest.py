@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_student
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist, give each worker its share of the cores (EDGEDEPTH_MAX_THREADS, OMP_NUM_THREADS), set
+    before torch is imported here and inherited by every subprocess a test starts: two workers of two threads
+    each on two cores ran the training tests several times slower than two workers of one thread each."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers < 2 or "EDGEDEPTH_MAX_THREADS" in os.environ:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    share = str(max(1, cores // workers))
+    os.environ["EDGEDEPTH_MAX_THREADS"] = share
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, share)
+    if "torch" in sys.modules:  # imported before this file by a plugin: its default count is set already
+        sys.modules["torch"].set_num_threads(int(share))
+
+
+_share_the_cores()
+
+from tests.helpers import make_student  # noqa: E402  (after the thread share: it imports torch)
 
 
 @pytest.fixture(scope="session")

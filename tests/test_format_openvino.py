@@ -152,7 +152,8 @@ def test_int8_manifest_describes_the_method(bundles, calibration):
     assert np.isfinite(m["parity"]["psnr_db"]) and m["parity"]["inputs"] == 2
 
 
-def test_runner_computes_in_f32(bundles, spec):
+def test_runner_computes_in_f32(bundles, spec, monkeypatch):
+    monkeypatch.delenv("EDGEDEPTH_MAX_THREADS", raising=False)  # the runner's own count, no cap
     x = calibration_inputs(spec, 1, seed=5)[0]
     for precision, bundle in bundles.items():
         runner = OpenVINORunner()

@@ -47,7 +47,8 @@ def test_unavailable_backend_says_why():
     assert not ok and "a_module_that_is_not_installed" in reason and "\n" not in reason
 
 
-def test_onnxruntime_matches_numpy(bundle):
+def test_onnxruntime_matches_numpy(bundle, monkeypatch):
+    monkeypatch.delenv("EDGEDEPTH_MAX_THREADS", raising=False)  # the runner's own count, no cap
     x = RNG.normal(size=(1, 3, H, W)).astype(np.float32)
     with OnnxRuntimeRunner() as runner:
         runner.load(bundle, threads=2)
@@ -75,7 +76,8 @@ def test_bad_feeds_are_one_line_errors(bundle, feed, match):
     assert "\n" not in str(info.value)
 
 
-def test_runner_template_guards_every_backend(bundle):
+def test_runner_template_guards_every_backend(bundle, monkeypatch):
+    monkeypatch.delenv("EDGEDEPTH_MAX_THREADS", raising=False)
     """infer before load, after close, and a bad feed never reach a backend's infer_impl."""
     calls = []
 
@@ -172,6 +174,7 @@ def test_time_callable_never_times_warmup():
 
 
 def test_machine_info_and_thread_env(monkeypatch):
+    monkeypatch.delenv("EDGEDEPTH_MAX_THREADS", raising=False)
     info = machine_info(3)
     assert info["threads"] == 3 and info["cores"] >= 1 and info["logical_cores"] >= info["cores"]
     assert isinstance(info["cpu"], str) and info["cpu"] and info["numpy"] == np.__version__

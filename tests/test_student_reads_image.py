@@ -19,6 +19,7 @@ from edgedepth.distill.dataset import DistillSet, ground_truth
 from edgedepth.distill.mono import DistillConfig, train_student
 from edgedepth.models import create_model
 from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
+from edgedepth.threads import torch_threads
 from runtime.metrics import input_dependence, mirror_equivariance, output_correlation
 from runtime.preprocess import prepare_input
 
@@ -53,13 +54,13 @@ def unrelated_pair(held_out):
 def trained_student():
     """A Lite0 student (decoder width 16) trained for 250 steps on 64 scenes' exact depth, mirroring on."""
     torch.manual_seed(0)
-    torch.set_num_threads(2)
     scenes = get_dataset("procedural", n=64, seed=0, height=HEIGHT, width=WIDTH)
     truths = [ground_truth(s, HEIGHT, WIDTH) for s in scenes]
     data = DistillSet(_inputs(scenes), np.stack([t for t, _ in truths]), np.stack([m for _, m in truths]),
                       IMAGENET_MEAN, IMAGENET_STD)
     model = create_model("midas_small_lite0", features=16)
-    train_student(model, data, DistillConfig(steps=250, batch_size=8, warmup_steps=20), progress=False)
+    with torch_threads(2):  # at most this worker's share of the cores (EDGEDEPTH_MAX_THREADS)
+        train_student(model, data, DistillConfig(steps=250, batch_size=8, warmup_steps=20), progress=False)
     return model.eval()
 
 

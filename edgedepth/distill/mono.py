@@ -31,6 +31,7 @@ from edgedepth.models import create_model
 from edgedepth.specs import input_spec
 from edgedepth.teachers.cache import CachedTeacher, build_teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
+from runtime.threads import capped_threads
 
 
 def student_kind(teacher_kind: str) -> str:
@@ -142,7 +143,7 @@ def _distill(config: DistillConfig, out_path: Path, force: bool, progress: bool,
     split_batch(config.batch_size, world.size, config.micro_batches)
     state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
     state.check()
-    torch.set_num_threads(config.threads)
+    torch.set_num_threads(capped_threads(config.threads))
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
     if getattr(model, "output_kind", None) == DISPARITY:

@@ -33,6 +33,7 @@ from edgedepth.specs import input_spec
 from edgedepth.teachers.base import Teacher
 from edgedepth.teachers.cache import build_teacher
 from runtime.bundle import DISPARITY
+from runtime.threads import capped_threads
 
 TASK = "stereo"
 
@@ -165,7 +166,7 @@ def _distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool, pr
     state.check()
     if config.augment.flip:
         raise ConfigError("stereo distillation takes no flip augmentation (set augment=Augment(flip=0.0))")
-    torch.set_num_threads(config.threads)
+    torch.set_num_threads(capped_threads(config.threads))
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
     if getattr(model, "output_kind", None) != DISPARITY:

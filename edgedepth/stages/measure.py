@@ -43,6 +43,7 @@ from runtime.measure import Measurement, Timing, measure_bundle, measure_loaded,
 from runtime.report_model import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow
 from runtime.runners.base import Runner
 from runtime.runners.registry import emulation_for_format
+from runtime.threads import capped_threads
 
 
 @dataclass
@@ -116,7 +117,8 @@ class _Accuracy:
 
 def _row(artifact: str, fmt: str, precision: str, backend: str, threads: int, **extra: Any) -> ReportRow:
     """A report row with its six fixed keys (`runtime.report_model.ReportRow` is the schema)."""
-    row = ReportRow(artifact=artifact, format=fmt, precision=precision, backend=backend, threads=threads, status="ok")
+    row = ReportRow(artifact=artifact, format=fmt, precision=precision, backend=backend,
+                    threads=capped_threads(threads), status="ok")
     row.update(extra)  # type: ignore[typeddict-item]
     return row
 

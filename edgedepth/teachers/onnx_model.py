@@ -20,6 +20,7 @@ from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_predi
 from edgedepth.teachers.registry import TeacherConfigError
 from runtime.bundle import sha256_file
 from runtime.preprocess import prepare_input
+from runtime.threads import capped_threads
 
 LAYOUTS = ("NCHW", "NHWC")
 _INPUT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
@@ -78,7 +79,7 @@ def _session(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
+    options.intra_op_num_threads = capped_threads(int(threads))
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -16,6 +16,7 @@ import numpy as np
 
 from runtime.bundle import Bundle
 from runtime.errors import RequestError
+from runtime.threads import capped_threads
 
 
 class Runner(ABC):
@@ -58,7 +59,7 @@ class Runner(ABC):
         self.check_load(bundle, threads)
         self.bundle = None
         start = time.perf_counter_ns()
-        self.load_impl(bundle, int(threads))
+        self.load_impl(bundle, capped_threads(int(threads)))
         self.init_ms = (time.perf_counter_ns() - start) / 1e6
         self.bundle = bundle
 
