@@ -3,11 +3,10 @@ model."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from edgedepth.errors import EdgeDepthError
+from runtime.atomic import writable
 
 
 def check_writable(path: Path, force: bool = False, directory: bool = False) -> None:
@@ -20,14 +19,4 @@ def check_writable(path: Path, force: bool = False, directory: bool = False) -> 
         raise EdgeDepthError(f"{path} is a directory; --out names the file to write")
     if path.exists() and directory and not path.is_dir():
         raise EdgeDepthError(f"{path} is a file; --out names a directory here")
-    parent = path if directory and path.is_dir() else path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise EdgeDepthError(f"cannot write under {parent}: it is not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".edgedepth-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise EdgeDepthError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    writable(path if directory and path.is_dir() else path.parent)

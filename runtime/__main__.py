@@ -111,7 +111,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     set_thread_env(args.threads)
     bundles = [load_bundle(path) for path in args.bundles]  # all verified before anything is timed
     if args.json is not None and str(args.json) != "-":
-        from runtime.predict_cli import writable
+        from runtime.atomic import writable
 
         writable(args.json.parent)  # an unwritable --json is refused before the timing, not after it
     rows = [_bench_one(bundle, args) for bundle in bundles]

@@ -10,12 +10,13 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import OverwriteRefused
+from runtime.errors import InputError, OverwriteRefused
 from runtime.jsonsafe import json_safe
 
 
@@ -158,3 +159,19 @@ def atomic_directory(final: str | os.PathLike, force: bool = False) -> Iterator[
                 break
         raise
     _fsync_dir(final.parent)
+
+
+def writable(folder: Path) -> None:
+    """Refuse, before any work, a folder where nothing can be written (probed in the nearest one that exists;
+    nothing is created)."""
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write under {parent}: it is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgedepth-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"cannot write to {parent}: {exc.strerror or exc}") from None

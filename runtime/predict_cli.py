@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.atomic import writable
 from runtime.bundle import load_bundle
 from runtime.cli_types import non_negative, positive_int
 from runtime.depth_io import SAVES, nearness, write_map
@@ -89,25 +90,6 @@ def _camera(args: argparse.Namespace, calibration: Camera | None, width: int, he
     return Camera(fx=args.fx, fy=args.fy or args.fx, cx=(width - 1) / 2 if args.cx is None else args.cx,
                   cy=(height - 1) / 2 if args.cy is None else args.cy, width=width, baseline=args.baseline,
                   doffs=args.doffs or 0.0)
-
-
-def writable(folder: Path) -> None:
-    """Refuse, before any work, a folder where nothing can be written (probed in the nearest one that exists;
-    nothing is created)."""
-    import os
-    import tempfile
-
-    parent = folder
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write under {parent}: it is not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".edgedepth-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
 
 
 def _targets(out: Path, names: list[str], saves: list[str], force: bool) -> None:

@@ -48,6 +48,27 @@ def dense_prediction(value: np.ndarray, kind: str, height: int, width: int) -> P
     return Prediction(np.where(valid, value, 0.0).astype(np.float32), kind, valid)
 
 
+def matched_disparity(disparity: np.ndarray, kind: str, mask_border: bool = True) -> Prediction:
+    """A stereo network's left-view disparity (pixels) as a Prediction: vouched for where finite and positive and,
+    with `mask_border`, where the match x − d falls inside the right view (x − d ≥ −0.5); invalid pixels 0."""
+    valid = np.isfinite(disparity) & (disparity > 0)
+    if mask_border:
+        columns = np.arange(disparity.shape[1], dtype=np.float32)[None, :]
+        valid &= columns - disparity >= -0.5
+    return Prediction(value=np.where(valid, disparity, 0.0).astype(np.float32), kind=kind, valid=valid)
+
+
+def network_identity(identity: dict[str, Any], family: str, checkpoint_sha256: str | None,
+                     drop: tuple[str, ...] = ("threads",)) -> dict[str, Any]:
+    """A torch network teacher's identity: its parameters less those that do not change the output (`drop`: the
+    thread count), its family, the checkpoint's sha256 and the torch version."""
+    import torch
+
+    params = {k: v for k, v in identity["params"].items() if k not in drop}
+    return {**identity, "params": params, "family": family, "checkpoint_sha256": checkpoint_sha256,
+            "torch": torch.__version__}
+
+
 class Teacher(ABC):
     """A model a student learns from; `identity()` keys caches and is written into manifests."""
 

@@ -21,7 +21,7 @@ from edgedepth.checkpoint import checkpoint_sha256, init_weights
 from edgedepth.data.sample import StereoSample
 from edgedepth.models import create_model
 from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
-from edgedepth.teachers.base import Prediction, Teacher, dense_prediction
+from edgedepth.teachers.base import Prediction, Teacher, dense_prediction, network_identity
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
 from runtime.bundle import RELATIVE
@@ -85,10 +85,7 @@ class MidasV21SmallTeacher(Teacher):
 
     def identity(self) -> dict[str, Any]:
         """Name, family, kind, the parameters that shape the output, the checkpoint's sha256 and torch version."""
-        identity = super().identity()
-        identity["params"] = {k: v for k, v in identity["params"].items() if k not in ("threads", "trust_pickle")}
-        return {**identity, "family": "midas", "checkpoint_sha256": self.checkpoint_sha256,
-                "torch": torch.__version__}
+        return network_identity(super().identity(), "midas", self.checkpoint_sha256, drop=("threads", "trust_pickle"))
 
     def infer(self, image: np.ndarray) -> np.ndarray:
         """The network's inverse-depth map (h × w float32, at network resolution) for a uint8 RGB image."""

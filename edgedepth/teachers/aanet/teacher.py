@@ -23,7 +23,7 @@ from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers.aanet.model import CONFIGS, AANet, architecture_config
 from edgedepth.teachers.aanet.weights import architecture_of, load_official_state_dict, read_official_checkpoint
-from edgedepth.teachers.base import Prediction, Teacher
+from edgedepth.teachers.base import Prediction, Teacher, matched_disparity, network_identity
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
 from runtime.bundle import DISPARITY
@@ -102,10 +102,7 @@ class AANetTeacher(Teacher):
 
     def identity(self) -> dict[str, Any]:
         """Name, family, kind, the parameters that shape the output, the checkpoint's sha256 and torch version."""
-        identity = super().identity()
-        identity["params"] = {k: v for k, v in identity["params"].items() if k != "threads"}
-        return {**identity, "family": "aanet", "checkpoint_sha256": self.checkpoint_sha256,
-                "torch": torch.__version__}
+        return network_identity(super().identity(), "aanet", self.checkpoint_sha256)
 
     def _tensor(self, image: np.ndarray) -> torch.Tensor:
         """A uint8 RGB H×W×3 image as the official loader feeds it: [0, 1], ImageNet-normalised, [1, 3, H, W]."""
@@ -127,10 +124,4 @@ class AANetTeacher(Teacher):
     def predict(self, sample: StereoSample) -> Prediction:
         """Disparity of the left view in pixels (0 where invalid) and where it is vouched for."""
         self.require_pair(sample)
-        disparity = self.disparity(sample.left, sample.right)
-        valid = np.isfinite(disparity) & (disparity > 0)
-        if self.mask_border:
-            columns = np.arange(disparity.shape[1], dtype=np.float32)[None, :]
-            valid &= columns - disparity >= -0.5
-        value = np.where(valid, disparity, 0.0).astype(np.float32)
-        return Prediction(value=value, kind=self.kind, valid=valid)
+        return matched_disparity(self.disparity(sample.left, sample.right), self.kind, self.mask_border)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from edgedepth.checkpoint import checkpoint_sha256
 from edgedepth.data.sample import StereoSample
-from edgedepth.teachers.base import Prediction, Teacher
+from edgedepth.teachers.base import Prediction, Teacher, matched_disparity, network_identity
 from edgedepth.teachers.raft_stereo.model import CONFIGS, RAFTStereo
 from edgedepth.teachers.raft_stereo.weights import load_official_checkpoint
 from edgedepth.teachers.registry import TeacherConfigError
@@ -98,10 +98,7 @@ class RAFTStereoTeacher(Teacher):
 
     def identity(self) -> dict[str, Any]:
         """Name, family, kind, the parameters that shape the output, the checkpoint's sha256 and torch version."""
-        identity = super().identity()
-        identity["params"] = {k: v for k, v in identity["params"].items() if k != "threads"}
-        return {**identity, "family": "raft-stereo", "checkpoint_sha256": self.checkpoint_sha256,
-                "torch": torch.__version__}
+        return network_identity(super().identity(), "raft-stereo", self.checkpoint_sha256)
 
     def flow(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """The network's full-resolution x-flow (H×W float32, = −disparity) for a uint8 RGB pair."""
@@ -120,10 +117,4 @@ class RAFTStereoTeacher(Teacher):
     def predict(self, sample: StereoSample) -> Prediction:
         """Disparity of the left view in pixels (0 where invalid) and where it is vouched for."""
         self.require_pair(sample)
-        disparity = -self.flow(sample.left, sample.right)
-        valid = np.isfinite(disparity) & (disparity > 0)
-        if self.mask_border:
-            columns = np.arange(disparity.shape[1], dtype=np.float32)[None, :]
-            valid &= columns - disparity >= -0.5
-        value = np.where(valid, disparity, 0.0).astype(np.float32)
-        return Prediction(value=value, kind=self.kind, valid=valid)
+        return matched_disparity(-self.flow(sample.left, sample.right), self.kind, self.mask_border)
