@@ -228,14 +228,7 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
     # channels_last runs the depthwise/pointwise convolutions of EfficientNet-Lite ~1.5× faster on CPU.
     model.to(device=world.device, memory_format=torch.channels_last).train()
     optimizer = make_optimizer(model, config)
-    losses: list[float] = []
-    first, seconds_before = 0, 0.0
-    if state is not None and state.resume:
-        snapshot = state.load(model, optimizer, rng)
-        if snapshot is not None:
-            first, losses, seconds_before = snapshot.step, snapshot.losses, snapshot.seconds
-            if monitor is not None and hasattr(monitor, "rows"):
-                monitor.rows[:] = snapshot.extra.get("monitor_rows", [])
+    first, losses, seconds_before = _resumed(state, model, optimizer, rng, monitor)
     net = wrap(model, world)
     monitor_seconds = 0.0
     start = time.perf_counter() - seconds_before
@@ -247,11 +240,7 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config)
             if micro * world.size == 1:
-                loss = batch_loss(rng)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                value, stopping = float(loss.detach()), bool(stop)
+                value, stopping = _plain_step(batch_loss, rng, optimizer), bool(stop)
             else:
                 value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
             losses.append(value)
@@ -263,22 +252,55 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
             if step % 20 == 0 or step == config.steps - 1:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if state is not None and (stopping or state.due(step + 1, config.steps)):
-                saved = None
-                if world.main:
-                    rows = list(getattr(monitor, "rows", [])) if monitor is not None else []
-                    saved = state.save(step + 1, model, optimizer, rng, losses,
-                                       time.perf_counter() - start - monitor_seconds, {"monitor_rows": rows})
+                saved = _save_state(state, step + 1, model, optimizer, rng, losses,
+                                    time.perf_counter() - start - monitor_seconds, monitor, world)
                 if stopping:
                     bar.close()
                     raise TrainingInterrupted(step + 1, config.steps, saved)
     seconds = round(time.perf_counter() - start, 2)
     model.to(device="cpu", memory_format=torch.contiguous_format).eval()
-    tenth = max(1, len(losses) // 10)
     timing = {"monitor_seconds": round(monitor_seconds, 2)} if monitor is not None else {}
     split = {"ranks": world.size, "micro_batches": micro} if micro * world.size > 1 else {}
     resumed = {"resumed_at_step": first} if first else {}
     return {"steps": config.steps, "seconds": seconds, **timing, **split, **resumed, "precision": precision,
-            "loss_first_10pct": float(np.mean(losses[:tenth])), "loss_last_10pct": float(np.mean(losses[-tenth:]))}
+            **_loss_ends(losses)}
+
+
+def _resumed(state: TrainingState | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             rng: np.random.Generator, monitor: Monitor | None) -> tuple[int, list[float], float]:
+    """(first step, losses so far, training seconds so far): from the stored state when resuming (the model,
+    optimizer, rng and the monitor's rows are put back), else a fresh start."""
+    snapshot = state.load(model, optimizer, rng) if state is not None and state.resume else None
+    if snapshot is None:
+        return 0, [], 0.0
+    if monitor is not None and hasattr(monitor, "rows"):
+        monitor.rows[:] = snapshot.extra.get("monitor_rows", [])
+    return snapshot.step, snapshot.losses, snapshot.seconds
+
+
+def _save_state(state: TrainingState, done: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                rng: np.random.Generator, losses: list[float], seconds: float, monitor: Monitor | None,
+                world: World) -> Path | None:
+    """Write the training state after `done` steps (rank 0 alone; the others return None)."""
+    if not world.main:
+        return None
+    rows = list(getattr(monitor, "rows", [])) if monitor is not None else []
+    return state.save(done, model, optimizer, rng, losses, seconds, {"monitor_rows": rows})
+
+
+def _plain_step(batch_loss: BatchLoss, rng: np.random.Generator, optimizer: torch.optim.Optimizer) -> float:
+    """One step of one process on the whole batch; returns its loss."""
+    loss = batch_loss(rng)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _loss_ends(losses: list[float]) -> dict[str, float]:
+    """The mean loss of the first and of the last 10 % of the steps."""
+    tenth = max(1, len(losses) // 10)
+    return {"loss_first_10pct": float(np.mean(losses[:tenth])), "loss_last_10pct": float(np.mean(losses[-tenth:]))}
 
 
 def _split_step(model: torch.nn.Module, net: torch.nn.Module, batch_loss: BatchLoss, rng: np.random.Generator,
