@@ -194,6 +194,12 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      help="auto: bf16 forward where the CPU computes bf16 natively (AVX512-BF16 or AMX), float32 "
                      "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 "
                      "(default {default:mixed_precision})")
+    _run_args(dis)
+    dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+
+
+def _run_args(dis: argparse.ArgumentParser) -> None:
+    """How a distillation runs (not what it learns): seed, threads, device, micro-batches, resumable state."""
     dis.add_argument("--seed", type=int, default=None, help="random seed (default {default:seed})")
     dis.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default {default:threads})")
     dis.add_argument("--device", choices=DEVICE_CHOICES, default=None,
@@ -208,7 +214,6 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     dis.add_argument("--resume", action="store_true",
                      help="continue from the training state in OUT.state/ (same settings; starts afresh when "
                      "there is none)")
-    dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
 
 
 def _add_label(sub: argparse._SubParsersAction) -> None:
