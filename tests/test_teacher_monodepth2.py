@@ -35,6 +35,9 @@ def test_the_official_layout_is_the_models_own(depth):
     decoder = {k: list(v.shape) for k, v in model.depth_decoder.state_dict().items()}
     assert encoder == _layout(f"monodepth2_r{depth}.encoder.keys.json")
     assert decoder == _layout(f"monodepth2_r{depth}.depth.keys.json")
+    if depth == 18:  # the official ResNet-18 files: the encoder with torchvision's unused fc, the decoder
+        assert sum(p.numel() for p in model.encoder.parameters()) == 11_689_512
+        assert sum(p.numel() for p in model.depth_decoder.parameters()) == 3_152_724
 
 
 def _official_folder(root: Path, depth: int = 18, use_stereo: bool = False, seed: int = 0) -> Path:
