@@ -16,7 +16,8 @@ from edgedepth.data.procedural import make_scene
 from edgedepth.data.sequences import make_sequence
 from edgedepth.models import create_model
 
-TINY = ["--size", "32x64", "--steps", "2", "--scenes", "2", "--batch-size", "2", "--mixed-precision", "off"]
+TINY = ["--size", "32x64", "--steps", "2", "--scenes", "2", "--batch-size", "2", "--mixed-precision", "off",
+        "--threads", "1"]
 
 
 def _student_is_plain(path: Path, teacher: str) -> None:
@@ -65,7 +66,7 @@ def test_self_stereo_trains_on_a_pairs_folder(tmp_path: Path) -> None:
     out = tmp_path / "pairs.safetensors"
     folder = _pairs_folder(tmp_path / "pairs")
     assert main(["distill", "--teacher", "self:stereo", "--pairs", str(folder), "--out", str(out), *TINY[:2],
-                 "--steps", "1", "--batch-size", "2", "--mixed-precision", "off"]) == 0
+                 "--steps", "1", "--batch-size", "2", "--mixed-precision", "off", "--threads", "1"]) == 0
     _, info = load_student(out)
     assert info.training["data"]["dataset"] == "pairs" and info.training["data"]["pairs"] == 2
     # The rig's f·B at the input width: focal scales with the width, the baseline does not.

@@ -122,7 +122,10 @@ def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean:
         sources = [frames[:, 0], frames[:, 2]]
 
         def synthesise(disp: torch.Tensor) -> list[torch.Tensor]:
-            depth = 1.0 / disp.clamp_min(MIN_INVERSE_DEPTH)
+            # Clamped forward, identity backward: a pixel driven below the floor still gets the photometric
+            # gradient (a plain clamp would cut it, and such pixels, then whole images, never come back).
+            floor = disp + (disp.clamp_min(MIN_INVERSE_DEPTH) - disp).detach()
+            depth = 1.0 / floor
             return [warp_video(source, depth, k, motion) for source, motion in zip(sources, (to_previous, to_next),
                                                                                    strict=True)]
 

@@ -4,11 +4,15 @@ EfficientNet-Lite encoder): two frames stacked as six channels in, one relative 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgedepth.models.efficientnet_lite import EfficientNetLite
 
 POSE_SCALE = 0.01  # Monodepth2 scales the decoder's output so the first motions are small
+# Frames are halved before the encoder where the halves stay multiples of its stride: a global motion needs no
+# fine detail, and this pose network then costs a quarter (the student's input, 128×192, qualifies).
+HALVE_FROM = 64
 
 
 class PoseNet(nn.Module):
@@ -27,5 +31,7 @@ class PoseNet(nn.Module):
 
     def forward(self, pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Axis-angle and translation of the stacked pair's relative motion."""
+        if pair.shape[-2] % HALVE_FROM == 0 and pair.shape[-1] % HALVE_FROM == 0:
+            pair = F.avg_pool2d(pair, 2)
         out = self.decoder(self.encoder(pair)[-1]).mean((2, 3)) * POSE_SCALE
         return out[:, :3], out[:, 3:]
