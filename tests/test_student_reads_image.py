@@ -87,7 +87,8 @@ def _mirror(model: nn.Module, inputs: np.ndarray) -> float:
 
 
 def test_trained_student_is_mirror_equivariant(trained_student, held_out):
-    assert _mirror(trained_student, _inputs(held_out)) >= 0.9
+    # 0.896 when trained on 1 thread, 0.931 on 2 (summation order); the position-only model below: under 0.5.
+    assert _mirror(trained_student, _inputs(held_out)) >= 0.85
 
 
 def test_trained_student_outputs_differ_on_unrelated_scenes(trained_student, held_out, unrelated_pair):
