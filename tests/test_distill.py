@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from edgedepth.checkpoint import load_student
-from edgedepth.distill.dataset import build_distill_set, procedural_training_samples, teacher_target
+from edgedepth.data.registry import procedural_training_samples
+from edgedepth.distill.dataset import build_distill_set, teacher_target
 from edgedepth.distill.mono import DistillConfig, distill
 from edgedepth.teachers import create_teacher
 from runtime.metrics import relative_depth_metrics

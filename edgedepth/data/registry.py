@@ -58,3 +58,10 @@ def get_dataset(name: str, **kwargs: Any) -> Sequence[StereoSample]:
     except TypeError as exc:
         raise DatasetError(f"{name}: {exc}; it takes {', '.join(signature.parameters)}") from None
     return factory(**kwargs)
+
+
+def procedural_training_samples(n_scenes: int, seed: int, height: int, width: int, teacher_scale: int = 2,
+                                family: str = "grounded") -> list[StereoSample]:
+    """`n_scenes` seeded procedural scenes of `family` at `teacher_scale`× the student's input size."""
+    return list(get_dataset("procedural", n=n_scenes, seed=seed, height=height * teacher_scale,
+                            width=width * teacher_scale, family=family))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
 from edgedepth.teachers.base import Teacher
 from runtime.preprocess import prepare_input, resize_bilinear
@@ -58,13 +57,6 @@ def ground_truth(sample: StereoSample, height: int, width: int) -> tuple[np.ndar
     valid = small.valid if small.valid is not None else np.isfinite(small.disparity)
     valid = valid & np.isfinite(small.disparity)
     return np.where(valid, small.disparity, 0.0).astype(np.float32), valid
-
-
-def procedural_training_samples(n_scenes: int, seed: int, height: int, width: int, teacher_scale: int = 2,
-                                family: str = "grounded") -> list[StereoSample]:
-    """`n_scenes` seeded procedural scenes of `family` at `teacher_scale`× the student's input size."""
-    return list(get_dataset("procedural", n=n_scenes, seed=seed, height=height * teacher_scale,
-                            width=width * teacher_scale, family=family))
 
 
 Target = Callable[[Teacher, StereoSample, int, int], tuple[np.ndarray, np.ndarray]]

@@ -17,21 +17,21 @@ import torch
 
 from edgedepth.checkpoint import StudentInfo, init_weights, save_student
 from edgedepth.data.images import ImageFolder
+from edgedepth.data.registry import procedural_training_samples
 from edgedepth.distill.augment import augment_batch
 from edgedepth.distill.config import DistillConfig
-from edgedepth.distill.dataset import DistillSet, build_distill_set, procedural_training_samples
+from edgedepth.distill.dataset import DistillSet, build_distill_set
 from edgedepth.distill.distributed import World, process_group, split_batch
 from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
 from edgedepth.distill.loop import fixed_set_loss, on_device, optimise
 from edgedepth.distill.monitor import CurveMonitor, mono_evaluator, write_curve
-from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
+from edgedepth.distill.resume import TrainingState, start_run
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.losses import metric_depth_loss, ssi_loss
 from edgedepth.models import create_model
 from edgedepth.specs import input_spec
 from edgedepth.teachers.cache import CachedTeacher, build_teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
-from runtime.threads import capped_threads
 
 
 def student_kind(teacher_kind: str) -> str:
@@ -141,10 +141,7 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
 def _distill(config: DistillConfig, out_path: Path, force: bool, progress: bool, world: World) -> Path:
     """`distill` on one rank of `world`."""
     split_batch(config.batch_size, world.size, config.micro_batches)
-    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
-    state.check()
-    torch.set_num_threads(capped_threads(config.threads))
-    torch.manual_seed(config.seed)
+    state = start_run(config, out_path)
     model = create_model(config.model, **config.model_kwargs)
     if getattr(model, "output_kind", None) == DISPARITY:
         raise ConfigError(f"{config.model} is a stereo student; mono distillation needs a mono model")

@@ -171,3 +171,16 @@ def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
             for name, value in list(entry.items()):
                 if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
                     entry[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def start_run(config: Any, out_path: str | Path) -> TrainingState:
+    """What every distillation does before its work: its training state (one that belongs to another
+    configuration refused in one line, before any work), its thread count (capped by EDGEDEPTH_MAX_THREADS) and
+    torch's seed."""
+    from runtime.threads import capped_threads
+
+    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
+    state.check()
+    torch.set_num_threads(capped_threads(config.threads))
+    torch.manual_seed(config.seed)
+    return state

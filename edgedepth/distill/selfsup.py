@@ -23,7 +23,7 @@ from edgedepth.distill.augment import exposed, exposure_draws
 from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.head import level_output_bias, lift_output_bias, linear_head
 from edgedepth.distill.loop import on_device, optimise
-from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
+from edgedepth.distill.resume import start_run
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.models import create_model
 from edgedepth.selfsup.data import Views, stereo_views, video_clips
@@ -141,10 +141,7 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
     reference = create_teacher(config.teacher)
     mode = reference.mode
     _check(config, mode)
-    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
-    state.check()
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    state = start_run(config, out_path)
     student = create_model(config.model, **config.model_kwargs)
     if getattr(student, "output_kind", None) == DISPARITY or not hasattr(student, "scratch"):
         raise ConfigError(f"{config.model} is not a mono student of the MiDaS structure; self:{mode} trains one")

@@ -25,7 +25,7 @@ from edgedepth.distill.dataset import label_samples, normalization, teacher_targ
 from edgedepth.distill.distributed import World, process_group, split_batch
 from edgedepth.distill.loop import fixed_set_loss, on_device, optimise
 from edgedepth.distill.monitor import CurveMonitor, stereo_evaluator, write_curve
-from edgedepth.distill.resume import TrainingState, fingerprint, state_dir
+from edgedepth.distill.resume import TrainingState, start_run
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.losses import masked_smooth_l1
 from edgedepth.models import create_model
@@ -33,7 +33,6 @@ from edgedepth.specs import input_spec
 from edgedepth.teachers.base import Teacher
 from edgedepth.teachers.cache import build_teacher
 from runtime.bundle import DISPARITY
-from runtime.threads import capped_threads
 
 TASK = "stereo"
 
@@ -162,12 +161,9 @@ def distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool = Fa
 def _distill_stereo(config: StereoDistillConfig, out_path: Path, force: bool, progress: bool, world: World) -> Path:
     """`distill_stereo` on one rank of `world`."""
     split_batch(config.batch_size, world.size, config.micro_batches)
-    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
-    state.check()
+    state = start_run(config, out_path)
     if config.augment.flip:
         raise ConfigError("stereo distillation takes no flip augmentation (set augment=Augment(flip=0.0))")
-    torch.set_num_threads(capped_threads(config.threads))
-    torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
     if getattr(model, "output_kind", None) != DISPARITY:
         raise ConfigError(f"{config.model} is not a stereo student (output kind {getattr(model, 'output_kind', None)})")

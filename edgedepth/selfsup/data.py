@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 from edgedepth.data.pairs import read_pairs
 from edgedepth.data.procedural import scene_seed
+from edgedepth.data.registry import procedural_training_samples
 from edgedepth.data.sample import StereoSample, _resize_image
 from edgedepth.data.sequences import make_sequence
-from edgedepth.distill.dataset import procedural_training_samples
 
 
 @dataclass
