@@ -141,6 +141,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--force", action="store_true", help="replace an existing run in --out")
 
 
+def _teacher_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """--teacher-arg KEY=VALUE, repeatable: keywords for the teacher's constructor."""
+    parser.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
+                        help=help_text)
+
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     """The distill: a student from a teacher, on procedural scenes or photos."""
     dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes or your photos",
@@ -156,8 +161,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     dis.add_argument("--model", default=None,
                      help="student architecture: {models} (default {default:model})")
     dis.add_argument("--teacher", default=None, help="teacher spec (default {default:teacher})")
-    dis.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
-                     help="a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
+    _teacher_arg(dis, "a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
     dis.add_argument("--images", type=Path, default=None,
                      help="distill on this folder of JPEG/PNG photos (no ground truth needed) instead of scenes")
     dis.add_argument("--pairs", type=Path, default=None,
@@ -226,8 +230,7 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
                          "one cache at once (entries are written to a temporary file and renamed). Teachers: "
                          "{teachers}.")
     lab.add_argument("--teacher", required=True, help="teacher spec (a mono teacher: hf:, onnx:, ...)")
-    lab.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
-                     help="a teacher keyword, repeatable (as for distill)")
+    _teacher_arg(lab, "a teacher keyword, repeatable (as for distill)")
     lab.add_argument("--images", type=Path, required=True, help="folder of JPEG/PNG photos (searched recursively)")
     lab.add_argument("--cache", type=Path, default=None,
                      help="teacher-output cache directory (default $EDGEDEPTH_CACHE or ~/.cache/edgedepth/teachers)")

@@ -9,11 +9,16 @@ from typing import Any
 import numpy as np
 
 from edgedepth.data.sample import StereoSample
-from edgedepth.errors import EdgeDepthError
+from edgedepth.errors import ConfigError, EdgeDepthError
 from runtime.bundle import METRIC, OUTPUT_KINDS, RELATIVE
 
 MONO_KINDS = (RELATIVE, METRIC)
 KINDS = OUTPUT_KINDS
+
+
+
+class TeacherConfigError(ConfigError):
+    """An unknown teacher spec or a keyword it does not take (one line, listing what would work)."""
 
 
 @dataclass
@@ -46,6 +51,18 @@ def dense_prediction(value: np.ndarray, kind: str, height: int, width: int) -> P
     if kind == METRIC:
         valid &= value > 0
     return Prediction(np.where(valid, value, 0.0).astype(np.float32), kind, valid)
+
+
+def check_network_args(name: str, checkpoint: object, random_init: bool, threads: int | None) -> None:
+    """A network teacher's weights come from exactly one of a checkpoint and `random_init` (untrained, for tests
+    and offline smoke runs only), and its thread count is positive; else a one-line TeacherConfigError."""
+    if checkpoint is None and not random_init:
+        raise TeacherConfigError(f"{name} needs checkpoint=PATH (random_init=True gives untrained weights, "
+                                 "for tests and offline smoke runs only)")
+    if checkpoint is not None and random_init:
+        raise TeacherConfigError(f"{name}: pass either checkpoint or random_init=True, not both")
+    if threads is not None and threads < 1:
+        raise TeacherConfigError(f"{name}: threads must be at least 1, got {threads}")
 
 
 def matched_disparity(disparity: np.ndarray, kind: str, mask_border: bool = True) -> Prediction:

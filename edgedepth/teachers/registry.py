@@ -9,11 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgedepth.errors import ConfigError
-from edgedepth.teachers.base import Teacher
-
-
-class TeacherConfigError(ConfigError):
-    """An unknown teacher spec or a keyword it does not take (one line, listing what would work)."""
+from edgedepth.teachers.base import Teacher, TeacherConfigError
 
 
 @dataclass(frozen=True)

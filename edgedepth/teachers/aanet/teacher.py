@@ -23,7 +23,13 @@ from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers.aanet.model import CONFIGS, AANet, architecture_config
 from edgedepth.teachers.aanet.weights import architecture_of, load_official_state_dict, read_official_checkpoint
-from edgedepth.teachers.base import Prediction, Teacher, matched_disparity, network_identity
+from edgedepth.teachers.base import (
+    Prediction,
+    Teacher,
+    check_network_args,
+    matched_disparity,
+    network_identity,
+)
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
 from runtime.bundle import DISPARITY
@@ -56,13 +62,7 @@ class AANetTeacher(Teacher):
     ) -> None:
         if config is not None and config not in CONFIGS:
             raise TeacherConfigError(f"unknown AANet config {config!r}; expected one of {', '.join(CONFIGS)}")
-        if checkpoint is None and not random_init:
-            raise TeacherConfigError("aanet needs checkpoint=PATH (random_init=True gives untrained weights, "
-                                     "for tests and offline smoke runs only)")
-        if checkpoint is not None and random_init:
-            raise TeacherConfigError("aanet: pass either checkpoint or random_init=True, not both")
-        if threads is not None and threads < 1:
-            raise TeacherConfigError(f"aanet: threads must be at least 1, got {threads}")
+        check_network_args("aanet", checkpoint, random_init, threads)
         state = None
         if checkpoint is not None:
             state, _ = read_official_checkpoint(checkpoint)

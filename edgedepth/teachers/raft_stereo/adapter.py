@@ -21,7 +21,13 @@ import torch.nn.functional as F
 
 from edgedepth.checkpoint import checkpoint_sha256
 from edgedepth.data.sample import StereoSample
-from edgedepth.teachers.base import Prediction, Teacher, matched_disparity, network_identity
+from edgedepth.teachers.base import (
+    Prediction,
+    Teacher,
+    check_network_args,
+    matched_disparity,
+    network_identity,
+)
 from edgedepth.teachers.raft_stereo.model import CONFIGS, RAFTStereo
 from edgedepth.teachers.raft_stereo.weights import load_official_checkpoint
 from edgedepth.teachers.registry import TeacherConfigError
@@ -60,16 +66,10 @@ class RAFTStereoTeacher(Teacher):
     ) -> None:
         if config not in CONFIGS:
             raise TeacherConfigError(f"unknown RAFT-Stereo config {config!r}; expected one of {', '.join(CONFIGS)}")
-        if checkpoint is None and not random_init:
-            raise TeacherConfigError("raft_stereo needs checkpoint=PATH (random_init=True gives untrained weights, "
-                                     "for tests and offline smoke runs only)")
-        if checkpoint is not None and random_init:
-            raise TeacherConfigError("raft_stereo: pass either checkpoint or random_init=True, not both")
+        check_network_args("raft_stereo", checkpoint, random_init, threads)
         arch = CONFIGS[config]
         if iters is not None and iters < 1:
             raise TeacherConfigError(f"raft_stereo: iters must be at least 1, got {iters}")
-        if threads is not None and threads < 1:
-            raise TeacherConfigError(f"raft_stereo: threads must be at least 1, got {threads}")
         if pad_to < 1 or pad_to % arch.factor:
             raise TeacherConfigError(f"raft_stereo: pad_to must be a positive multiple of {arch.factor}, got {pad_to}")
         self.checkpoint = None if checkpoint is None else str(checkpoint)
