@@ -25,12 +25,12 @@ from edgedepth.teachers.aanet.model import CONFIGS, AANet, architecture_config
 from edgedepth.teachers.aanet.weights import architecture_of, load_official_state_dict, read_official_checkpoint
 from edgedepth.teachers.base import (
     Prediction,
-    Teacher,
     check_network_args,
     matched_disparity,
     network_identity,
 )
 from edgedepth.teachers.registry import TeacherConfigError
+from edgedepth.teachers.stereo_network import StereoNetworkTeacher
 from edgedepth.threads import torch_threads
 from runtime.bundle import DISPARITY
 
@@ -38,7 +38,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class AANetTeacher(Teacher):
+class AANetTeacher(StereoNetworkTeacher):
     """AANet / AANet+ disparity (pixels, left view) from an official checkpoint; border band without match invalid.
 
     `config` names the release (aanet_sceneflow, aanet_kitti15, aanet_kitti12, the same with aanet+, or just
@@ -77,18 +77,7 @@ class AANetTeacher(Teacher):
         if pad_to < 1 or pad_to % arch.multiple:
             raise TeacherConfigError(f"aanet: pad_to must be a positive multiple of {arch.multiple} for {config}, "
                                      f"got {pad_to}")
-        self.checkpoint = None if checkpoint is None else str(checkpoint)
-        self.config = config
-        self.threads = threads
-        self.random_init = random_init
-        self.seed = seed
-        self.pad_to = pad_to
-        self.mask_border = mask_border
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = AANet(arch)
-        self.checkpoint_sha256: str | None = None
+        self._keep_settings(checkpoint, config, threads, random_init, seed, pad_to, mask_border, lambda: AANet(arch))
         if self.checkpoint is not None and state is not None:
             load_official_state_dict(self.model, state, self.checkpoint, target=f"AANet config {config}")
             self.checkpoint_sha256 = checkpoint_sha256(Path(self.checkpoint))

@@ -23,7 +23,6 @@ from edgedepth.checkpoint import checkpoint_sha256
 from edgedepth.data.sample import StereoSample
 from edgedepth.teachers.base import (
     Prediction,
-    Teacher,
     check_network_args,
     matched_disparity,
     network_identity,
@@ -31,6 +30,7 @@ from edgedepth.teachers.base import (
 from edgedepth.teachers.raft_stereo.model import CONFIGS, RAFTStereo
 from edgedepth.teachers.raft_stereo.weights import load_official_checkpoint
 from edgedepth.teachers.registry import TeacherConfigError
+from edgedepth.teachers.stereo_network import StereoNetworkTeacher
 from edgedepth.threads import torch_threads
 from runtime.bundle import DISPARITY
 
@@ -42,7 +42,7 @@ def pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int, int, 
     return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
 
 
-class RAFTStereoTeacher(Teacher):
+class RAFTStereoTeacher(StereoNetworkTeacher):
     """RAFT-Stereo disparity (pixels, left view) from an official checkpoint; border band without match invalid.
 
     `config` names the checkpoint's architecture: realtime, default (= sceneflow, middlebury, eth3d) or rvc.
@@ -72,19 +72,9 @@ class RAFTStereoTeacher(Teacher):
             raise TeacherConfigError(f"raft_stereo: iters must be at least 1, got {iters}")
         if pad_to < 1 or pad_to % arch.factor:
             raise TeacherConfigError(f"raft_stereo: pad_to must be a positive multiple of {arch.factor}, got {pad_to}")
-        self.checkpoint = None if checkpoint is None else str(checkpoint)
-        self.config = config
         self.iters = arch.valid_iters if iters is None else int(iters)
-        self.threads = threads
-        self.random_init = random_init
-        self.seed = seed
-        self.pad_to = pad_to
-        self.mask_border = mask_border
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = RAFTStereo(arch)
-        self.checkpoint_sha256: str | None = None
+        self._keep_settings(checkpoint, config, threads, random_init, seed, pad_to, mask_border,
+                            lambda: RAFTStereo(arch))
         if self.checkpoint is not None:
             load_official_checkpoint(self.model, self.checkpoint)
             self.checkpoint_sha256 = checkpoint_sha256(Path(self.checkpoint))
