@@ -16,7 +16,6 @@ MONO_KINDS = (RELATIVE, METRIC)
 KINDS = OUTPUT_KINDS
 
 
-
 class TeacherConfigError(ConfigError):
     """An unknown teacher spec or a keyword it does not take (one line, listing what would work)."""
 
