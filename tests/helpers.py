@@ -37,6 +37,15 @@ def make_student(path: Path, seed: int = 0, size: tuple[int, int] = SIZE, **mode
     return save_student(path, model, info)
 
 
+def write_bad_checkpoint(path: Path, content) -> Path:
+    """A checkpoint case for refusal tests: raw bytes written as they are, None for no file, else torch.save."""
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    return path
+
+
 def write_photos(folder: Path, count: int = 8) -> Path:
     """`count` PNG photos (procedural scenes' left views, two sizes) in nested folders, plus a non-image file."""
     import cv2

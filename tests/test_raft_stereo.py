@@ -18,6 +18,7 @@ from edgedepth.teachers.raft_stereo.adapter import pad_amounts
 from edgedepth.teachers.raft_stereo.corr import CorrPyramid1D, correlation_volume, lookup_row
 from edgedepth.teachers.raft_stereo.model import convex_upsample
 from edgedepth.teachers.raft_stereo.weights import alias_groups, load_official_state_dict
+from tests.helpers import write_bad_checkpoint
 
 REFERENCE = Path("/work/shared/reference")
 # Learnable parameters (shared tensors counted once), as the official count_parameters reports them.
@@ -168,11 +169,7 @@ def test_unreadable_checkpoints_give_one_line_errors(checkpoints, tmp_path):
     cases = {"nope.pth": None, "garbage.pth": b"not a pickle at all", "list.pth": [torch.zeros(1)],
              "strings.pth": {"module.conv2.1.bias": "x"}}
     for name, content in cases.items():
-        path = tmp_path / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        elif content is not None:
-            torch.save(content, path)
+        path = write_bad_checkpoint(tmp_path / name, content)
         with pytest.raises(EdgeDepthError) as err:
             RAFTStereoTeacher(checkpoint=str(path))
         assert "\n" not in str(err.value) and str(path) in str(err.value), name

@@ -24,6 +24,7 @@ from edgedepth.teachers.aanet.deform import DeformConv2d, modulated_deform_conv2
 from edgedepth.teachers.aanet.model import soft_argmin
 from edgedepth.teachers.aanet.refinement import warp_right
 from edgedepth.teachers.aanet.weights import load_official_state_dict
+from tests.helpers import write_bad_checkpoint
 
 REFERENCE = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "reference",
                               Path("/work/shared/reference")) if p.is_dir()), None)
@@ -239,11 +240,7 @@ def test_unreadable_checkpoints_give_one_line_errors(checkpoints, tmp_path):
     cases = {"nope.pth": None, "truncated.pth": truncated, "list.pth": [torch.zeros(1)],
              "wrapped_list.pth": {"state_dict": [torch.zeros(1)], "epoch": 3}, "strings.pth": {"a.weight": "x"}}
     for name, content in cases.items():
-        path = tmp_path / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        elif content is not None:
-            torch.save(content, path)
+        path = write_bad_checkpoint(tmp_path / name, content)
         with pytest.raises(EdgeDepthError) as err:
             AANetTeacher(checkpoint=str(path))
         assert "\n" not in str(err.value) and str(path) in str(err.value), name
