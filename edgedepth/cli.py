@@ -167,6 +167,15 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     dis.add_argument("--pairs", type=Path, default=None,
                      help="with --teacher self:stereo: train on this folder of rectified pairs (left/, right/ "
                      "with the same names, and calib.txt) instead of procedural scenes")
+    dis.add_argument("--frames", type=Path, default=None,
+                     help="with --teacher self:video: train on your video instead of procedural sequences: a "
+                     "folder of frames (taken in sorted name order) or a video file (mp4, avi, ...)")
+    dis.add_argument("--intrinsics", type=Path, default=None,
+                     help="with --frames: the camera's intrinsics in pixels of the frames, three lines of the 3x3 K "
+                     "or one line fx fy cx cy (default FOLDER/intrinsics.txt for a frames folder)")
+    dis.add_argument("--frame-step", type=positive_int, default=None,
+                     help="with --frames: keep every K-th frame, for a long or slow video (default "
+                     "{default:frame_step})")
     dis.add_argument("--holdout", type=int, default=None,
                      help="photos held out for verify (default 10%%, at least 1)")
     dis.add_argument("--init", type=Path, default=None,
@@ -421,6 +430,9 @@ def _cmd_distill(args: argparse.Namespace) -> int:
              "mixed_precision": ("--mixed-precision", args.mixed_precision),
              "images": ("--images", None if args.images is None else str(args.images)),
              "pairs": ("--pairs", None if args.pairs is None else str(args.pairs)),
+             "frames": ("--frames", None if args.frames is None else str(args.frames)),
+             "intrinsics": ("--intrinsics", None if args.intrinsics is None else str(args.intrinsics)),
+             "frame_step": ("--frame-step", args.frame_step),
              "holdout": ("--holdout", args.holdout), "init": ("--init", None if args.init is None else str(args.init)),
              "trust_pickle": ("--trust-pickle", args.trust_pickle),
              "teacher": ("--teacher", args.teacher),

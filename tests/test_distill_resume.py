@@ -91,3 +91,17 @@ def test_resuming_with_other_settings_is_one_line(tmp_path, monkeypatch, capsys)
     assert main(["distill", "--out", str(out), *short, "--lr", "0.1", "--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgedepth: error: the training state in") and "another configuration (lr differ)" in err
+
+
+def test_a_state_written_before_a_field_existed_resumes_while_the_field_keeps_its_default(tmp_path):
+    from edgedepth.distill.config import DistillConfig
+    from edgedepth.distill.resume import TrainingState, fingerprint
+    from edgedepth.errors import ConfigError
+
+    old = fingerprint(DistillConfig())
+    del old["frame_step"]  # a state written by an edgedepth that had no such field
+    same = TrainingState(tmp_path, fingerprint(DistillConfig()), defaults=fingerprint(DistillConfig()))
+    same._check({"config": old})
+    changed = TrainingState(tmp_path, fingerprint(DistillConfig(frame_step=2)), defaults=fingerprint(DistillConfig()))
+    with pytest.raises(ConfigError, match=r"another configuration \(frame_step differ\)"):
+        changed._check({"config": old})

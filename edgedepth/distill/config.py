@@ -56,6 +56,9 @@ class DistillConfig(TrainConfig):
 
     images: str | None = None  # a folder of JPEG/PNG photos to distil on instead of procedural scenes
     pairs: str | None = None  # self:stereo: a folder of rectified pairs (left/, right/, calib.txt) instead of scenes
+    frames: str | None = None  # self:video: a folder of frames (sorted by name) or a video file instead of sequences
+    intrinsics: str | None = None  # self:video --frames: 3×3 K or fx fy cx cy (default FOLDER/intrinsics.txt)
+    frame_step: int = 1  # self:video --frames: keep every K-th frame (a long or slow video)
     holdout: int | None = None  # photos kept for verify (default 10 %, at least 1)
     max_side: int = 1024  # photos are shrunk to this longer side before the teacher sees them
     init: str | None = None  # weights to start from (official MiDaS v2.1 small .pt, or a student checkpoint)

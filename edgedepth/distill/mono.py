@@ -134,6 +134,9 @@ def distill(config: DistillConfig, out_path: Path, force: bool = False, progress
         return distill_self(config, Path(out_path), force, progress)
     if config.pairs is not None:
         raise EdgeDepthError("--pairs trains without a teacher: use it with --teacher self:stereo")
+    if config.frames is not None or config.intrinsics is not None or config.frame_step != 1:
+        raise EdgeDepthError("--frames trains without a teacher: use it (and --intrinsics, --frame-step) with "
+                             "--teacher self:video")
     with process_group(config.device) as world:
         return _distill(config, Path(out_path), force, progress and world.main, world)
 

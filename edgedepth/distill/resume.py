@@ -59,6 +59,9 @@ class TrainingState:
     config: dict[str, Any]  # the fingerprint of the run's config
     every: int = 0
     resume: bool = False
+    # The fingerprint of the config class's defaults: a field added after a state was written counts, in that
+    # state, as holding its default (a newer edgedepth resumes an older state unless the field was changed).
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -122,7 +125,7 @@ class TrainingState:
             self._check(_read(self.path, tensors=False)[1])
 
     def _check(self, meta: dict[str, Any]) -> None:
-        stored = meta.get("config", {})
+        stored = {**{k: v for k, v in self.defaults.items() if k in self.config}, **meta.get("config", {})}
         if stored != self.config:
             changed = sorted(k for k in set(self.config) | set(stored) if self.config.get(k) != stored.get(k))
             raise ConfigError(f"the training state in {self.directory} belongs to another configuration ("
@@ -179,7 +182,8 @@ def start_run(config: Any, out_path: str | Path) -> TrainingState:
     torch's seed."""
     from runtime.threads import capped_threads
 
-    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume)
+    state = TrainingState(state_dir(out_path), fingerprint(config), config.checkpoint_every, config.resume,
+                          fingerprint(type(config)()))
     state.check()
     torch.set_num_threads(capped_threads(config.threads))
     torch.manual_seed(config.seed)

@@ -26,7 +26,7 @@ from edgedepth.distill.loop import on_device, optimise
 from edgedepth.distill.resume import start_run
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.models import create_model
-from edgedepth.selfsup.data import Views, stereo_views, video_clips
+from edgedepth.selfsup.data import Views, frame_clips, stereo_views, video_clips
 from edgedepth.selfsup.objective import multiscale_loss
 from edgedepth.selfsup.pose import PoseNet
 from edgedepth.selfsup.trainee import Trainee
@@ -46,11 +46,19 @@ def is_self_supervised(teacher: str) -> bool:
 
 def _check(config: DistillConfig, mode: str) -> None:
     """One-line refusals of what self-supervision cannot use."""
+    if config.pairs is not None and config.frames is not None:
+        raise EdgeDepthError("--pairs and --frames are two sources of training data: give one")
     if config.images is not None:
         raise EdgeDepthError(f"self:{mode} learns from pairs or frames, not single photos: drop --images "
-                             "(self:stereo takes a folder of rectified pairs with --pairs DIR)")
+                             "(self:stereo takes rectified pairs with --pairs DIR, self:video a video with "
+                             "--frames PATH)")
     if config.pairs is not None and mode != "stereo":
         raise EdgeDepthError("--pairs DIR holds rectified stereo pairs: use it with --teacher self:stereo")
+    if (config.frames is not None or config.intrinsics is not None or config.frame_step != 1) and mode != "video":
+        raise EdgeDepthError("--frames PATH holds a video: use it (and --intrinsics, --frame-step) with "
+                             "--teacher self:video")
+    if config.frames is None and (config.intrinsics is not None or config.frame_step != 1):
+        raise EdgeDepthError("--intrinsics and --frame-step describe a user's video: give it with --frames PATH")
     if config.gt_weight > 0:
         raise EdgeDepthError(f"--gt-weight mixes in ground truth; self:{mode} trains on images alone")
     if config.micro_batches != 1:
@@ -82,7 +90,7 @@ def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean
 
     def batch_loss(rng: np.random.Generator, net: torch.nn.Module = trainee, part: slice = slice(None)):
         index = rng.integers(0, len(data), size=config.batch_size)
-        pairs = data.images[index]
+        pairs = data.take(index)
         swap = rng.random(len(index)) < config.augment.flip
         target = np.where(swap[:, None, None, None], pairs[:, 1, :, :, ::-1], pairs[:, 0])
         source = np.where(swap[:, None, None, None], pairs[:, 0, :, :, ::-1], pairs[:, 1])
@@ -104,7 +112,7 @@ def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean:
 
     def batch_loss(rng: np.random.Generator, net: torch.nn.Module = trainee, part: slice = slice(None)):
         index = rng.integers(0, len(data), size=config.batch_size)
-        clips, intrinsics = data.images[index].copy(), data.intrinsics[index].copy()
+        clips, intrinsics = data.take(index), data.intrinsics[index].copy()
         flip = rng.random(len(index)) < config.augment.flip
         clips[flip] = clips[flip][..., ::-1]
         intrinsics[flip, 0, 2] = (width - 1) - intrinsics[flip, 0, 2]
@@ -151,12 +159,14 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
     if mode == "stereo":
         data = stereo_views(height, width, config.scenes, config.seed, config.teacher_scale, config.scene_family,
                             config.pairs, progress)
+    elif config.frames is not None:
+        data = frame_clips(height, width, config.frames, config.intrinsics, config.frame_step, progress)
     else:
         data = video_clips(height, width, config.scenes, config.seed, config.teacher_scale, config.scene_family,
                            progress)
     mean = np.asarray(student.input_mean, np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(student.input_std, np.float32).reshape(1, 3, 1, 1)
-    targets = _normalised(data.images[:, 0 if mode == "stereo" else 1], mean, std).astype(np.float32)
+    targets = _normalised(data.view(0 if mode == "stereo" else 1), mean, std).astype(np.float32)
     log: dict = {"output_bias_level": level_output_bias(student, targets[:64], START_LEVEL)}
     trainee = Trainee(student, PoseNet() if mode == "video" else None, START_LEVEL)
     batch_loss = (stereo_batch_loss if mode == "stereo" else video_batch_loss)(trainee, data, config, mean, std)

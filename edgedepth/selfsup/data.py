@@ -1,34 +1,49 @@
 """Training arrays of the self-supervised objective at the student's input size, in 0..1 (the photometric loss
 compares raw colours; the student's normalisation is applied per batch): stereo pairs (procedural scenes or a
-user's `--pairs` folder) and video clips (procedural sequences: three frames and their intrinsics)."""
+user's `--pairs` folder) and video clips (procedural sequences or a user's `--frames`: three frames and their
+intrinsics)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from edgedepth.data.frames import intrinsics_file, read_frames, read_intrinsics, resized_intrinsics
 from edgedepth.data.pairs import read_pairs
 from edgedepth.data.procedural import scene_seed
 from edgedepth.data.registry import procedural_training_samples
 from edgedepth.data.sample import StereoSample, _resize_image
 from edgedepth.data.sequences import make_sequence
+from edgedepth.errors import EdgeDepthError
 
 
 @dataclass
 class Views:
     """N×V×3×H×W float32 in 0..1 (stereo: left, right; video: previous, target, next frame), the intrinsics of
-    video clips (N×3×3, input pixels; None for stereo), and what the checkpoint records about the data."""
+    video clips (N×3×3, input pixels; None for stereo), and what the checkpoint records about the data. With
+    `clip_frames` (N×V frame numbers), `images` holds each frame once (F×3×H×W) and a clip is gathered on use: a
+    user's video keeps one copy of every frame, not three."""
 
     images: np.ndarray
     intrinsics: np.ndarray | None
     record: dict[str, Any]
+    clip_frames: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int((self.images if self.clip_frames is None else self.clip_frames).shape[0])
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """The views of the examples at `index`, len(index)×V×3×H×W (a new array)."""
+        return self.images[index if self.clip_frames is None else self.clip_frames[index]]
+
+    def view(self, position: int) -> np.ndarray:
+        """Every example's view at `position` (stereo 0: left; video 1: the target frame), N×3×H×W."""
+        return self.images[:, position] if self.clip_frames is None else self.images[self.clip_frames[:, position]]
 
 
 def _chw(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -69,3 +84,28 @@ def video_clips(height: int, width: int, sequences: int, seed: int, scale: int, 
     record = {"dataset": "procedural-sequences", "sequences": sequences, "seed": seed, "family": family,
               "frames": 3}
     return Views(np.stack(clips), np.stack(intrinsics), record)
+
+
+def frame_clips(height: int, width: int, path: str, intrinsics: str | None = None, frame_step: int = 1,
+                progress: bool = True) -> Views:
+    """A user's frames (a folder or a video, every `frame_step`-th kept), each decoded once and shrunk to the
+    input, as one clip (previous, target, next) per interior frame, with the intrinsics scaled to the input."""
+    k_file = intrinsics_file(path, intrinsics)
+    k = read_intrinsics(k_file)  # before decoding: a missing file fails at once
+    frames, size = [], (0, 0)
+    # Shown after a second (a long video), closed on an error so that the error starts its own line.
+    with tqdm(read_frames(path, frame_step), desc="frames", disable=not progress, unit="frame", delay=1.0) as bar:
+        for _, frame in bar:
+            size = frame.shape[:2]
+            frames.append(_chw(frame, height, width))
+    if len(frames) < 3:
+        kept = f"{len(frames)} frame(s)" + (f" with --frame-step {frame_step}" if frame_step > 1 else "")
+        raise EdgeDepthError(f"--frames {path}: {kept}; a clip needs three (previous, target, next)")
+    stacked = np.stack(frames)
+    del frames
+    clips = np.arange(1, len(stacked) - 1)[:, None] + np.arange(-1, 2)[None, :]
+    k_input = resized_intrinsics(k, size, height, width).astype(np.float32)
+    record = {"dataset": "frames", "path": str(Path(path).resolve()), "frames": len(stacked), "clips": len(clips),
+              "frame_step": frame_step, "frame_size": list(size), "intrinsics_file": str(k_file.resolve()),
+              "intrinsics_at_input": k_input.tolist()}
+    return Views(stacked, np.repeat(k_input[None], len(clips), axis=0), record, clip_frames=clips)
