@@ -10,9 +10,9 @@ import torch.nn.functional as F
 def _sample(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """`image` (N×C×H×W) sampled bilinearly at pixel coordinates x, y (N×H×W each; pixel centres at integers),
     out-of-image positions taking the border's value. Positions are first brought within one image size of the
-    image (NaN to just outside it): torch's CPU kernel reads out of bounds, and crashes the process, on coordinates
-    that overflow int32 (a point projected from just in front of the camera); the border's value and the zero
-    gradient there are unchanged."""
+    image (NaN to just outside it): torch's CPU kernel crashes the process on a NaN coordinate (a segfault with
+    torch 2.13 on x86) and, on some builds, on one that overflows int32; the border's value and the zero gradient
+    there are unchanged."""
     height, width = image.shape[-2:]
     x = torch.nan_to_num(x, nan=-1.0, posinf=2.0 * width, neginf=-1.0 * width).clamp(-1.0 * width, 2.0 * width)
     y = torch.nan_to_num(y, nan=-1.0, posinf=2.0 * height, neginf=-1.0 * height).clamp(-1.0 * height, 2.0 * height)
