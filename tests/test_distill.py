@@ -80,3 +80,21 @@ def test_schedule_warms_up_then_decays_to_five_percent():
         assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
         assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))  # never rises after warm-up
         assert lr_at(config.steps, config) == pytest.approx(5e-5)
+
+
+def test_a_loss_that_turns_nan_stops_the_run_in_one_line():
+    from edgedepth.distill.loop import optimise
+    from edgedepth.errors import EdgeDepthError
+
+    model = torch.nn.Conv2d(3, 1, 1)
+    calls = []
+
+    def batch_loss(rng, net=model, part=slice(None)):
+        calls.append(1)
+        out = net(torch.ones(1, 3, 2, 2)).mean()
+        return out * float("nan") if len(calls) == 3 else out
+
+    config = DistillConfig(steps=6, threads=1, mixed_precision="off")
+    with pytest.raises(EdgeDepthError, match=r"^the training loss became nan at step 3 of 6;") as caught:
+        optimise(model, batch_loss, config, progress=False)
+    assert "\n" not in str(caught.value) and len(calls) == 3

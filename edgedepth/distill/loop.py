@@ -34,6 +34,7 @@ from edgedepth.distill.distributed import (
 )
 from edgedepth.distill.interrupt import TrainingInterrupted, stop_on_sigint
 from edgedepth.distill.resume import TrainingState
+from edgedepth.errors import EdgeDepthError
 
 # /proc/cpuinfo flags of x86 CPUs with bf16 dot products in hardware (oneDNN's fast bf16 paths).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -244,6 +245,11 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
             else:
                 value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
             losses.append(value)
+            if not math.isfinite(value):
+                bar.close()
+                raise EdgeDepthError(f"the training loss became {value} at step {step + 1} of {config.steps}; "
+                                     "the weights are no longer usable and nothing was written (a lower --lr, or "
+                                     "the data, is where to look)")
             if monitor is not None:
                 paused = time.perf_counter()
                 _monitored(monitor, model, world.device)(model, step + 1, paused - start - monitor_seconds,
