@@ -36,6 +36,7 @@ from runtime.bundle import DISPARITY, RELATIVE
 
 DISPARITY_UNIT = 0.1  # an output of 1 is a disparity of a tenth of the input width
 START_LEVEL = 0.3  # the outputs' starting median: d = 3 % of the width (procedural rigs: about 5.6 m)
+BIAS_EXAMPLES = 256
 MIN_INVERSE_DEPTH = 0.01  # video: depth = 1 / max(value, this), at most 100 units away
 
 
@@ -166,7 +167,10 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
                            progress)
     mean = np.asarray(student.input_mean, np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(student.input_std, np.float32).reshape(1, 3, 1, 1)
-    targets = _normalised(data.view(0 if mode == "stereo" else 1), mean, std).astype(np.float32)
+    # The output's level and its bias lift look at up to BIAS_EXAMPLES targets spread over the data (every one of
+    # a procedural set): a user's long video is not copied whole once more, nor run through the student whole.
+    spread = np.unique(np.linspace(0, len(data) - 1, min(len(data), BIAS_EXAMPLES)).astype(int))
+    targets = _normalised(data.take(spread)[:, 0 if mode == "stereo" else 1], mean, std).astype(np.float32)
     log: dict = {"output_bias_level": level_output_bias(student, targets[:64], START_LEVEL)}
     trainee = Trainee(student, PoseNet() if mode == "video" else None, START_LEVEL)
     batch_loss = (stereo_batch_loss if mode == "stereo" else video_batch_loss)(trainee, data, config, mean, std)

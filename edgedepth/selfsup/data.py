@@ -41,10 +41,6 @@ class Views:
         """The views of the examples at `index`, len(index)×V×3×H×W (a new array)."""
         return self.images[index if self.clip_frames is None else self.clip_frames[index]]
 
-    def view(self, position: int) -> np.ndarray:
-        """Every example's view at `position` (stereo 0: left; video 1: the target frame), N×3×H×W."""
-        return self.images[:, position] if self.clip_frames is None else self.images[self.clip_frames[:, position]]
-
 
 def _chw(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """An H×W×3 uint8 image resized to (height, width) as 3×H×W float32 in 0..1."""
