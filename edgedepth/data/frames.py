@@ -57,8 +57,8 @@ def read_intrinsics(path: Path) -> np.ndarray:
 
 
 def resized_intrinsics(k: np.ndarray, size: tuple[int, int], height: int, width: int) -> np.ndarray:
-    """`k` for frames of `size` (h0, w0) resized to (height, width), pixel centres kept as `Sequence.resized`
-    keeps them: focal lengths scale with the size, c' + 0.5 = (c + 0.5)·scale."""
+    """`k` for frames of `size` (h0, w0) resized to (height, width) (a user's frames and the procedural
+    sequences alike): focal lengths scale with the size, and pixel centres map as x' + 0.5 = (x + 0.5)·scale."""
     h0, w0 = size
     out = np.diag([width / w0, height / h0, 1.0]) @ k
     out[0, 2] = (k[0, 2] + 0.5) * width / w0 - 0.5

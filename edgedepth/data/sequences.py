@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from edgedepth.data.frames import resized_intrinsics
 from edgedepth.data.grounded import build_grounded_scene
 from edgedepth.data.procedural import build_scene, scene_seed
 from edgedepth.data.render import Scene, cast, expose, shade
@@ -35,11 +36,7 @@ class Sequence:
         """The same sequence at (height, width): frames area-averaged, intrinsics scaled; depth picked nearest."""
         h0, w0 = self.frames.shape[1:3]
         frames = np.stack([_resize_image(f, height, width) for f in self.frames])
-        scale = np.diag([width / w0, height / h0, 1.0])
-        intrinsics = scale @ self.intrinsics
-        # Pixel centres: x' + 0.5 = (x + 0.5)·w/w0, so the principal point shifts with the scale.
-        intrinsics[0, 2] = (self.intrinsics[0, 2] + 0.5) * width / w0 - 0.5
-        intrinsics[1, 2] = (self.intrinsics[1, 2] + 0.5) * height / h0 - 0.5
+        intrinsics = resized_intrinsics(self.intrinsics, (h0, w0), height, width)
         rows = np.clip(((np.arange(height) + 0.5) * h0 / height).astype(int), 0, h0 - 1)
         cols = np.clip(((np.arange(width) + 0.5) * w0 / width).astype(int), 0, w0 - 1)
         return replace(self, frames=frames, intrinsics=intrinsics, depth=self.depth[rows][:, cols].copy())
