@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from edgedepth.selfsup.floor import floored
 from edgedepth.selfsup.photometric import min_reprojection, photometric_error, ssim_dissimilarity
 from edgedepth.selfsup.smoothness import edge_aware_smoothness
 from edgedepth.selfsup.warp import axis_angle_matrix, pose_matrix, warp_stereo, warp_video
@@ -151,3 +152,14 @@ def test_sampling_far_outside_the_image_gives_the_border_and_no_crash() -> None:
     np.testing.assert_allclose(out[0, :, 1, 3].detach().numpy(), row[:, 0].numpy(), atol=1e-12)
     out.sum().backward()
     assert torch.isfinite(x.grad).all() and (x.grad[0, :, :4] == 0).all()
+
+
+def test_inverse_depth_floor_is_exact_and_lets_only_a_raising_gradient_through_below_it() -> None:
+    x = torch.tensor([-395264.0, -1.0, 0.005, 0.01, 0.5, 544768.0], requires_grad=True)
+    y = floored(x, 0.01)
+    # the value is the floor exactly, however far below it the input ran (x + (floor − x) rounds to 0 at −4e5)
+    assert y.tolist() == torch.tensor([0.01, 0.01, 0.01, 0.01, 0.5, 544768.0]).tolist()
+    assert bool(torch.isfinite(1.0 / y).all())
+    y.backward(torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, 1.0]))
+    # below the floor: a gradient that would lower x further is dropped, one that raises it (negative) passes
+    assert x.grad.tolist() == [0.0, -1.0, 0.0, 1.0, 1.0, 1.0]

@@ -27,6 +27,7 @@ from edgedepth.distill.resume import start_run
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.models import create_model
 from edgedepth.selfsup.data import Views, frame_clips, stereo_views, video_clips
+from edgedepth.selfsup.floor import floored
 from edgedepth.selfsup.objective import multiscale_loss
 from edgedepth.selfsup.pose import PoseNet
 from edgedepth.selfsup.trainee import Trainee
@@ -131,10 +132,7 @@ def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean:
         sources = [frames[:, 0], frames[:, 2]]
 
         def synthesise(disp: torch.Tensor) -> list[torch.Tensor]:
-            # Clamped forward, identity backward: a pixel driven below the floor still gets the photometric
-            # gradient (a plain clamp would cut it, and such pixels, then whole images, never come back).
-            floor = disp + (disp.clamp_min(MIN_INVERSE_DEPTH) - disp).detach()
-            depth = 1.0 / floor
+            depth = 1.0 / floored(disp, MIN_INVERSE_DEPTH)
             return [warp_video(source, depth, k, motion) for source, motion in zip(sources, (to_previous, to_next),
                                                                                    strict=True)]
 
