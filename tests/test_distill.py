@@ -98,3 +98,25 @@ def test_a_loss_that_turns_nan_stops_the_run_in_one_line():
     with pytest.raises(EdgeDepthError, match=r"^the training loss became nan at step 3 of 6;") as caught:
         optimise(model, batch_loss, config, progress=False)
     assert "\n" not in str(caught.value) and len(calls) == 3
+
+
+def test_a_gradient_that_turns_nan_under_a_finite_loss_stops_the_run_before_the_step():
+    from edgedepth.distill.loop import optimise
+    from edgedepth.errors import EdgeDepthError
+
+    model = torch.nn.Conv2d(3, 1, 1)
+    calls, weights = [], []
+
+    def batch_loss(rng, net=model, part=slice(None)):
+        calls.append(1)
+        weights.append(model.weight.detach().clone())
+        out = net(torch.ones(1, 3, 2, 2)).mean()
+        if len(calls) == 3:  # finite forward (+ √0), NaN backward (sign(0)·∞ through |·| and √)
+            out = out + torch.sqrt((out - out.detach()).abs())
+        return out
+
+    config = DistillConfig(steps=6, threads=1, mixed_precision="off")
+    with pytest.raises(EdgeDepthError, match=r"^the training gradient became non-finite at step 3 of 6 \(loss "):
+        optimise(model, batch_loss, config, progress=False)
+    assert len(calls) == 3 and bool(torch.isfinite(model.weight).all())
+    assert torch.equal(model.weight.detach(), weights[2])  # the bad step was not taken

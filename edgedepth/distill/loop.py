@@ -240,10 +240,16 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config)
-            if micro * world.size == 1:
-                value, stopping = _plain_step(batch_loss, rng, optimizer), bool(stop)
-            else:
-                value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
+            try:
+                if micro * world.size == 1:
+                    value, stopping = _plain_step(batch_loss, rng, optimizer), bool(stop)
+                else:
+                    value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
+            except NonFiniteGradient as bad:
+                bar.close()
+                raise EdgeDepthError(f"the training gradient became non-finite at step {step + 1} of {config.steps} "
+                                     f"(loss {bad.loss:.4g}); the step was not taken and nothing was written (a "
+                                     "lower --lr, or the data, is where to look)") from None
             losses.append(value)
             if not math.isfinite(value):
                 bar.close()
@@ -299,8 +305,27 @@ def _plain_step(batch_loss: BatchLoss, rng: np.random.Generator, optimizer: torc
     loss = batch_loss(rng)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    value = float(loss.detach())
+    _step_if_finite(optimizer, value)
+    return value
+
+
+class NonFiniteGradient(Exception):
+    """A step's loss was finite but its gradient was not (the step is not taken)."""
+
+    def __init__(self, loss: float) -> None:
+        super().__init__(f"non-finite gradient at a finite loss {loss}")
+        self.loss = loss
+
+
+def _step_if_finite(optimizer: torch.optim.Optimizer, loss: float) -> None:
+    """The optimizer's step, unless the loss is finite but a gradient is not: such a step would turn the weights to
+    NaN with nothing said until the next loss (a non-finite loss is reported by the caller)."""
+    if math.isfinite(loss):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not all(bool(torch.isfinite(g).all()) for g in grads):
+            raise NonFiniteGradient(loss)
     optimizer.step()
-    return float(loss.detach())
 
 
 def _loss_ends(losses: list[float]) -> dict[str, float]:
@@ -342,7 +367,7 @@ def _split_step(model: torch.nn.Module, net: torch.nn.Module, batch_loss: BatchL
                 summed += values[i]
             buffer.copy_(summed / micro)
     average_buffers(model, world)
-    optimizer.step()
+    _step_if_finite(optimizer, total / micro)
     return step_summary(total, micro, bool(stop), world)
 
 
