@@ -323,7 +323,7 @@ def _step_if_finite(optimizer: torch.optim.Optimizer, loss: float) -> None:
     NaN with nothing said until the next loss (a non-finite loss is reported by the caller)."""
     if math.isfinite(loss):
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if grads and not all(bool(torch.isfinite(g).all()) for g in grads):
+        if grads and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):  # one sync
             raise NonFiniteGradient(loss)
     optimizer.step()
 
