@@ -246,10 +246,12 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
                 else:
                     value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
             except NonFiniteGradient as bad:
-                bar.close()
-                raise EdgeDepthError(f"the training gradient became non-finite at step {step + 1} of {config.steps} "
-                                     f"(loss {bad.loss:.4g}); the step was not taken and nothing was written (a "
-                                     "lower --lr, or the data, is where to look)") from None
+                if math.isfinite(bad.loss):
+                    bar.close()
+                    raise EdgeDepthError(f"the training gradient became non-finite at step {step + 1} of "
+                                         f"{config.steps} (loss {bad.loss:.4g}); the step was not taken and nothing "
+                                         "was written (a lower --lr, or the data, is where to look)") from None
+                value, stopping = bad.loss, False  # a non-finite loss: reported just below
             losses.append(value)
             if not math.isfinite(value):
                 bar.close()
@@ -311,20 +313,20 @@ def _plain_step(batch_loss: BatchLoss, rng: np.random.Generator, optimizer: torc
 
 
 class NonFiniteGradient(Exception):
-    """A step's loss was finite but its gradient was not (the step is not taken)."""
+    """A step's gradient was not finite (the step is not taken); `loss` is the step's loss, finite or not."""
 
     def __init__(self, loss: float) -> None:
-        super().__init__(f"non-finite gradient at a finite loss {loss}")
+        super().__init__(f"non-finite gradient (loss {loss})")
         self.loss = loss
 
 
 def _step_if_finite(optimizer: torch.optim.Optimizer, loss: float) -> None:
-    """The optimizer's step, unless the loss is finite but a gradient is not: such a step would turn the weights to
-    NaN with nothing said until the next loss (a non-finite loss is reported by the caller)."""
-    if math.isfinite(loss):
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if grads and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):  # one sync
-            raise NonFiniteGradient(loss)
+    """The optimizer's step, unless a gradient is not finite: such a step would turn the weights to NaN, with
+    nothing said until the next loss. Decided on the gradients alone, which every rank shares after their
+    all-reduce, so all ranks stop together (this rank's `loss` only names the cause)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if grads and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):  # one sync
+        raise NonFiniteGradient(loss)
     optimizer.step()
 
 
