@@ -28,6 +28,7 @@ from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.models import create_model
 from edgedepth.selfsup.data import Views, frame_clips, stereo_views, video_clips
 from edgedepth.selfsup.floor import floored
+from edgedepth.selfsup.hints import HINT_CHOICES, Hint, stereo_hints
 from edgedepth.selfsup.objective import multiscale_loss
 from edgedepth.selfsup.pose import PoseNet
 from edgedepth.selfsup.trainee import Trainee
@@ -67,8 +68,18 @@ def _check(config: DistillConfig, mode: str) -> None:
         raise EdgeDepthError(f"--accumulate is not available with self:{mode}")
     if config.eval_every > 0:
         raise EdgeDepthError(f"--eval-every is not available with self:{mode}; measure with edgedepth verify")
-    if config.teacher_kwargs:
-        raise EdgeDepthError(f"self:{mode} takes no --teacher-arg")
+    unknown = sorted(set(config.teacher_kwargs or {}) - ({"hints"} if mode == "stereo" else set()))
+    if unknown:
+        takes = "one --teacher-arg, hints=sgbm|off" if mode == "stereo" else "no --teacher-arg"
+        raise EdgeDepthError(f"self:{mode} takes {takes}; got {', '.join(unknown)}")
+    hints = str((config.teacher_kwargs or {}).get("hints", "sgbm"))
+    if hints not in HINT_CHOICES:
+        raise EdgeDepthError(f"--teacher-arg hints={hints}: expected one of {', '.join(HINT_CHOICES)}")
+
+
+def _hints_wanted(config: DistillConfig) -> bool:
+    """Whether a `self:stereo` run uses SGBM's depth hints (the default; --teacher-arg hints=off leaves them out)."""
+    return str((config.teacher_kwargs or {}).get("hints", "sgbm")) == "sgbm"
 
 
 def _normalised(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -85,10 +96,13 @@ def _network_input(images: np.ndarray, mean: np.ndarray, std: np.ndarray, rng: n
     return torch.from_numpy(out).contiguous(memory_format=torch.channels_last)
 
 
-def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean: np.ndarray, std: np.ndarray):
+def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean: np.ndarray, std: np.ndarray,
+                      hints: np.ndarray | None = None):
     """One random batch's loss: the left view from the right one, or with probability `augment.flip` the
-    mirrored right view from the mirrored left one (a mirrored pair with its views swapped is again a pair)."""
+    mirrored right view from the mirrored left one (a mirrored pair with its views swapped is again a pair);
+    `hints`: the pairs' `stereo_hints` (pixels), or None for the photometric objective alone."""
     width = data.images.shape[-1]
+    pixels = DISPARITY_UNIT * width
 
     def batch_loss(rng: np.random.Generator, net: torch.nn.Module = trainee, part: slice = slice(None)):
         index = rng.integers(0, len(data), size=config.batch_size)
@@ -98,10 +112,15 @@ def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean
         source = np.where(swap[:, None, None, None], pairs[:, 0, :, :, ::-1], pairs[:, 1])
         image = _network_input(target, mean, std, rng, config)
         target_t, source_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (target, source))
+        hint_px = None if hints is None else torch.from_numpy(hints[index, swap.astype(np.int64)][:, None])
         image, target_t, source_t = on_device(trainee, image, target_t, source_t)
+        hint = None
+        if hint_px is not None:
+            (hint_px,) = on_device(trainee, hint_px)
+            hint = Hint(hint_px / pixels, hint_px > 0, pixels)
         scales, _ = net(image)
-        loss, _ = multiscale_loss(scales, target_t, [source_t],
-                                  lambda disp: [warp_stereo(source_t, disp * (DISPARITY_UNIT * width))])
+        loss, _ = multiscale_loss(scales, target_t, [source_t], lambda disp: [warp_stereo(source_t, disp * pixels)],
+                                  hint=hint)
         return loss
 
     return batch_loss
@@ -171,7 +190,13 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
     targets = _normalised(data.take(spread)[:, 0 if mode == "stereo" else 1], mean, std).astype(np.float32)
     log: dict = {"output_bias_level": level_output_bias(student, targets[:64], START_LEVEL)}
     trainee = Trainee(student, PoseNet() if mode == "video" else None, START_LEVEL)
-    batch_loss = (stereo_batch_loss if mode == "stereo" else video_batch_loss)(trainee, data, config, mean, std)
+    if mode == "stereo":
+        hints = stereo_hints(data.images, progress) if _hints_wanted(config) else None
+        if hints is not None:
+            log["depth_hints"] = {"source": "sgbm", "valid_fraction": float((hints > 0).mean())}
+        batch_loss = stereo_batch_loss(trainee, data, config, mean, std, hints)
+    else:
+        batch_loss = video_batch_loss(trainee, data, config, mean, std)
     with linear_head(student):
         log.update(optimise(trainee, batch_loss, config, f"self:{mode}", progress, None, state))
     student = trainee.release()
@@ -185,7 +210,8 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
                        std=list(student.input_std), output_kind=RELATIVE, teacher=reference.identity())
     info.training = {"config": {**asdict(config), "input_size": list(config.input_size)}, "log": log,
                      "data": data.record, "loss": "monodepth2-self-supervised", "output": output,
-                     "supervision": {"self": mode, "teacher": 0.0, "ground_truth": 0.0}}
+                     "supervision": {"self": mode, "teacher": 0.0, "ground_truth": 0.0,
+                                     "depth_hints": "sgbm" if mode == "stereo" and _hints_wanted(config) else None}}
     saved = save_student(out_path, student, info, force=force)
     state.clear()
     return saved
