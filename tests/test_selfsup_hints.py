@@ -1,5 +1,6 @@
-"""Depth hints of `self:stereo`: SGBM's disparity on the training pairs (both the left view and the mirrored right
-view the flip augmentation trains on), the hint term against a pixel loop, and its switch on the command line."""
+"""Classical hints of the self-supervised objective: SGBM's disparity on the training pairs (the left view and the
+mirrored right view the flip augmentation trains on), DIS flow on the clips (against the sequences' exact geometry,
+and mirrored), the hint term against a pixel loop, and the switch on the command line."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import torch
 from edgedepth.checkpoint import load_student
 from edgedepth.cli import main
 from edgedepth.data.procedural import make_scene
-from edgedepth.selfsup.hints import Hint, hinted_term, stereo_hints
+from edgedepth.data.sequences import make_sequence
+from edgedepth.selfsup.hints import Hint, flow_hints, hinted_term, mirrored_flows, stereo_hint, stereo_hints, video_hint
 from edgedepth.selfsup.objective import multiscale_loss
-from edgedepth.selfsup.warp import warp_stereo
+from edgedepth.selfsup.warp import pose_matrix, project_video, warp_stereo
 
 TINY = ["--size", "32x64", "--steps", "2", "--scenes", "2", "--batch-size", "2", "--mixed-precision", "off",
         "--threads", "1"]
@@ -48,18 +50,55 @@ def test_hinted_term_matches_a_pixel_loop() -> None:
     generator = torch.Generator().manual_seed(0)
     full = torch.rand(2, 1, 4, 5, generator=generator)
     per_pixel = torch.rand(2, 1, 4, 5, generator=generator)
-    hint_error = torch.rand(2, 1, 4, 5, generator=generator)
-    value = torch.rand(2, 1, 4, 5, generator=generator)
-    valid = torch.rand(2, 1, 4, 5, generator=generator) > 0.3
+    errors = torch.rand(2, 2, 4, 5, generator=generator)
+    value = torch.rand(2, 2, 4, 5, generator=generator)
+    valid = torch.rand(2, 2, 4, 5, generator=generator) > 0.3
     pixels = 19.2
-    term, used = hinted_term(full, per_pixel, Hint(value, valid, pixels), hint_error)
+    term, used = hinted_term(full, per_pixel, Hint(valid, errors, lambda out: (out * pixels - value).abs()))
     expected, count = 0.0, 0
-    for index in np.ndindex(*full.shape):
-        if valid[index] and hint_error[index] < per_pixel[index]:
-            expected += float(np.log(1 + abs(float(full[index] - value[index])) * pixels))
+    for n, s, y, x in np.ndindex(*errors.shape):
+        if valid[n, s, y, x] and errors[n, s, y, x] < per_pixel[n, 0, y, x]:
+            expected += float(np.log(1 + abs(float(full[n, 0, y, x]) * pixels - float(value[n, s, y, x]))))
             count += 1
-    assert 0 < count < full.numel() and int(used.sum()) == count
-    assert float(term) == pytest.approx(expected / full.numel(), rel=1e-5)
+    assert 0 < count < errors.numel() and int(used.sum()) == count
+    assert float(term) == pytest.approx(expected / errors.numel(), rel=1e-5)
+
+
+def _clip(seed: int) -> tuple[np.ndarray, object]:
+    """1×3×3×H×W frames in 0..1 of a procedural sequence at 96×144, and the sequence."""
+    sequence = make_sequence(seed, 192, 288).resized(96, 144)
+    return sequence.frames.transpose(0, 3, 1, 2)[None].astype(np.float32) / 255.0, sequence
+
+
+def test_flow_hints_agree_with_the_exact_geometry() -> None:
+    clip, sequence = _clip(3)
+    flows = flow_hints(lambda index: clip[index], 1, progress=False)
+    assert flows.shape == (1, 2, 2, 96, 144) and flows.dtype == np.float16
+    frames = torch.from_numpy(clip)
+    depth = torch.from_numpy(sequence.depth.astype(np.float32))[None, None]
+    k = torch.from_numpy(sequence.intrinsics.astype(np.float32))[None]
+    motions = [pose_matrix(torch.zeros(1, 3), torch.from_numpy(-sequence.centres[s].astype(np.float32))[None])
+               for s in (0, 2)]
+    hint = video_hint(frames[:, 1], [frames[:, 0], frames[:, 2]], torch.from_numpy(flows.astype(np.float32)),
+                      lambda out: [project_video(1.0 / out, k, motion) for motion in motions])
+    distance = hint.distance(1.0 / depth)
+    assert hint.valid.float().mean() > 0.7
+    assert float(distance[hint.valid].median()) < 0.6 and float((distance[hint.valid] > 3).float().mean()) < 0.05
+    # A wrong depth (twice as near) lands farther from the hints.
+    assert float(hint.distance(2.0 / depth)[hint.valid].median()) > 2 * float(distance[hint.valid].median())
+
+
+def test_mirrored_flows_are_the_flows_of_the_mirrored_clip() -> None:
+    clip, _ = _clip(5)
+    flows = flow_hints(lambda index: clip[index], 1, progress=False).astype(np.float32)
+    direct = flow_hints(lambda index: np.ascontiguousarray(clip[index][..., ::-1]), 1, progress=False)
+    mirrored = mirrored_flows(flows)
+    both = np.isfinite(mirrored) & np.isfinite(direct)
+    assert both.mean() > 0.6
+    assert np.median(np.abs(mirrored - direct)[both]) < 0.3
+    # Moved to the mirrored columns but not negated, the horizontal parts disagree.
+    unnegated = flows[..., ::-1]
+    assert np.median(np.abs(unnegated - direct)[both]) > 3 * np.median(np.abs(mirrored - direct)[both])
 
 
 def test_a_hint_pulls_towards_itself_only_where_it_reprojects_better() -> None:
@@ -75,9 +114,8 @@ def test_a_hint_pulls_towards_itself_only_where_it_reprojects_better() -> None:
         return [warp_stereo(right, disp)]
 
     student = torch.full((1, 1, 16, 48), 3.0, requires_grad=True)
-    valid = torch.ones(1, 1, 16, 48, dtype=torch.bool)
-    good = Hint(torch.full((1, 1, 16, 48), 4.0), valid, 1.0)
-    bad = Hint(torch.full((1, 1, 16, 48), 8.0), valid, 1.0)
+    good = stereo_hint(left, right, torch.full((1, 1, 16, 48), 4.0), 1.0)
+    bad = stereo_hint(left, right, torch.full((1, 1, 16, 48), 8.0), 1.0)
     plain, _ = multiscale_loss([student], left, sources, synthesise, automask=False)
     hinted, log = multiscale_loss([student], left, sources, synthesise, automask=False, hint=good)
     assert log["hinted"] > 0.8 and float((hinted - plain).detach()) > 0.8 * np.log(2.0)
@@ -94,15 +132,15 @@ def test_hints_are_on_by_default_and_can_be_switched_off(tmp_path: Path) -> None
     assert main(["distill", "--teacher", "self:stereo", "--teacher-arg", "hints=off", "--out", str(off), *TINY]) == 0
     _, info_on = load_student(on)
     _, info_off = load_student(off)
-    assert info_on.training["supervision"]["depth_hints"] == "sgbm"
-    assert 0 < info_on.training["log"]["depth_hints"]["valid_fraction"] <= 1
-    assert info_off.training["supervision"]["depth_hints"] is None and "depth_hints" not in info_off.training["log"]
+    assert info_on.training["supervision"]["hints"] == "sgbm"
+    assert 0 < info_on.training["log"]["hints"]["valid_fraction"] <= 1
+    assert info_off.training["supervision"]["hints"] is None and "hints" not in info_off.training["log"]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--teacher", "self:stereo", "--teacher-arg", "hints=raft"], "expected one of sgbm, off"),
-    (["--teacher", "self:stereo", "--teacher-arg", "depth=1"], "takes one --teacher-arg, hints=sgbm|off"),
-    (["--teacher", "self:video", "--teacher-arg", "hints=sgbm"], "self:video takes no --teacher-arg"),
+    (["--teacher", "self:stereo", "--teacher-arg", "hints=raft"], "expected one of on, off"),
+    (["--teacher", "self:stereo", "--teacher-arg", "depth=1"], "self:stereo takes one --teacher-arg, hints=on|off"),
+    (["--teacher", "self:video", "--teacher-arg", "pose=exact"], "self:video takes one --teacher-arg, hints=on|off"),
 ])
 def test_bad_hint_arguments_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],
                                                    message: str) -> None:

@@ -140,13 +140,13 @@ def test_pose_matrix_inverse_and_rotation() -> None:
 
 
 def test_sampling_far_outside_the_image_gives_the_border_and_no_crash() -> None:
-    from edgedepth.selfsup.warp import _sample
+    from edgedepth.selfsup.warp import sample_at
 
     image = torch.from_numpy(_images(14, n=1, h=4, w=5))
     x = torch.tensor([[[1e12, -1e12, float("inf"), float("nan"), 2.0]]], dtype=torch.float64).expand(1, 4, 5)
     x = x.clone().requires_grad_(True)
     y = torch.full((1, 4, 5), 1.0, dtype=torch.float64)
-    out = _sample(image, x, y)
+    out = sample_at(image, x, y)
     row = image[0, :, 1]
     np.testing.assert_allclose(out[0, :, 1, :3].detach().numpy(), row[:, [4, 0, 4]].numpy(), atol=1e-12)
     np.testing.assert_allclose(out[0, :, 1, 3].detach().numpy(), row[:, 0].numpy(), atol=1e-12)

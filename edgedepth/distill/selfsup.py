@@ -28,11 +28,19 @@ from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.models import create_model
 from edgedepth.selfsup.data import Views, frame_clips, stereo_views, video_clips
 from edgedepth.selfsup.floor import floored
-from edgedepth.selfsup.hints import HINT_CHOICES, Hint, stereo_hints
+from edgedepth.selfsup.hints import (
+    HINT_CHOICES,
+    HINT_SOURCES,
+    flow_hints,
+    mirrored_flows,
+    stereo_hint,
+    stereo_hints,
+    video_hint,
+)
 from edgedepth.selfsup.objective import multiscale_loss
 from edgedepth.selfsup.pose import PoseNet
 from edgedepth.selfsup.trainee import Trainee
-from edgedepth.selfsup.warp import pose_matrix, warp_stereo, warp_video
+from edgedepth.selfsup.warp import pose_matrix, project_video, sample_at, warp_stereo
 from edgedepth.teachers.registry import create_teacher
 from runtime.bundle import DISPARITY, RELATIVE
 
@@ -68,18 +76,17 @@ def _check(config: DistillConfig, mode: str) -> None:
         raise EdgeDepthError(f"--accumulate is not available with self:{mode}")
     if config.eval_every > 0:
         raise EdgeDepthError(f"--eval-every is not available with self:{mode}; measure with edgedepth verify")
-    unknown = sorted(set(config.teacher_kwargs or {}) - ({"hints"} if mode == "stereo" else set()))
+    unknown = sorted(set(config.teacher_kwargs or {}) - {"hints"})
     if unknown:
-        takes = "one --teacher-arg, hints=sgbm|off" if mode == "stereo" else "no --teacher-arg"
-        raise EdgeDepthError(f"self:{mode} takes {takes}; got {', '.join(unknown)}")
-    hints = str((config.teacher_kwargs or {}).get("hints", "sgbm"))
+        raise EdgeDepthError(f"self:{mode} takes one --teacher-arg, hints=on|off; got {', '.join(unknown)}")
+    hints = str((config.teacher_kwargs or {}).get("hints", "on"))
     if hints not in HINT_CHOICES:
         raise EdgeDepthError(f"--teacher-arg hints={hints}: expected one of {', '.join(HINT_CHOICES)}")
 
 
 def _hints_wanted(config: DistillConfig) -> bool:
-    """Whether a `self:stereo` run uses SGBM's depth hints (the default; --teacher-arg hints=off leaves them out)."""
-    return str((config.teacher_kwargs or {}).get("hints", "sgbm")) == "sgbm"
+    """Whether a run uses classical hints (the default; --teacher-arg hints=off leaves them out)."""
+    return str((config.teacher_kwargs or {}).get("hints", "on")) == "on"
 
 
 def _normalised(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -117,7 +124,7 @@ def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean
         hint = None
         if hint_px is not None:
             (hint_px,) = on_device(trainee, hint_px)
-            hint = Hint(hint_px / pixels, hint_px > 0, pixels)
+            hint = stereo_hint(target_t, source_t, hint_px, pixels)
         scales, _ = net(image)
         loss, _ = multiscale_loss(scales, target_t, [source_t], lambda disp: [warp_stereo(source_t, disp * pixels)],
                                   hint=hint)
@@ -126,9 +133,11 @@ def stereo_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean
     return batch_loss
 
 
-def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean: np.ndarray, std: np.ndarray):
+def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean: np.ndarray, std: np.ndarray,
+                     hints: np.ndarray | None = None):
     """One random batch's loss: the middle frame from the previous and the next one through depth and the pose
-    network's motions (each clip mirrored with probability `augment.flip`, its principal point with it)."""
+    network's motions (each clip mirrored with probability `augment.flip`, its principal point with it);
+    `hints`: the clips' `flow_hints`, or None for the photometric objective alone."""
     width = data.images.shape[-1]
 
     def batch_loss(rng: np.random.Generator, net: torch.nn.Module = trainee, part: slice = slice(None)):
@@ -137,6 +146,10 @@ def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean:
         flip = rng.random(len(index)) < config.augment.flip
         clips[flip] = clips[flip][..., ::-1]
         intrinsics[flip, 0, 2] = (width - 1) - intrinsics[flip, 0, 2]
+        flows = None
+        if hints is not None:
+            flows = hints[index].astype(np.float32)
+            flows[flip] = mirrored_flows(flows[flip])
         n = len(index)
         image = _network_input(clips[:, 1], mean, std, rng, config)
         frames = torch.from_numpy(np.ascontiguousarray(clips))
@@ -150,12 +163,18 @@ def video_batch_loss(trainee: Trainee, data: Views, config: DistillConfig, mean:
         to_next = pose_matrix(axis_angle[n:], translation[n:])
         sources = [frames[:, 0], frames[:, 2]]
 
-        def synthesise(disp: torch.Tensor) -> list[torch.Tensor]:
+        def project(disp: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
             depth = 1.0 / floored(disp, MIN_INVERSE_DEPTH)
-            return [warp_video(source, depth, k, motion) for source, motion in zip(sources, (to_previous, to_next),
-                                                                                   strict=True)]
+            return [project_video(depth, k, motion) for motion in (to_previous, to_next)]
 
-        loss, _ = multiscale_loss(scales, frames[:, 1], sources, synthesise)
+        def synthesise(disp: torch.Tensor) -> list[torch.Tensor]:
+            return [sample_at(source, x, y) for source, (x, y) in zip(sources, project(disp), strict=True)]
+
+        hint = None
+        if flows is not None:
+            (flows_t,) = on_device(trainee, torch.from_numpy(flows))
+            hint = video_hint(frames[:, 1], sources, flows_t, project)
+        loss, _ = multiscale_loss(scales, frames[:, 1], sources, synthesise, hint=hint)
         return loss
 
     return batch_loss
@@ -190,13 +209,12 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
     targets = _normalised(data.take(spread)[:, 0 if mode == "stereo" else 1], mean, std).astype(np.float32)
     log: dict = {"output_bias_level": level_output_bias(student, targets[:64], START_LEVEL)}
     trainee = Trainee(student, PoseNet() if mode == "video" else None, START_LEVEL)
-    if mode == "stereo":
-        hints = stereo_hints(data.images, progress) if _hints_wanted(config) else None
-        if hints is not None:
-            log["depth_hints"] = {"source": "sgbm", "valid_fraction": float((hints > 0).mean())}
-        batch_loss = stereo_batch_loss(trainee, data, config, mean, std, hints)
-    else:
-        batch_loss = video_batch_loss(trainee, data, config, mean, std)
+    hints = None
+    if _hints_wanted(config):
+        hints = stereo_hints(data.images, progress) if mode == "stereo" else flow_hints(data.take, len(data), progress)
+        valid = (hints > 0) if mode == "stereo" else np.isfinite(hints).all(2)
+        log["hints"] = {"source": HINT_SOURCES[mode], "valid_fraction": float(valid.mean())}
+    batch_loss = (stereo_batch_loss if mode == "stereo" else video_batch_loss)(trainee, data, config, mean, std, hints)
     with linear_head(student):
         log.update(optimise(trainee, batch_loss, config, f"self:{mode}", progress, None, state))
     student = trainee.release()
@@ -211,7 +229,7 @@ def distill_self(config: DistillConfig, out_path: Path, force: bool = False, pro
     info.training = {"config": {**asdict(config), "input_size": list(config.input_size)}, "log": log,
                      "data": data.record, "loss": "monodepth2-self-supervised", "output": output,
                      "supervision": {"self": mode, "teacher": 0.0, "ground_truth": 0.0,
-                                     "depth_hints": "sgbm" if mode == "stereo" and _hints_wanted(config) else None}}
+                                     "hints": HINT_SOURCES[mode] if _hints_wanted(config) else None}}
     saved = save_student(out_path, student, info, force=force)
     state.clear()
     return saved

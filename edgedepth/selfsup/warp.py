@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 
-def _sample(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def sample_at(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """`image` (N×C×H×W) sampled bilinearly at pixel coordinates x, y (N×H×W each; pixel centres at integers),
     out-of-image positions taking the border's value. Positions are first brought within one image size of the
     image (NaN to just outside it): torch's CPU kernel crashes the process on a NaN coordinate (a segfault with
@@ -28,7 +28,7 @@ def warp_stereo(source: torch.Tensor, disparity: torch.Tensor, direction: float 
     ys, xs = torch.meshgrid(torch.arange(height, dtype=source.dtype, device=source.device),
                             torch.arange(width, dtype=source.dtype, device=source.device), indexing="ij")
     x = xs.expand(n, height, width) + direction * disparity[:, 0]
-    return _sample(source, x, ys.expand(n, height, width))
+    return sample_at(source, x, ys.expand(n, height, width))
 
 
 def axis_angle_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -56,20 +56,25 @@ def pose_matrix(axis_angle: torch.Tensor, translation: torch.Tensor, invert: boo
     return torch.cat([top, bottom], 1)
 
 
-def warp_video(source: torch.Tensor, depth: torch.Tensor, intrinsics: torch.Tensor,
-               target_to_source: torch.Tensor) -> torch.Tensor:
-    """The target frame synthesised from a source frame: each target pixel back-projected with its depth
+def project_video(depth: torch.Tensor, intrinsics: torch.Tensor,
+                  target_to_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each target pixel lands in the source frame (x, y: N×H×W, pixels): back-projected with its depth
     (N×1×H×W) and intrinsics (N×3×3, pixels of this size), moved into the source camera by `target_to_source`
-    (N×4×4) and projected there; `source` is sampled at that point."""
-    n, _, height, width = source.shape
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=source.dtype, device=source.device),
-                            torch.arange(width, dtype=source.dtype, device=source.device), indexing="ij")
+    (N×4×4) and projected there."""
+    n, _, height, width = depth.shape
+    grid = {"dtype": intrinsics.dtype, "device": intrinsics.device}  # float32 even where depth is bf16
+    ys, xs = torch.meshgrid(torch.arange(height, **grid), torch.arange(width, **grid), indexing="ij")
     pixels = torch.stack([xs, ys, torch.ones_like(xs)], 0).reshape(1, 3, -1)
     rays = torch.linalg.inv(intrinsics) @ pixels  # N×3×HW
     points = rays * depth.reshape(n, 1, -1)
     moved = target_to_source[:, :3, :3] @ points + target_to_source[:, :3, 3:]
     projected = intrinsics @ moved
     z = projected[:, 2].clamp_min(1e-3)
-    x = (projected[:, 0] / z).reshape(n, height, width)
-    y = (projected[:, 1] / z).reshape(n, height, width)
-    return _sample(source, x, y)
+    return (projected[:, 0] / z).reshape(n, height, width), (projected[:, 1] / z).reshape(n, height, width)
+
+
+def warp_video(source: torch.Tensor, depth: torch.Tensor, intrinsics: torch.Tensor,
+               target_to_source: torch.Tensor) -> torch.Tensor:
+    """The target frame synthesised from a source frame: `source` sampled where `project_video` puts each target
+    pixel."""
+    return sample_at(source, *project_video(depth, intrinsics, target_to_source))
