@@ -88,6 +88,29 @@ def test_flow_hints_agree_with_the_exact_geometry() -> None:
     assert float(hint.distance(2.0 / depth)[hint.valid].median()) > 2 * float(distance[hint.valid].median())
 
 
+def test_a_landing_far_outside_the_image_counts_as_one_image_size_away_and_passes_no_gradient() -> None:
+    """Near the source camera's plane x/z runs to any size: held within one image size, as `sample_at` holds it."""
+    frames = torch.rand(1, 3, 3, 4, 6)
+    flows = torch.zeros(1, 2, 2, 4, 6)
+
+    def project(out: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        ys, xs = torch.meshgrid(torch.arange(4.0), torch.arange(6.0), indexing="ij")
+        return [(xs + out[:, 0], ys + 0 * out[:, 0]), (xs - out[:, 0], ys + 0 * out[:, 0])]
+
+    hint = video_hint(frames[:, 1], [frames[:, 0], frames[:, 2]], flows, project)
+    out = torch.zeros(1, 1, 4, 6)
+    out[0, 0, 0, 0] = 1e7
+    out[0, 0, 1, 1] = 2.0
+    out.requires_grad_(True)
+    distance = hint.distance(out)
+    assert float(distance[0, 0, 0, 0]) == 2 * 6 - 0  # landed at x = 1e7, held at 2·width
+    assert float(distance[0, 1, 0, 0]) == 0 + 6  # landed at x = −1e7, held at −width
+    assert float(distance[0, 0, 1, 1]) == 2.0
+    (gradient,) = torch.autograd.grad(distance.sum(), out)
+    assert float(gradient[0, 0, 0, 0]) == 0.0  # held: no pull from 10⁷ px away
+    assert float(gradient[0, 0, 1, 1]) == 2.0  # in reach: each source's distance grows with the output
+
+
 def test_mirrored_flows_are_the_flows_of_the_mirrored_clip() -> None:
     clip, _ = _clip(5)
     flows = flow_hints(lambda index: clip[index], 1, progress=False).astype(np.float32)
