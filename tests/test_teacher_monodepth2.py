@@ -109,10 +109,13 @@ def test_wrong_or_incomplete_checkpoints_are_one_line(tmp_path):
 def test_distill_from_a_monodepth2_folder(tmp_path, use_stereo, kind):
     from edgedepth.checkpoint import load_student
     from edgedepth.cli import main
+    from tests.helpers import write_photos
 
     folder = _official_folder(tmp_path / "md2", use_stereo=use_stereo)
+    photos = write_photos(tmp_path / "photos", count=4)
     out = tmp_path / "student.safetensors"
-    assert main(["distill", "--out", str(out), "--teacher", f"monodepth2:{folder}", "--steps", "2", "--scenes", "2",
-                 "--size", "64x96", "--batch-size", "2", "--no-cache", "--threads", "1"]) == 0
+    assert main(["distill", "--out", str(out), "--teacher", f"monodepth2:{folder}", "--images", str(photos),
+                 "--steps", "2", "--size", "64x96", "--batch-size", "2", "--no-cache", "--threads", "1"]) == 0
     _, info = load_student(out)
     assert info.teacher["name"] == "monodepth2" and info.output_kind == kind
+    assert info.training["data"]["dataset"] == "images" and len(info.training["data"]["holdout"]) == 1
