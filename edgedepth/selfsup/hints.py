@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.selfsup.photometric import photometric_error
-from edgedepth.selfsup.warp import sample_at, warp_stereo
+from edgedepth.selfsup.warp import in_reach, sample_at, warp_stereo
 from edgedepth.teachers.sgbm import SGBMTeacher
 
 HINT_CHOICES = ("on", "off")
@@ -119,9 +119,7 @@ def video_hint(target: torch.Tensor, sources: list[torch.Tensor], flows: torch.T
                project: Callable[[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]) -> Hint:
     """The `Hint` of a batch of clips: `flows` N×S×2×H×W (NaN: none) from the target to each source; `project`
     maps the student's full-size output to where each target pixel lands in each source (x, y: N×H×W). Distances
-    are L1 (|dx| + |dy|), as the stereo hints' are; a landing beyond one image size of the image counts as there
-    and passes no gradient, as in `sample_at` (near the source camera's plane x/z runs to any size, and so would
-    its gradient)."""
+    are L1 (|dx| + |dy|), as the stereo hints' are; landings are held `in_reach`, as `sample_at` holds them."""
     height, width = target.shape[-2:]
     ys, xs = torch.meshgrid(torch.arange(height, dtype=flows.dtype, device=flows.device),
                             torch.arange(width, dtype=flows.dtype, device=flows.device), indexing="ij")
@@ -134,8 +132,7 @@ def video_hint(target: torch.Tensor, sources: list[torch.Tensor], flows: torch.T
 
     def distance(full: torch.Tensor) -> torch.Tensor:
         landed = project(full)
-        return torch.stack([(x.clamp(-width, 2 * width) - x_hint[:, s]).abs()
-                            + (y.clamp(-height, 2 * height) - y_hint[:, s]).abs()
-                            for s, (x, y) in enumerate(landed)], 1)
+        held = [in_reach(x, y, height, width) for x, y in landed]
+        return torch.stack([(x - x_hint[:, s]).abs() + (y - y_hint[:, s]).abs() for s, (x, y) in enumerate(held)], 1)
 
     return Hint(valid, errors, distance)

@@ -7,6 +7,12 @@ import torch
 import torch.nn.functional as F
 
 
+def in_reach(x: torch.Tensor, y: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates held within one image size of an H×W image; beyond it they stay put and pass no gradient
+    (a position near a camera's plane, x/z, runs to any size, and so would its gradient)."""
+    return x.clamp(-1.0 * width, 2.0 * width), y.clamp(-1.0 * height, 2.0 * height)
+
+
 def sample_at(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """`image` (N×C×H×W) sampled bilinearly at pixel coordinates x, y (N×H×W each; pixel centres at integers),
     out-of-image positions taking the border's value. Positions are first brought within one image size of the
@@ -14,8 +20,7 @@ def sample_at(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Te
     torch 2.13 on x86) and, on some builds, on one that overflows int32; the border's value and the zero gradient
     there are unchanged."""
     height, width = image.shape[-2:]
-    x = torch.nan_to_num(x, nan=-1.0, posinf=2.0 * width, neginf=-1.0 * width).clamp(-1.0 * width, 2.0 * width)
-    y = torch.nan_to_num(y, nan=-1.0, posinf=2.0 * height, neginf=-1.0 * height).clamp(-1.0 * height, 2.0 * height)
+    x, y = in_reach(torch.nan_to_num(x, nan=-1.0), torch.nan_to_num(y, nan=-1.0), height, width)
     grid = torch.stack([2 * x / (width - 1) - 1, 2 * y / (height - 1) - 1], dim=-1)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
