@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from edgedepth.errors import ConfigError, EdgeDepthError
+from edgedepth.progress import progress_bar
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -49,8 +48,8 @@ def label_folder(teacher_spec: str, teacher_kwargs: dict[str, Any], images: Path
         raise EdgeDepthError(f"{teacher.name} is a stereo teacher and needs rectified pairs; --images gives single "
                              "photos (use a mono teacher: hf:, onnx: or midas_v21_small:)")
     share = my_share(len(folder), shard)
-    for index in tqdm(share, desc=f"label {teacher.name} {shard[0]}/{shard[1]}", disable=not progress,
-                      unit="image"):
+    for index in progress_bar(share, desc=f"label {teacher.name} {shard[0]}/{shard[1]}", disable=not progress,
+                              unit="image"):
         teacher.predict(folder[index])
     return {"images": len(share), "of": len(folder), "computed": teacher.misses, "cached": teacher.hits,
             "directory": str(teacher.folder)}

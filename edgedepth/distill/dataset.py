@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from edgedepth.data.sample import StereoSample
+from edgedepth.progress import progress_bar
 from edgedepth.teachers.base import Teacher
 from runtime.preprocess import prepare_input, resize_bilinear
 
@@ -82,7 +82,7 @@ def label_samples(teacher: Teacher, spec: dict, samples: Sequence[StereoSample],
     _, _, height, width = spec["shape"]
     inputs: dict[str, list[np.ndarray]] = {view: [] for view in views}
     targets, masks, gts, gt_masks = [], [], [], []
-    for sample in tqdm(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="sample"):
+    for sample in progress_bar(samples, desc=f"teacher {teacher.name}", disable=not progress, unit="sample"):
         for view in views:
             inputs[view].append(prepare_input(getattr(sample, view), spec)[0])
         value, mask = target(teacher, sample, height, width)

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from edgedepth.distill.config import MIXED_PRECISION_CHOICES
 from edgedepth.distill.distributed import (
@@ -35,6 +34,7 @@ from edgedepth.distill.distributed import (
 from edgedepth.distill.interrupt import TrainingInterrupted, stop_on_sigint
 from edgedepth.distill.resume import TrainingState
 from edgedepth.errors import EdgeDepthError
+from edgedepth.progress import progress_bar
 
 # /proc/cpuinfo flags of x86 CPUs with bf16 dot products in hardware (oneDNN's fast bf16 paths).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -233,8 +233,8 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
     net = wrap(model, world)
     monitor_seconds = 0.0
     start = time.perf_counter() - seconds_before
-    bar = tqdm(range(first, config.steps), desc=desc, disable=not (progress and world.main), unit="step",
-               initial=first, total=config.steps)
+    bar = progress_bar(range(first, config.steps), desc=desc, disable=not (progress and world.main), unit="step",
+                       initial=first, total=config.steps)
     with mixed_precision(model, precision, device_type), narrow_batchnorm_nchw(model), \
             stop_on_sigint(state is not None) as stop:
         for step in bar:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from edgedepth.data.frames import intrinsics_file, read_frames, read_intrinsics, resized_intrinsics
 from edgedepth.data.pairs import read_pairs
@@ -20,6 +19,7 @@ from edgedepth.data.registry import procedural_training_samples
 from edgedepth.data.sample import StereoSample, _resize_image
 from edgedepth.data.sequences import make_sequence
 from edgedepth.errors import EdgeDepthError
+from edgedepth.progress import progress_bar
 
 
 @dataclass
@@ -50,7 +50,7 @@ def _chw(image: np.ndarray, height: int, width: int) -> np.ndarray:
 def _stack_pairs(samples: Sequence[StereoSample], height: int, width: int, progress: bool) -> np.ndarray:
     """N×2×3×H×W of the pairs' views at the input size."""
     return np.stack([np.stack([_chw(s.left, height, width), _chw(s.right, height, width)])
-                     for s in tqdm(samples, desc="pairs", disable=not progress, unit="pair")])
+                     for s in progress_bar(samples, desc="pairs", disable=not progress, unit="pair")])
 
 
 def stereo_views(height: int, width: int, scenes: int, seed: int, scale: int, family: str,
@@ -73,7 +73,7 @@ def video_clips(height: int, width: int, sequences: int, seed: int, scale: int, 
                 progress: bool = True) -> Views:
     """Procedural sequences of three frames rendered at `scale`× the input and shrunk to it, with intrinsics."""
     clips, intrinsics = [], []
-    for i in tqdm(range(sequences), desc="sequences", disable=not progress, unit="clip"):
+    for i in progress_bar(range(sequences), desc="sequences", disable=not progress, unit="clip"):
         sequence = make_sequence(scene_seed(seed, i), height * scale, width * scale, 3, family).resized(height, width)
         clips.append(np.stack([(f.astype(np.float32) / 255.0).transpose(2, 0, 1) for f in sequence.frames]))
         intrinsics.append(sequence.intrinsics.astype(np.float32))
@@ -90,7 +90,8 @@ def frame_clips(height: int, width: int, path: str, intrinsics: str | None = Non
     k = read_intrinsics(k_file)  # before decoding: a missing file fails at once
     frames, size = [], (0, 0)
     # Shown after a second (a long video), closed on an error so that the error starts its own line.
-    with tqdm(read_frames(path, frame_step), desc="frames", disable=not progress, unit="frame", delay=1.0) as bar:
+    with progress_bar(read_frames(path, frame_step), desc="frames", disable=not progress, unit="frame",
+                      delay=1.0) as bar:
         for _, frame in bar:
             size = frame.shape[:2]
             frames.append(_chw(frame, height, width))

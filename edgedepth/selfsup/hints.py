@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from edgedepth.data.sample import StereoSample
+from edgedepth.progress import progress_bar
 from edgedepth.selfsup.photometric import photometric_error
 from edgedepth.selfsup.warp import in_reach, sample_at, warp_stereo
 from edgedepth.teachers.sgbm import SGBMTeacher
@@ -56,7 +56,7 @@ def stereo_hints(pairs: np.ndarray, progress: bool = True) -> np.ndarray:
     the mirrored left one: the pair the training's flip augmentation makes)."""
     matcher = SGBMTeacher()
     hints = np.zeros((pairs.shape[0], 2, *pairs.shape[-2:]), np.float32)
-    for i in tqdm(range(pairs.shape[0]), desc="depth hints", disable=not progress, unit="pair"):
+    for i in progress_bar(range(pairs.shape[0]), desc="depth hints", disable=not progress, unit="pair"):
         left, right = _uint8(pairs[i, 0]), _uint8(pairs[i, 1])
         hints[i, 0] = matcher.predict(StereoSample("hint", left, right)).value
         hints[i, 1] = matcher.predict(StereoSample("hint", right[:, ::-1], left[:, ::-1])).value
@@ -95,7 +95,7 @@ def flow_hints(clips: Callable[[np.ndarray], np.ndarray], count: int, progress: 
     (read in chunks: a user's video is not copied whole)."""
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     hints = None
-    with tqdm(total=count, desc="flow hints", disable=not progress, unit="clip") as bar:
+    with progress_bar(total=count, desc="flow hints", disable=not progress, unit="clip") as bar:
         for start in range(0, count, 256):
             chunk = clips(np.arange(start, min(count, start + 256)))
             if hints is None:
