@@ -20,6 +20,7 @@ from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import BundleError
 from runtime.cli_types import OneLineParser, count, non_negative, positive_int
+from runtime.errors import ArtifactFailed
 
 EPILOG = """\
 typical run, stage by stage:
@@ -609,6 +610,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
+    except ArtifactFailed as exc:  # an artifact edgedepth made fails its own check: the tool's failure
+        if os.environ.get("EDGEDEPTH_DEBUG"):
+            raise
+        print(f"edgedepth: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     except OSError as exc:  # the machine's, not the user's nor a bug: a full disk, a vanished folder
         if os.environ.get("EDGEDEPTH_DEBUG"):
             raise

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from quantize.calibration import calibration_sha256
+from quantize.verify import verify_quantized
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
-from runtime.errors import BundleError, RequestError
+from runtime.errors import ArtifactFailed, BundleError, RequestError
 from runtime.measure import one_line
 
 
@@ -19,13 +20,15 @@ def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibr
                   finish: Callable[[Path, dict[str, Any]], None] | None = None) -> Bundle:
     """Write `out_dir/name` atomically: `write_model(tmp_dir)` writes the model file(s) and returns the manifest's
     "quantization" entry; the manifest is the fp32 one with its name, precision and calibration updated, then
-    `finish(tmp_dir, manifest)` adds what the format keeps beside the model file (when given)."""
+    `finish(tmp_dir, manifest)` adds what the format keeps beside the model file (when given). The new bundle is
+    then run on its backend beside the fp32 one (`quantize.verify`): one that does not load or run is never kept
+    (ArtifactFailed), and the agreement is the manifest's "parity"."""
     model_file = fp32.model_path.name
     final = Path(out_dir) / name
     with atomic_directory(final, force) as tmp:
         try:
             quantization = write_model(tmp)
-        except (BundleError, KeyboardInterrupt, MemoryError):
+        except (BundleError, ArtifactFailed, KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:  # a model file the quantizer cannot read (corrupt, yet re-hashed) is the input's
             raise BundleError(f"cannot quantize {fp32.name}/{model_file}: {one_line(exc)}") from exc
@@ -39,6 +42,8 @@ def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibr
                                     "from": {"name": fp32.name, "sha256": fp32.manifest["files"][model_file]}}
         if finish is not None:
             finish(tmp, manifest)
+        write_manifest(tmp, manifest)
+        manifest["parity"] = verify_quantized(fp32, tmp, calibration)
         write_manifest(tmp, manifest)
     return load_bundle(final)
 

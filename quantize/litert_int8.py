@@ -6,6 +6,10 @@ Static int8 activation ranges are the min and max over the whole calibration set
 and clip the others: on a trained MiDaS-small student that cost 8.5 dB of PSNR against fp32 (28.3 vs 36.8 dB on
 held-out scenes). Each sample is therefore calibrated on its own and the ranges merged with `min_max_update`.
 
+An activation whose calibrated range is (nearly) zero, a ReLU path a trained model no longer uses, gets the
+minimum range of `quantize.ranges`: with the quantizer's own epsilon its scale was 4e-12 and XNNPACK refused the
+whole model. The manifest lists the tensors raised (`floored_ranges`).
+
 Static int8 keeps float32 model I/O by default (one QUANTIZE after the input, one DEQUANTIZE before the output),
 so the same float feed runs every precision. int16 activations (`static_wi8_ai16`) are not offered: XNNPACK has
 no kernels for them and the interpreter falls back to reference kernels (well under 1 FPS at 256²).
@@ -20,6 +24,9 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from quantize.ranges import floor_ranges
 from runtime.threads import capped_threads
 
 PRECISIONS = ("fp16", "int8", "int8-dynamic")
@@ -73,6 +80,7 @@ def quantize_tflite(model: bytes, precision: str, input_name: str | list[str], c
             ranges = global_ranges(q, input_name, calibration or [], threads or os.cpu_count() or 1)
             entry["calibration_samples"] = len(calibration or [])
             entry["ranges"] = "min/max over all calibration samples"
+            entry["floored_ranges"] = sorted(apply_range_floor(ranges))
         result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
     return bytes(result.quantized_model), entry
 
@@ -88,6 +96,19 @@ def global_ranges(q: Any, input_name: str | list[str], calibration: list, thread
         for tensor, qsv in q.calibrate({SIGNATURE: [feed]}, num_threads=capped_threads(threads)).items():
             ranges[tensor] = min_max_update(ranges.get(tensor, {}), qsv)
     return ranges
+
+
+def apply_range_floor(ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Raise every per-tensor activation range narrower than the model's floor (`quantize.ranges`) in place;
+    returns {tensor: new (min, max)} for the ones raised."""
+    per_tensor = {name: (float(np.min(qsv["min"])), float(np.max(qsv["max"]))) for name, qsv in ranges.items()
+                  if "min" in qsv and "max" in qsv and np.size(qsv["min"]) == 1 and np.size(qsv["max"]) == 1}
+    raised = floor_ranges(per_tensor)
+    for name, (low, high) in raised.items():
+        qsv = ranges[name]
+        qsv["min"] = np.full_like(qsv["min"], low)
+        qsv["max"] = np.full_like(qsv["max"], high)
+    return raised
 
 
 def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str], precision: str) -> dict[str, Any]:

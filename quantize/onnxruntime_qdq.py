@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from quantize.calibration import as_feeds
+from quantize.ranges import floor_ranges
 
 MODEL_FILE = "model.onnx"
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
@@ -104,6 +105,8 @@ def quantize_onnx_qdq(
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
         excluded = _tail_conv_nodes(prepared, keep_float_tail)
+        raised = degenerate_ranges(prepared, input_name, calibration, Path(work))
+        overrides = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in raised.items()}
         quantize_static(
             str(prepared), str(out_path), _ListReader(input_name, calibration),
             quant_format=QuantFormat.QDQ, per_channel=True,
@@ -111,14 +114,31 @@ def quantize_onnx_qdq(
             weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded or None,
             reduce_range=style.reduce_range,
             extra_options={"ActivationSymmetric": style.symmetric_activations, "WeightSymmetric": True,
-                           "QuantizeBias": style.quantize_bias},
+                           "QuantizeBias": style.quantize_bias, "TensorQuantOverrides": overrides},
         )
     return {
         "method": style.method, "weights": style.weights, "activations": style.activations,
         "bias": "int32 (quantized)" if style.quantize_bias else "float (not quantized)",
         "calibrate_method": calibrate_method,
-        "calibration_samples": len(calibration), "float_nodes": excluded,
+        "calibration_samples": len(calibration), "float_nodes": excluded, "floored_ranges": sorted(raised),
     }
+
+
+def degenerate_ranges(model_path: Path, input_name: str | list[str], calibration: list, work: Path
+                      ) -> dict[str, tuple[float, float]]:
+    """{activation: floored (min, max)} for the activations whose min/max over `calibration` is narrower than the
+    model's floor (`quantize.ranges`): onnxruntime would give a range of zero scale 1 and a range of 1e-12 a scale
+    near 4e-15, where `quantize.ranges` gives every backend's int8 the same minimum."""
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
+
+    calibrator = create_calibrator(str(model_path), augmented_model_path=str(work / "augmented.onnx"),
+                                   calibrate_method=CalibrationMethod.MinMax)
+    calibrator.collect_data(_ListReader(input_name, calibration))
+    found = {}
+    for name, tensor in calibrator.compute_data().data.items():
+        low, high = tensor.range_value
+        found[name] = (float(np.min(low)), float(np.max(high)))
+    return floor_ranges(found)
 
 
 def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str]) -> dict[str, Any]:

@@ -22,3 +22,8 @@ class BundleMismatch(BundleError, ValueError):
 class InputError(BundleError, ValueError):
     """An input a command cannot use: an unreadable or truncated image, a stereo pair of different sizes, a
     folder without images, an output that exists without --force."""
+
+
+class ArtifactFailed(Exception):
+    """An artifact edgedepth wrote fails its own check on its backend (it does not load, run or compare): the
+    tool's failure, not the user's request, so the command lines exit 1 rather than 2."""

@@ -235,8 +235,16 @@ def speed_fidelity_table(report: dict) -> tuple[list[str], list[list[str]]]:
     rows = ordered_rows(report)
     base_fps = _student_fps(rows)
     cells = [[_artifact_cell(row), str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
-              str(row.get("backend") or MISSING)] + _column_cells(row, columns, base_fps) for row in rows]
+              backend_cell(row)] + _column_cells(row, columns, base_fps) for row in rows]
     return headers, cells
+
+
+def backend_cell(row: dict) -> str:
+    """The runner's name, with the delegate that ran the model when the runner says (LiteRT: "litert (XNNPACK)")."""
+    backend = str(row.get("backend") or MISSING)
+    accelerator = row.get("accelerator")
+    delegate = accelerator.get("delegate") if isinstance(accelerator, dict) else None
+    return f"{backend} ({delegate})" if isinstance(delegate, str) and delegate else backend
 
 
 def baseline_comparison(report: dict) -> tuple[list[str], list[list[str]], list[str]] | None:

@@ -193,7 +193,10 @@ def check_derived(derived, fp32, precision, method_prefix):
     assert m["quantization"]["from"] == {"name": fp32.name, "sha256": fp32.manifest["files"][fp32.model_path.name]}
     assert m["quantization"]["calibration_samples"] == 4 and len(m["source"]["calibration_sha256"]) == 64
     assert m["inputs"] == fp32.manifest["inputs"] and m["outputs"] == fp32.manifest["outputs"]
-    assert "parity" not in m and "checks" not in m  # the fp32 bundle's parity does not describe this model
+    assert "checks" not in m  # the fp32 bundle's checks do not describe this model
+    # its own parity: run on its backend beside the fp32 bundle before it was kept
+    assert m["parity"]["vs"] == "fp32-bundle" and m["parity"]["inputs_from"] == "calibration", m["parity"]
+    assert m["parity"]["backend"] and np.isfinite(float(m["parity"]["psnr_db"])), m["parity"]
     rng = np.random.default_rng(5)
     inputs = [np.clip(rng.normal(size=fp32.inputs[0]["shape"]), -2, 2).astype(np.float32) for _ in range(2)]
     stats = agreement(bundle_outputs(fp32, inputs), bundle_outputs(derived, inputs))

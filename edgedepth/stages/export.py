@@ -16,6 +16,7 @@ from export.registry import get_exporter, list_formats
 from quantize.calibration_set import calibration_inputs, training_images
 from quantize.registry import get_method, method_for_format
 from runtime.bundle import Bundle, load_bundle
+from runtime.jsonsafe import as_float
 from runtime.measure import one_line
 
 
@@ -154,9 +155,13 @@ def load_failures(bundles_dir: Path, as_dicts: bool = False) -> list:
 
 
 def _parity_text(parity: dict) -> str:
+    """One line for the parity a bundle's manifest holds (PSNR may read back as "inf": outputs identical)."""
     if "max_abs_rel" not in parity:
         return f"parity {parity.get('status', 'not measured')}: {parity.get('reason', '')}".rstrip(": ")
-    return f"vs torch: max |Δ|/range {parity['max_abs_rel']:.2e}, PSNR {parity['psnr_db']:.1f} dB"
+    worst, psnr = as_float(parity["max_abs_rel"]), as_float(parity.get("psnr_db"))
+    vs = str(parity.get("vs", "torch")).replace("-fp32", "").replace("-bundle", "")
+    return (f"vs {vs}: max |Δ|/range {'?' if worst is None else f'{worst:.2e}'}, "
+            f"PSNR {'?' if psnr is None else f'{psnr:.1f}'} dB")
 
 
 def quantize_student(fp32: Bundle, out_dir: Path, samples: int = 32, seed: int = 0, method: str | None = None,

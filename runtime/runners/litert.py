@@ -112,6 +112,16 @@ def _io_details(interpreter: Any) -> tuple[dict[str, dict], dict[str, dict]]:
     return named
 
 
+def delegate_partitions(interpreter: Any) -> int | None:
+    """How many parts of the graph a delegate took over: the interpreter lists one DELEGATE node per part (the
+    default op resolver applies XNNPACK; 0 means LiteRT's built-in kernels run everything). None when this
+    interpreter build cannot list its nodes."""
+    try:
+        return sum(1 for op in interpreter._get_ops_details() if op.get("op_name") == "DELEGATE")
+    except Exception:  # the op listing is experimental API: an older build may lack it
+        return None
+
+
 @register_runner
 class LiteRTRunner(Runner):
     """Runs .tflite bundles with the LiteRT interpreter (XNNPACK, `threads` threads)."""
@@ -128,6 +138,7 @@ class LiteRTRunner(Runner):
         self.init_ms = 0.0
         self._inputs: list[_Tensor] = []
         self._outputs: list[_Tensor] = []
+        self._partitions: int | None = None
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -147,6 +158,16 @@ class LiteRTRunner(Runner):
         self._inputs = _bind("input", inputs, bundle.inputs, bundle)
         self._outputs = _bind("output", outputs, bundle.outputs, bundle)
         self.interpreter = interpreter
+        self._partitions = delegate_partitions(interpreter)
+
+    def device_info(self) -> dict[str, Any]:
+        """Which kernels run the model: the default XNNPACK delegate (and in how many partitions of the graph),
+        or LiteRT's built-in kernels alone, where the delegate took nothing."""
+        if self._partitions is None:
+            return {"delegate": "unknown (this interpreter does not list its nodes)"}
+        if self._partitions:
+            return {"delegate": "XNNPACK", "delegate_partitions": self._partitions}
+        return {"delegate": "none (built-in kernels)"}
 
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once, return outputs by manifest name and shape."""

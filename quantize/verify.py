@@ -1,0 +1,73 @@
+"""A quantized artifact is checked on its backend before anyone is told it exists: it must load, run, and be
+compared with the fp32 bundle it came from on the same inputs (the check `export` does against torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantize.calibration import item_arrays
+from runtime.bundle import Bundle, load_bundle
+from runtime.compare import compare_runners
+from runtime.errors import ArtifactFailed
+from runtime.measure import one_line
+from runtime.runners.base import Runner
+from runtime.runners.registry import emulation_for_format, runner_for_format
+
+# How many inputs the check feeds: the last calibration inputs, or image-like noise when there are none.
+CHECK_INPUTS = 2
+
+
+def check_inputs(fp32: Bundle, calibration: list) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Feeds for the check and where they come from: the last calibration items (activation ranges hold on data
+    like those), else seeded noise in normalised image space shaped as the bundle's inputs."""
+    names = [spec["name"] for spec in fp32.inputs]
+    if calibration:
+        items = calibration[-CHECK_INPUTS:]
+        return [dict(zip(names, (np.ascontiguousarray(a, np.float32) for a in item_arrays(it)), strict=True))
+                for it in items], "calibration"
+    rng = np.random.default_rng(0)
+    feeds = [{spec["name"]: np.clip(rng.normal(0.0, 1.0, size=spec["shape"]), -2.5, 2.5).astype(np.float32)
+              for spec in fp32.inputs} for _ in range(CHECK_INPUTS)]
+    return feeds, "synthetic"
+
+
+def runner_here(fmt: str) -> tuple[type[Runner] | None, str]:
+    """The runner that can check a `fmt` artifact on this machine (the real backend, else its emulation) and,
+    when none can, why not."""
+    real = runner_for_format(fmt)
+    ok, reason = real.available()
+    if ok:
+        return real, ""
+    emulation = emulation_for_format(fmt)
+    if emulation is not None and emulation.available()[0]:
+        return emulation, ""
+    return None, reason
+
+
+def verify_quantized(fp32: Bundle, bundle_dir: Path, calibration: list, threads: int = 2) -> dict[str, Any]:
+    """Load the bundle written in `bundle_dir` and the fp32 bundle in the same backend, run both on the same
+    inputs, and return the manifest's "parity" entry (agreement with fp32). ArtifactFailed, in one line, when
+    the new artifact does not load or run; a backend missing here gives {"status": "skipped", "reason": …}."""
+    runner_cls, reason = runner_here(fp32.format)
+    if runner_cls is None:
+        return {"vs": "fp32-bundle", "status": "skipped", "reason": reason}
+    candidate = load_bundle(bundle_dir)
+    feeds, origin = check_inputs(fp32, calibration)
+    with runner_cls() as reference, runner_cls() as runner:
+        reference.load(fp32, threads)
+        try:
+            runner.load(candidate, threads)
+            runner.infer(feeds[0])
+        except Exception as exc:  # every backend raises its own types; the message is what the user needs
+            raise ArtifactFailed(f"the {candidate.format} {candidate.precision} artifact does not run in "
+                                 f"{runner_cls.name}: {one_line(exc)}") from exc
+        worst = compare_runners(reference.infer, {candidate.name: runner.infer}, iter(feeds))
+    output = fp32.outputs[0]["name"]
+    stats = worst[candidate.name].get(output, {})
+    if "error" in stats:
+        raise ArtifactFailed(f"the {candidate.format} {candidate.precision} artifact: {stats['error']}")
+    stats = {k: v for k, v in stats.items() if k not in ("shape", "reshaped")}
+    return {"vs": "fp32-bundle", "backend": runner_cls.name, "inputs": len(feeds), "inputs_from": origin, **stats}
