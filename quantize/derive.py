@@ -10,8 +10,7 @@ from typing import Any
 from quantize.calibration import calibration_sha256
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
-from runtime.errors import BundleError, RequestError
-from runtime.measure import one_line
+from runtime.errors import BundleError, RequestError, one_line
 
 
 def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list,
