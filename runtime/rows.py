@@ -54,20 +54,20 @@ class ReportRow(TypedDict, total=False):
 
 
 def report_row(artifact: str, fmt: str, precision: str, backend: str, threads: int, *, path: Any = None,
-               status: str = "ok", reason: str = "", **extra: Any) -> ReportRow:
-    """A row with its fixed keys in schema order (`path` only when given, `reason` only when there is one), then
-    `extra` in the order given: every producer writes the same keys the same way."""
+               status: str = "ok", reason: str | None = None, **extra: Any) -> ReportRow:
+    """A row with its fixed keys in schema order (`path` and `reason` only when given), then `extra` in the order
+    given: every producer writes the same keys the same way."""
     row: dict[str, Any] = {"artifact": artifact}
     if path is not None:
         row["path"] = str(path)
     row.update(format=fmt, precision=precision, backend=backend, threads=threads, status=status)
-    if reason:
+    if reason is not None:
         row["reason"] = reason
     row.update(extra)
     return ReportRow(**row)  # type: ignore[typeddict-item]
 
 
-def bundle_row(bundle: Bundle, backend: str, threads: int, *, status: str = "ok", reason: str = "",
+def bundle_row(bundle: Bundle, backend: str, threads: int, *, status: str = "ok", reason: str | None = None,
                **extra: Any) -> ReportRow:
     """A bundle's row as a device measures it: name, folder, format and precision from the bundle, then status,
     the model file's size and `extra`."""
