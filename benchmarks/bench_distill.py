@@ -35,13 +35,11 @@ from edgedepth.distill import mono, stereo
 from edgedepth.distill.dataset import DistillSet
 from edgedepth.distill.head import linear_head
 from edgedepth.models import create_model
+from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from edgedepth.version import __version__
 from runtime.atomic import atomic_write_json
 from runtime.bench import latency_stats, machine_info
 from runtime.preprocess import prepare_input
-
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 def _spec(height: int, width: int, mean: tuple[float, ...], std: tuple[float, ...]) -> dict[str, Any]:
@@ -123,8 +121,8 @@ def run_task(task: str, warmup: int, steps: int, scenes: int, precision: str | N
         config = replace(config, mixed_precision=precision)
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs)
-    mean = tuple(getattr(model, "input_mean", MEAN))
-    std = tuple(getattr(model, "input_std", STD))
+    mean = tuple(getattr(model, "input_mean", IMAGENET_MEAN))
+    std = tuple(getattr(model, "input_std", IMAGENET_STD))
     data = mono_set(config, scenes, mean, std) if task == "mono" else stereo_set(config, scenes, mean, std)
     stamps: list[float] = []
     module = mono if task == "mono" else stereo

@@ -34,7 +34,8 @@ def find_adb(adb_path: str | None) -> str:
     return found
 
 
-def _first_line(text: str, fallback: str) -> str:
+def _error_line(text: str, fallback: str) -> str:
+    """The first line of a tool's output that mentions an error, else its first line, else `fallback`."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
     return (errors or lines or [fallback])[0][:300]
@@ -62,7 +63,7 @@ class Adb:
     def _checked(self, args: list[str], timeout_s: float | None = None) -> str:
         done = self._call(args, timeout_s)
         if done.returncode != 0:
-            raise EdgeDepthError(f"adb {args[0]}: {_first_line(done.stderr + done.stdout, f'exit {done.returncode}')}")
+            raise EdgeDepthError(f"adb {args[0]}: {_error_line(done.stderr + done.stdout, f'exit {done.returncode}')}")
         return done.stdout
 
     def check_device(self) -> None:
@@ -89,7 +90,7 @@ class Adb:
         """Run one command on the device, failing in one line when it fails."""
         code, output = self.shell(argv, timeout_s=120)
         if code != 0:
-            raise EdgeDepthError(f"adb shell {argv[0]}: {_first_line(output, f'exit {code}')}")
+            raise EdgeDepthError(f"adb shell {argv[0]}: {_error_line(output, f'exit {code}')}")
         return output
 
 

@@ -14,13 +14,13 @@ from edgedepth.data.procedural import SCENE_FAMILIES
 from edgedepth.distill.config import DEVICE_CHOICES, MIXED_PRECISION_CHOICES
 from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
-from edgedepth.recipes import DEFAULT, LAYOUTS, load_recipe
+from edgedepth.recipes import DEFAULT, load_recipe
 from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
-from runtime.bundle import BundleError
+from runtime.bundle import LAYOUTS, BundleError
 from runtime.cli_types import OneLineParser, count, non_negative, positive_int
-from runtime.errors import ArtifactFailed
+from runtime.errors import ArtifactFailed, first_line
 
 EPILOG = """\
 typical run, stage by stage:
@@ -85,7 +85,7 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     parser.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs per artifact (default 10)")
     parser.add_argument("--iters", type=positive_int, default=50, help="timed runs per artifact (default 50)")
     parser.add_argument("--images", type=Path, default=None,
-                        help="evaluate on every JPEG/PNG of this folder (default: the student's held-out images "
+                        help="evaluate on every photo under this folder (default: the student's held-out images "
                         "when it was distilled with --images, else the embedded data)")
     _cache_args(parser)
 
@@ -164,7 +164,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     dis.add_argument("--teacher", default=None, help="teacher spec (default {default:teacher})")
     _teacher_arg(dis, "a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
     dis.add_argument("--images", type=Path, default=None,
-                     help="distill on this folder of JPEG/PNG photos (no ground truth needed) instead of scenes")
+                     help="distill on the photos under this folder (no ground truth needed) instead of scenes")
     dis.add_argument("--pairs", type=Path, default=None,
                      help="with --teacher self:stereo: train on this folder of rectified pairs (left/, right/ "
                      "with the same names, and calib.txt) instead of procedural scenes")
@@ -241,7 +241,7 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
                          "{teachers}.")
     lab.add_argument("--teacher", required=True, help="teacher spec (a mono teacher: hf:, onnx:, ...)")
     _teacher_arg(lab, "a teacher keyword, repeatable (as for distill)")
-    lab.add_argument("--images", type=Path, required=True, help="folder of JPEG/PNG photos (searched recursively)")
+    lab.add_argument("--images", type=Path, required=True, help="folder of photos (subfolders included)")
     lab.add_argument("--cache", type=Path, default=None,
                      help="teacher-output cache directory (default $EDGEDEPTH_CACHE or ~/.cache/edgedepth/teachers)")
     lab.add_argument("--max-side", type=positive_int, default=None,
@@ -286,7 +286,7 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     qua.add_argument("--calibration", type=positive_int, default=32, help="calibration images (default 32)")
     qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     qua.add_argument("--images", type=Path, default=None,
-                     help="calibrate on this folder of JPEG/PNG photos instead of procedural scenes")
+                     help="calibrate on the photos under this folder instead of procedural scenes")
     qua.add_argument("--force", action="store_true", help="replace an existing int8 bundle")
 
 
@@ -322,7 +322,7 @@ def _add_use(sub: argparse._SubParsersAction) -> None:
 
 def _add_profile(sub: argparse._SubParsersAction) -> None:
     """profile: TFLite bundles timed on an Android phone with LiteRT's benchmark_model."""
-    from runtime.litert_benchmark import DELEGATES
+    from runtime.host.litert_benchmark import DELEGATES
 
     pro = sub.add_parser("profile", help="time TFLite bundles on an Android phone over adb (LiteRT benchmark_model)",
                          description="Push each TFLite bundle and LiteRT's benchmark_model (built for "
@@ -500,7 +500,7 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from edgedepth.stages.export import find_bundles, load_failures
     from edgedepth.stages.measure import measure
-    from runtime.report import write_report
+    from runtime.host.report import write_report
 
     if (args.out / "report.json").exists() and not args.force:
         raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
@@ -528,7 +528,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from edgedepth.stages.export import find_bundles
     from edgedepth.stages.measure import latency_by_artifact, measure, merge_latency
     from runtime.atomic import atomic_write_json
-    from runtime.report import write_report
+    from runtime.host.report import write_report
 
     target = args.out / "bench.json"
     if target.exists() and not args.force:
@@ -583,7 +583,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from runtime.report_merge import merge_into_report
+    from runtime.host.report_merge import merge_into_report
 
     for line in merge_into_report(args.out, args.merge):
         print(line)
@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EdgeDepthError, BundleError) as exc:
         if os.environ.get("EDGEDEPTH_DEBUG"):
             raise
-        print(f"edgedepth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"edgedepth: error: {first_line(exc)}", file=sys.stderr)
         return 2
     except ArtifactFailed as exc:  # an artifact edgedepth made fails its own check: the tool's failure
         if os.environ.get("EDGEDEPTH_DEBUG"):

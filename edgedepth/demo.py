@@ -15,7 +15,7 @@ from edgedepth.stages.export import Exports, export_many, plan_exports, record_f
 from edgedepth.stages.measure import EvalConfig, measure
 from edgedepth.tasks import get_task
 from runtime.bundle import MONO
-from runtime.report import write_report
+from runtime.host.report import write_report
 
 # What `--quick` trains: a run of about a minute whose numbers are real but whose student is barely trained.
 QUICK_TRAINING = {"scenes": 48, "steps": 120}

@@ -42,7 +42,7 @@ def label_folder(teacher_spec: str, teacher_kwargs: dict[str, Any], images: Path
 
     folder = ImageFolder(images, max_side=max_side)
     if len(folder) == 0:
-        raise EdgeDepthError(f"no JPEG/PNG images in {images}")
+        raise EdgeDepthError(f"no image in {images}")
     teacher = CachedTeacher(create_teacher(teacher_spec, **teacher_kwargs), cache)
     if teacher.kind == DISPARITY:
         raise EdgeDepthError(f"{teacher.name} is a stereo teacher and needs rectified pairs; --images gives single "

@@ -9,9 +9,9 @@ import numpy as np
 from edgedepth.evaluation import EvalItem
 from runtime.bundle import METRIC, RELATIVE
 from runtime.colormap import colorize
-from runtime.panels import write_panels_png
+from runtime.host.panels import write_panels_png
 from runtime.preprocess import restore_output
-from runtime.report_model import STUDENT_REFERENCE
+from runtime.rows import STUDENT_REFERENCE
 
 
 def _inverse_depth_panel(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 from edgedepth.adb import Adb, device_machine, find_adb
 from edgedepth.errors import EdgeDepthError
 from runtime.bundle import Bundle, load_bundle, sha256_file
-from runtime.litert_benchmark import (
+from runtime.host.litert_benchmark import (
     TOOL,
     benchmark_fields,
     benchmark_flags,
@@ -25,7 +25,7 @@ from runtime.litert_benchmark import (
     parse_benchmark_output,
     parse_inference_diff,
 )
-from runtime.measure import size_mb
+from runtime.rows import bundle_row
 
 REMOTE_DIR = "/data/local/tmp/edgedepth"
 OUT_FILE = "device.json"
@@ -75,17 +75,11 @@ def _failure(output: str, code: int) -> str:
     return (errors or lines or [f"exit {code}"])[-1][:500] + f" (exit {code})"
 
 
-def _row(bundle: Bundle, request: ProfileRequest, delegate: str) -> dict[str, Any]:
-    return {"artifact": bundle.name, "path": str(bundle.path), "format": bundle.format,
-            "precision": bundle.precision, "backend": f"{TOOL} ({delegate})", "delegate": delegate,
-            "threads": request.threads, "status": "ok", "size_mb": size_mb(bundle.model_path)}
-
-
 def _measure(adb: Adb, bundle: Bundle, remote_model: str, request: ProfileRequest, delegate: str,
              tools: dict[str, str]) -> dict[str, Any]:
     """One bundle with one delegate: benchmark_model's latency and memory, then inference_diff's output
     difference when that tool was given."""
-    row = _row(bundle, request, delegate)
+    row = bundle_row(bundle, f"{TOOL} ({delegate})", request.threads, delegate=delegate)
     flags = benchmark_flags(remote_model, request.threads, request.runs, request.warmup, delegate,
                             request.peak_memory)
     code, output = adb.shell([tools["benchmark"], *flags])
@@ -145,7 +139,7 @@ def run_profile(request: ProfileRequest) -> dict[str, Any]:
 
 def profile_table(rows: list[dict[str, Any]]) -> str:
     """A compact plain-text table of profile rows, then one line per failed row."""
-    from runtime.report_model import format_value
+    from runtime.rows import format_value
 
     headers = ["Artifact", "Backend", "Thr", "Status", "p50 ms", "FPS", "init ms", "mem MB", "diff vs CPU"]
     lines = [[str(r["artifact"]), str(r["backend"]), str(r["threads"]), str(r["status"]),

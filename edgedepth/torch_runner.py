@@ -11,7 +11,7 @@ import torch
 from edgedepth.checkpoint import StudentInfo, load_student
 from edgedepth.specs import input_names, input_specs, output_spec
 from runtime.bundle import Bundle
-from runtime.report_model import STUDENT_REFERENCE
+from runtime.rows import STUDENT_REFERENCE
 from runtime.runners.base import Runner
 
 TORCH_FORMAT = "torch"

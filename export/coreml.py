@@ -34,13 +34,13 @@ from export.precision import Precision
 from export.registry import register_exporter
 from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
+from runtime.runners.coreml import MACOS_ONLY
 
 MODEL_FILE = "model.mlpackage"
 DEPLOYMENT_TARGET = "iOS17"
 _MLPROGRAMS = ConversionCache(size=2)  # converted programs of the last modules (see to_mlprogram)
 # Weights with more elements than this are compressed (w8, palettized); smaller ones stay float16.
 WEIGHT_THRESHOLD = 512
-MACOS_ONLY = "CoreML prediction needs macOS"
 AUTHOR = "edgedepth"
 LICENSE = "Apache-2.0 (edgedepth); the distilled weights also follow their teacher's license"
 

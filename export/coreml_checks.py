@@ -14,6 +14,7 @@ import numpy as np
 from export.precision import Precision
 from export.registry import get_exporter
 from runtime.bundle import Bundle
+from runtime.errors import first_line
 
 # Ops whose `weight` input holds the learned weights the precision applies to.
 WEIGHT_OPS = ("conv", "conv_transpose", "linear")
@@ -38,7 +39,7 @@ def check_coreml_bundle(bundle: Bundle, precision: Precision | None = None) -> d
         model = ct.models.MLModel(str(bundle.model_path), skip_model_load=True)
         spec = model.get_spec()
     except Exception as exc:  # coremltools raises several types for a broken package
-        raise CoreMLCheckError(f"{bundle.model_path.name} does not reload: {_first_line(exc)}") from exc
+        raise CoreMLCheckError(f"{bundle.model_path.name} does not reload: {first_line(exc)}") from exc
     program = _load_program(spec, model.weights_dir)
     io = _check_io(spec, bundle.manifest)
     weights = weight_census(program)
@@ -78,11 +79,6 @@ def _summary(ops: int, storage: dict[str, int], activations: dict[str, int],
     return "; ".join(parts)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _load_program(spec: Any, weights_dir: str) -> Any:
     """The package's MIL program, re-built op by op (types inferred again, weights read from the blob file)."""
     from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
@@ -94,7 +90,7 @@ def _load_program(spec: Any, weights_dir: str) -> Any:
     try:
         program = load_milproto(spec, spec.specificationVersion, weights_dir)
     except Exception as exc:  # an op that fails type inference, a weight blob that cannot be read
-        raise CoreMLCheckError(f"the MIL program does not validate: {_first_line(exc)}") from exc
+        raise CoreMLCheckError(f"the MIL program does not validate: {first_line(exc)}") from exc
     if "main" not in program.functions:
         raise CoreMLCheckError("the MIL program has no 'main' function")
     return program

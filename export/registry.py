@@ -31,6 +31,8 @@ def list_formats() -> list[str]:
 
 
 # Modules that register the exporters shipped with edgedepth (one per line); each imports its converter lazily.
+# Named, not imported: each imports this registry to register itself, so importing them here when this module
+# loads would be a file cycle; they are imported on the first lookup instead.
 _BUILTIN_MODULES = (
     "export.onnx",
     "export.coreml",

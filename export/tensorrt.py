@@ -6,7 +6,7 @@ explicit quantization with symmetric int8 Q/DQ (zero point 0), per-channel weigh
 axis, float biases, Q/DQ on both inputs of residual Adds so TensorRT fuses them, calibrated on the same inputs as
 every other int8 format. The quantizer is onnxruntime's `quantize_static` in TensorRT style rather than NVIDIA
 Model Optimizer, whose ONNX extra pins onnx, onnxruntime-gpu and cupy versions this project's single resolve
-cannot take. Every graph passes `runtime.tensorrt_rules` or the export fails.
+cannot take. Every graph passes `runtime.host.tensorrt_rules` or the export fails.
 
 Where TensorRT or a GPU is missing, parity (and the measuring stage) runs the same graph in onnxruntime on the
 CPU with Q/DQ kept as explicit operators: an emulation of TensorRT's numerics, never of its speed.
@@ -23,9 +23,9 @@ from export.parity import reference_inputs, torch_vs_bundle
 from export.precision import Precision, quantized
 from export.registry import register_exporter
 from runtime.bundle import Bundle
+from runtime.host.tensorrt_build import MODEL_FILE, finish_bundle
 from runtime.runners.base import Runner
 from runtime.runners.registry import emulation_for_format, runner_for_format
-from runtime.tensorrt_build import MODEL_FILE, finish_bundle
 
 
 @register_exporter

@@ -11,8 +11,7 @@ from quantize.calibration import calibration_sha256
 from quantize.verify import verify_quantized
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
-from runtime.errors import ArtifactFailed, BundleError, RequestError
-from runtime.measure import one_line
+from runtime.errors import ArtifactFailed, BundleError, RequestError, one_line
 
 
 def derive_bundle(fp32: Bundle, out_dir: Path, name: str, precision: str, calibration: list,

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from runtime.atomic import atomic_file
+from runtime.errors import first_line
 from runtime.threads import capped_threads
 
 PRESETS = ("mixed", "performance")
@@ -135,7 +136,7 @@ def _smoke_run(path: Path, feed: dict[str, np.ndarray]) -> None:
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         session.run(None, feed)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise RuntimeError(f"the NNCF int8 model does not run in onnxruntime: {first}") from exc
 
 

@@ -8,29 +8,31 @@ bundle from an fp32 one (the `edgedepth quantize` verb) with the same code.
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quantize import litert_int8, nncf_int8, onnx_fp16, onnxruntime_qdq
 from quantize.calibration import CalibrationItem
 from runtime.bundle import Bundle
 from runtime.errors import RequestError
+from runtime.host.tensorrt_build import finish_bundle as finish_tensorrt
 
 
 @dataclass(frozen=True)
 class Method:
     """A quantizer: the format of the float model file it reads and writes, the precision it produces, whether
-    it needs calibration inputs, and `module:function` with the fixed keyword `options` it is called with.
-    `finish` (`module:function`, called with the bundle directory and its manifest) writes what the format keeps
-    beside the model file, when a derived bundle needs it."""
+    it needs calibration inputs, and the function with the fixed keyword `options` it is called with. `finish`
+    (called with the bundle directory and its manifest) writes what the format keeps beside the model file, when a
+    derived bundle needs it. Each quantizer module imports its library on first call, so this table is cheap."""
 
     format: str
     precision: str
-    target: str
+    target: Callable[..., dict[str, Any]]
     calibrated: bool = True
     options: tuple[tuple[str, Any], ...] = field(default=())
-    finish: str | None = None
+    finish: Callable[[Path, dict[str, Any]], Any] | None = None
 
     def quantize_file(self, src: Path, dst: Path, calibration: list[CalibrationItem] | None,
                       input_names: list[str]) -> dict[str, Any]:
@@ -38,8 +40,7 @@ class Method:
         `calibration` holds inputs in the model's own layout (needed when `calibrated`)."""
         if self.calibrated and not calibration:
             raise ValueError(f"{self.format} {self.precision} needs calibration inputs")
-        quantize = _target(self.target)
-        return quantize(Path(src), Path(dst), list(calibration or []), list(input_names), **dict(self.options))
+        return self.target(Path(src), Path(dst), list(calibration or []), list(input_names), **dict(self.options))
 
     def quantize_bundle(self, fp32: Bundle, calibration: list[CalibrationItem], out_dir: Path, name: str,
                         force: bool = False) -> Bundle:
@@ -50,31 +51,21 @@ class Method:
         names = [spec["name"] for spec in fp32.inputs]
         used = calibration if self.calibrated else []
         return derive_bundle(fp32, out_dir, name, self.precision, used, lambda tmp: self.quantize_file(
-            fp32.model_path, tmp / fp32.model_path.name, used, names), force=force, finish=_target(self.finish))
-
-
-def _target(dotted: str | None) -> Any:
-    """The function `module:function` names (None for None)."""
-    if dotted is None:
-        return None
-    module, function = dotted.split(":")
-    return getattr(importlib.import_module(module), function)
+            fp32.model_path, tmp / fp32.model_path.name, used, names), force=force, finish=self.finish)
 
 
 # The first method listed for a format is its default for `edgedepth quantize`.
 METHODS: dict[str, Method] = {
-    "ort-qdq": Method("onnx", "int8", "quantize.onnxruntime_qdq:quantize_file"),
-    "nncf": Method("onnx", "int8-nncf", "quantize.nncf_int8:quantize_file"),
-    "ort-fp16": Method("onnx", "fp16", "quantize.onnx_fp16:quantize_file", calibrated=False),
-    "litert": Method("tflite", "int8", "quantize.litert_int8:quantize_file", options=(("precision", "int8"),)),
-    "litert-dynamic": Method("tflite", "int8-dynamic", "quantize.litert_int8:quantize_file", calibrated=False,
+    "ort-qdq": Method("onnx", "int8", onnxruntime_qdq.quantize_file),
+    "nncf": Method("onnx", "int8-nncf", nncf_int8.quantize_file),
+    "ort-fp16": Method("onnx", "fp16", onnx_fp16.quantize_file, calibrated=False),
+    "litert": Method("tflite", "int8", litert_int8.quantize_file, options=(("precision", "int8"),)),
+    "litert-dynamic": Method("tflite", "int8-dynamic", litert_int8.quantize_file, calibrated=False,
                              options=(("precision", "int8-dynamic"),)),
-    "litert-fp16": Method("tflite", "fp16", "quantize.litert_int8:quantize_file", calibrated=False,
+    "litert-fp16": Method("tflite", "fp16", litert_int8.quantize_file, calibrated=False,
                           options=(("precision", "fp16"),)),
-    "trt-qdq": Method("tensorrt", "int8", "quantize.onnxruntime_qdq:quantize_file_tensorrt",
-                      finish="runtime.tensorrt_build:finish_bundle"),
-    "trt-fp16": Method("tensorrt", "fp16", "quantize.onnx_fp16:quantize_file", calibrated=False,
-                       finish="runtime.tensorrt_build:finish_bundle"),
+    "trt-qdq": Method("tensorrt", "int8", onnxruntime_qdq.quantize_file_tensorrt, finish=finish_tensorrt),
+    "trt-fp16": Method("tensorrt", "fp16", onnx_fp16.quantize_file, calibrated=False, finish=finish_tensorrt),
 }
 
 

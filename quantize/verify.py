@@ -11,8 +11,7 @@ import numpy as np
 from quantize.calibration import item_arrays
 from runtime.bundle import Bundle, load_bundle
 from runtime.compare import compare_runners
-from runtime.errors import ArtifactFailed
-from runtime.measure import one_line
+from runtime.errors import ArtifactFailed, one_line
 from runtime.runners.base import Runner
 from runtime.runners.registry import emulation_for_format, runner_for_format
 

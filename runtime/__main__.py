@@ -15,9 +15,11 @@ from typing import Any
 
 from runtime.bundle import Bundle, BundleError, load_bundle
 from runtime.cli_types import OneLineParser, count, positive_int
+from runtime.errors import first_line
 from runtime.gate import failed_rows
 from runtime.measure import size_mb
 from runtime.predict_cli import add_portrait_args, add_predict_args, run_portrait, run_predict
+from runtime.rows import bundle_row, format_value
 
 PROG = "python -m runtime"
 
@@ -79,15 +81,11 @@ def _bench_one(bundle: Bundle, args: argparse.Namespace) -> dict[str, Any]:
 
     measured = measure_bundle(bundle, args.threads, feed=lambda b: random_inputs(b, args.seed),
                               timing=Timing(args.warmup, args.iters, args.min_seconds))
-    return {"artifact": bundle.name, "path": str(bundle.path), "format": bundle.format,
-            "precision": bundle.precision, "backend": measured.backend, "threads": args.threads,
-            **measured.status_fields(), "size_mb": size_mb(bundle.model_path), **measured.latency_fields()}
+    return bundle_row(bundle, measured.backend, args.threads, **measured.status_fields(), **measured.latency_fields())
 
 
 def bench_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of bench rows (what a terminal on the device shows)."""
-    from runtime.report import format_value
-
     headers = ["Artifact", "Format", "Precision", "Backend", "Status", "Size MB", "init ms", "p50 ms",
                "p90 ms", "p99 ms", "FPS"]
     lines = [[r["artifact"], r["format"], r["precision"], r["backend"] or "—",
@@ -169,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BundleError as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except OSError as exc:  # the machine's, not the user's: a full disk, a folder gone on the way

@@ -24,6 +24,22 @@ class InputError(BundleError, ValueError):
     folder without images, an output that exists without --force."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, else its type's name: the part of a library's
+    many-line message that a one-line error quotes."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def one_line(exc: BaseException, limit: int = 1000) -> str:
+    """`Type: the message`, its lines joined into one (cut at `limit` characters, with an ellipsis): a failure
+    as a report row states it, whole (backends often put the useful part on the second line)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    if len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
 class ArtifactFailed(Exception):
     """An artifact edgedepth wrote fails its own check on its backend (it does not load, run or compare): the
     tool's failure, not the user's request, so the command lines exit 1 rather than 2."""

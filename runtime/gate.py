@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from runtime.report_model import as_float
+from runtime.jsonsafe import as_float
 
 
 def failed_rows(rows: Iterable[dict[str, Any]]) -> list[str]:

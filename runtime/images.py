@@ -1,5 +1,6 @@
-"""Photos in and pictures out on the device side, with Pillow: any JPEG/PNG/TIFF (8- or 16-bit, grey, RGB or
-RGBA, EXIF orientation applied) becomes an H×W×3 uint8 RGB array; unreadable input is one InputError line."""
+"""Photos in and pictures out, with Pillow: any JPEG/PNG/TIFF/BMP/WebP (8- or 16-bit, grey, RGB or RGBA, EXIF
+orientation applied) becomes an H×W×3 uint8 RGB array; unreadable input is one InputError line. `list_images` is
+the one rule for a folder of photos, on the device (predict) and on the host (training, calibration, labels)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.atomic import atomic_write_bytes
-from runtime.errors import InputError
+from runtime.errors import InputError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 MAX_PIXELS = 120_000_000  # refuse larger declared sizes before decoding (a small file can declare a huge image)
@@ -69,27 +70,33 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     except InputError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise InputError(f"cannot read image {path} ({reason})") from None
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """The image files directly inside `folder`, sorted by name; InputError when there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"no folder at {folder}")
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not found:
-        raise InputError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return found
+def list_images(folder: str | Path) -> list[str]:
+    """The photos of a folder, by the one rule every folder of photos follows (training, calibration, labelling,
+    frames, predict): files whose suffix is in IMAGE_SUFFIXES (any case), in the folder and in its subfolders at
+    any depth, names starting with "." skipped at every level; as POSIX paths relative to the folder, sorted (the
+    names a training record keeps for its held-out photos). InputError when the folder is missing or holds none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"image folder not found: {root}")
+    names = sorted(relative.as_posix() for relative, path in ((p.relative_to(root), p) for p in root.rglob("*"))
+                   if relative.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+                   and not any(part.startswith(".") for part in relative.parts))
+    if not names:
+        raise InputError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in {root} or its subfolders")
+    return names
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given and the images of each folder, in order; InputError for a path that is neither."""
+    """Files as given and the images of each folder (`list_images`), in order; InputError for a path that is
+    neither."""
     found: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
-            found.extend(list_images(item))
+            found.extend(item / name for name in list_images(item))
         elif item.is_file():
             found.append(item)
         else:

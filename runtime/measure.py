@@ -15,18 +15,10 @@ import numpy as np
 
 from runtime.bench import time_callable
 from runtime.bundle import Bundle
+from runtime.errors import one_line
 from runtime.runners.base import Runner
 
 Feed = dict[str, np.ndarray]
-
-
-def one_line(exc: BaseException, limit: int = 1000) -> str:
-    """`Type: the message`, its lines joined into one (cut at `limit` characters, with an ellipsis): a failure
-    as a report row states it, whole (backends often put the useful part on the second line)."""
-    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
-    if len(text) > limit:
-        text = text[:limit - 1].rstrip() + "…"
-    return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def size_mb(path: Path) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.errors import BundleError, InputError
+from runtime.errors import BundleError, InputError, one_line
 from runtime.fit import plan_fit
 from runtime.images import read_image
 from runtime.preprocess import input_hwc, prepare_input
@@ -26,8 +26,9 @@ def is_stereo(bundle: Bundle) -> bool:
 
 
 @dataclass
-class Prediction:
-    """One input's output at the photo's resolution, what it is, the photo itself and the model's latency."""
+class PhotoOutput:
+    """The bundle's output for one photo (or pair), mapped back to the photo's resolution: the map, its kind, the photo
+    itself and the model's latency."""
 
     name: str
     values: np.ndarray
@@ -62,13 +63,13 @@ class Predictor:
             raise
         except Exception as exc:  # the backend's own error for a model file it cannot read: one line
             raise BundleError(f"bundle {self.bundle.name}: {cls.name} cannot load {self.bundle.model_path.name} "
-                              f"({_one_line(exc)})") from None
+                              f"({one_line(exc, 300)})") from None
 
     @property
     def kind(self) -> str:
         return self.bundle.outputs[0]["kind"]
 
-    def predict(self, name: str, images: list[np.ndarray]) -> Prediction:
+    def predict(self, name: str, images: list[np.ndarray]) -> PhotoOutput:
         """The output for one photo (or one left/right pair, which must be the same size)."""
         if len(images) != len(self.bundle.inputs):
             what = "a left/right pair" if is_stereo(self.bundle) else "one image"
@@ -86,20 +87,14 @@ class Predictor:
         except BundleError:
             raise
         except Exception as exc:  # a model that disagrees with its manifest (an element type, a rank) at run time
-            raise BundleError(f"bundle {self.bundle.name}: {self._runner.name} cannot run "
-                              f"{self.bundle.model_path.name} on the manifest's inputs ({_one_line(exc)})") from None
+            raise BundleError(f"bundle {self.bundle.name}: {self._runner.name} cannot run {self.bundle.model_path.name}"
+                              f" on the manifest's inputs ({one_line(exc, 300)})") from None
         latency = (time.perf_counter() - start) * 1000.0
         output = outputs[self.bundle.outputs[0]["name"]]
-        return Prediction(name, fit.to_photo(output, self.kind), self.kind, images[0], latency)
+        return PhotoOutput(name, fit.to_photo(output, self.kind), self.kind, images[0], latency)
 
     def close(self) -> None:
         self._runner.close()
-
-
-def _one_line(exc: BaseException) -> str:
-    """`Type: message` on one line (backends spread theirs over several)."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return f"{type(exc).__name__}: {text[:300]}".rstrip(": ")
 
 
 Job = tuple[str, list[Path]]  # output name, and the photo (or left and right) it is predicted from
@@ -121,12 +116,11 @@ def pair_inputs(inputs: list[Path], left: Path | None, right: Path | None, stere
         raise InputError("--left and --right must both be files or both be folders")
     if not left.is_dir():
         return [(left.stem, [left, right])]
-    lefts = {p.name: p for p in list_images(left)}
-    rights = {p.name: p for p in list_images(right)}
+    lefts, rights = list_images(left), list_images(right)
     unmatched = sorted(set(lefts) ^ set(rights))
     if unmatched:
         raise InputError(f"left and right folders do not pair up: {', '.join(unmatched[:3])} has no partner")
-    return [(Path(name).stem, [lefts[name], rights[name]]) for name in sorted(lefts)]
+    return [(Path(name).stem, [left / name, right / name]) for name in lefts]
 
 
 def unique_names(jobs: list[Job]) -> None:

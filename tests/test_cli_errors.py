@@ -140,23 +140,23 @@ def _png_bomb(path, width, height):
 def test_a_huge_declared_image_is_refused_before_decoding(tmp_path):
     import time
 
-    from edgedepth.data.images import read_image
+    from edgedepth.data.images import read_photo
 
     bomb = _png_bomb(tmp_path / "bomb.png", 30000, 30000)
     assert bomb.stat().st_size < 1_000_000
     start = time.perf_counter()
     with pytest.raises(EdgeDepthError, match="bomb.png") as info:
-        read_image(bomb, max_side=1024)
+        read_photo(bomb, max_side=1024)
     assert time.perf_counter() - start < 2.0 and "\n" not in str(info.value)
 
 
 def test_a_tiny_photo_is_warned_about(tmp_path, capsys):
     from PIL import Image
 
-    from edgedepth.data.images import read_image
+    from edgedepth.data.images import read_photo
 
     Image.new("RGB", (1, 1), (10, 20, 30)).save(tmp_path / "dot.png")
-    assert read_image(tmp_path / "dot.png").shape == (1, 1, 3)
+    assert read_photo(tmp_path / "dot.png").shape == (1, 1, 3)
     assert "dot.png is 1×1" in capsys.readouterr().err
 
 

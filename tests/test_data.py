@@ -293,3 +293,24 @@ def test_image_folder_reads_lazily_and_splits_off_the_last_files(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(EdgeDepthError, match="cannot read image .*broken.png"):
         ImageFolder(tmp_path, ["broken.png"])[0]
+
+
+def test_training_and_predict_folders_take_the_same_photos(tmp_path):
+    """One rule for a folder of photos (`runtime.images.list_images`): every photo suffix in any case, subfolders
+    at any depth, names starting with "." skipped; training reads each of them."""
+    from PIL import Image
+
+    from edgedepth.data import ImageFolder
+    from runtime.images import expand_inputs, list_images
+
+    for name in ("a.jpg", "b.PNG", "e.bmp", "sub/c.webp", "sub/deeper/d.tif", ".hidden.png", ".cache/f.png"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40), (200, 10, 10)).save(path)
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / "folder.png").mkdir()
+    expected = ["a.jpg", "b.PNG", "e.bmp", "sub/c.webp", "sub/deeper/d.tif"]
+    assert list_images(tmp_path) == expected
+    assert ImageFolder(tmp_path).files == expected
+    assert expand_inputs([tmp_path]) == [tmp_path / name for name in expected]
+    assert all(sample.left.shape == (40, 48, 3) for sample in ImageFolder(tmp_path))

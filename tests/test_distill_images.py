@@ -136,7 +136,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, photos, teachers, caps
         "wrong-init": ["--images", str(photos), "--model", "midas_small", "--init", str(wrong), *relative],
         "undeclared-kind": ["--images", str(photos), "--teacher", f"onnx:{teachers['relative']}"],
     }[case]
-    expected = {"empty-folder": "no JPEG or PNG image", "missing-folder": "image folder not found",
+    expected = {"empty-folder": "no image (.jpg", "missing-folder": "image folder not found",
                 "unknown-teacher": "unknown teacher 'tensorflow:model.pb'", "stereo-teacher": "stereo teacher",
                 "wrong-init": "does not fit midas_small", "undeclared-kind": "kind"}[case]
     code = main(["distill", "--out", str(tmp_path / "s.safetensors"), "--no-cache", *args, *STEPS])

@@ -15,7 +15,7 @@ ct = pytest.importorskip("coremltools", reason="CoreML export needs coremltools 
 from edgedepth.checkpoint import checkpoint_sha256, load_student  # noqa: E402
 from edgedepth.models.blocks import Upsample2x  # noqa: E402
 from export.base import ExportRequest  # noqa: E402
-from export.coreml import MACOS_ONLY, CoreMLExporter, to_mlprogram  # noqa: E402
+from export.coreml import CoreMLExporter, to_mlprogram  # noqa: E402
 from export.coreml_checks import CoreMLCheckError, check_coreml_bundle  # noqa: E402
 from export.parity import parity_inputs  # noqa: E402
 from export.registry import get_exporter  # noqa: E402
@@ -23,7 +23,7 @@ from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E40
 from runtime.feeds import random_inputs  # noqa: E402
 from runtime.preprocess import prepare_input  # noqa: E402
 from runtime.runners.base import check_inputs  # noqa: E402
-from runtime.runners.coreml import CoreMLRunner  # noqa: E402
+from runtime.runners.coreml import MACOS_ONLY, CoreMLRunner  # noqa: E402
 from runtime.runners.registry import get_runner, runner_for_format  # noqa: E402
 from tests.helpers import make_student  # noqa: E402
 

@@ -16,10 +16,10 @@ pytest.importorskip("openvino", reason="OpenVINO export and runner need openvino
 pytest.importorskip("nncf", reason="OpenVINO/ONNX int8 needs nncf (pip install nncf)")
 
 from edgedepth.checkpoint import checkpoint_sha256, load_student  # noqa: E402
+from edgedepth.data.calibration import calibration_inputs  # noqa: E402
 from export.base import ExportRequest  # noqa: E402
 from export.parity import parity_inputs, torch_vs_bundle  # noqa: E402
 from export.registry import get_exporter  # noqa: E402
-from quantize.calibration_set import calibration_inputs  # noqa: E402
 from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E402
 from runtime.metrics import agreement  # noqa: E402
 from runtime.runners.openvino import OpenVINORunner  # noqa: E402

@@ -13,21 +13,21 @@ import pytest
 from onnx import TensorProto, numpy_helper
 
 from edgedepth.checkpoint import checkpoint_sha256, load_student
+from edgedepth.data.calibration import calibration_inputs
 from edgedepth.stages.measure import EvalConfig, measure
 from export.base import ExportRequest
 from export.parity import parity_inputs
 from export.registry import get_exporter
-from quantize.calibration_set import calibration_inputs
 from quantize.onnxruntime_qdq import quantize_onnx_qdq
 from quantize.registry import get_method
 from runtime.bundle import load_bundle
+from runtime.host.report import render_markdown
+from runtime.host.tensorrt_rules import TensorRTRuleViolation, check_model, require_tensorrt_rules
 from runtime.measure import measure_bundle
 from runtime.metrics import agreement
-from runtime.report import render_markdown
 from runtime.runners.registry import emulation_for_format, runner_for_format
 from runtime.runners.tensorrt import TensorRTRunner
 from runtime.runners.tensorrt_emulation import TensorRTEmulationRunner
-from runtime.tensorrt_rules import TensorRTRuleViolation, check_model, require_tensorrt_rules
 from tests.helpers import make_student, tiny_onnx_model
 
 pytestmark = pytest.mark.slow

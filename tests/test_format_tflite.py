@@ -16,6 +16,7 @@ pytest.importorskip("ai_edge_litert", reason="the LiteRT runner needs ai-edge-li
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from edgedepth.checkpoint import checkpoint_sha256, load_student  # noqa: E402
+from edgedepth.data.calibration import calibration_inputs  # noqa: E402
 from edgedepth.models.blocks import Upsample2x  # noqa: E402
 from edgedepth.specs import input_spec  # noqa: E402
 from export.base import ExportRequest  # noqa: E402
@@ -23,7 +24,6 @@ from export.parity import parity_inputs, torch_vs_bundle  # noqa: E402
 from export.registry import get_exporter  # noqa: E402
 from export.tflite import TFLiteExporter, convert_to_tflite  # noqa: E402
 from quantize.calibration import calibration_sha256  # noqa: E402
-from quantize.calibration_set import calibration_inputs  # noqa: E402
 from quantize.litert_int8 import quantize_tflite  # noqa: E402
 from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E402
 from runtime.metrics import agreement  # noqa: E402

@@ -534,7 +534,7 @@ def fp32_bundle(tmp_path) -> Path:
 
 
 CALIBRATION = {
-    "empty folder": (lambda folder: None, "no JPEG or PNG image"),
+    "empty folder": (lambda folder: None, "no image (.jpg"),
     "only a text file named .jpg": (lambda folder: (folder / "a.jpg").write_text("not a photo\n"),
                                     "cannot read image"),
 }

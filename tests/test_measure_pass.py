@@ -10,7 +10,8 @@ import edgedepth.stages.measure as measure_stage
 import edgedepth.torch_runner as torch_runner
 from edgedepth.stages.measure import EvalConfig, latency_by_artifact, measure, merge_latency
 from runtime.bundle import Bundle
-from runtime.measure import Timing, measure_bundle, one_line
+from runtime.errors import one_line
+from runtime.measure import Timing, measure_bundle
 from runtime.runners import registry
 from runtime.runners.onnxruntime import OnnxRuntimeRunner
 

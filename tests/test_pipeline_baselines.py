@@ -74,7 +74,7 @@ def test_verify_adds_baselines_and_sanity_to_a_mono_report(tmp_path):
     from edgedepth.distill.mono import DistillConfig, distill
     from edgedepth.stages.export import export_student
     from edgedepth.stages.measure import EvalConfig, measure
-    from runtime.report import SANITY_LEGEND, write_report
+    from runtime.host.report import SANITY_LEGEND, write_report
 
     checkpoint = distill(DistillConfig(input_size=(64, 96), scenes=4, steps=2, batch_size=2, threads=1),
                          tmp_path / "student.safetensors", progress=False)

@@ -253,8 +253,8 @@ def test_the_demo_shows_a_portrait_and_a_stereo_point_cloud(probes, tmp_path):
     from plyfile import PlyData
 
     from edgedepth.showcase import showcase
-    from runtime.report_html import render_html
-    from runtime.report_model import use_section
+    from runtime.host.report_html import render_html
+    from runtime.host.report_model import use_section
 
     mono = showcase(tmp_path / "mono", [probes["mono"]])
     assert (tmp_path / "mono" / mono["portrait"]).is_file() and (tmp_path / "mono" / mono["depth"]).is_file()

@@ -10,7 +10,7 @@ import pytest
 
 from edgedepth.cli import main
 from runtime.errors import InputError
-from runtime.litert_benchmark import (
+from runtime.host.litert_benchmark import (
     benchmark_fields,
     parse_benchmark_output,
     parse_inference_diff,

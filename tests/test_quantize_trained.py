@@ -19,11 +19,11 @@ pytest.importorskip("ai_edge_litert", reason="the LiteRT runner needs ai-edge-li
 import quantize.ranges  # noqa: E402
 from edgedepth.checkpoint import load_student  # noqa: E402
 from edgedepth.cli import main  # noqa: E402
+from edgedepth.data.calibration import calibration_inputs  # noqa: E402
 from edgedepth.distill.config import DistillConfig  # noqa: E402
 from edgedepth.specs import input_spec  # noqa: E402
 from edgedepth.stages.export import export_many  # noqa: E402
 from edgedepth.tasks import get_task  # noqa: E402
-from quantize.calibration_set import calibration_inputs  # noqa: E402
 from quantize.registry import get_method  # noqa: E402
 from runtime.bundle import load_bundle  # noqa: E402
 from runtime.runners.litert import LiteRTRunner  # noqa: E402

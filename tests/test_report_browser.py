@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from runtime.report import write_report
+from runtime.host.report import write_report
 from tests.test_runtime_report import baseline_report
 
 pytestmark = pytest.mark.slow

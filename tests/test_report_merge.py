@@ -9,8 +9,8 @@ import json
 import pytest
 
 from edgedepth.cli import main
-from runtime.report import write_report
-from runtime.report_merge import DEVICE_ROWS
+from runtime.host.report import write_report
+from runtime.host.report_merge import DEVICE_ROWS
 from tests.fake_adb import fake_tool, install_fake_adb, tiny_bundle
 
 HOST_FPS = 41.5

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from runtime.colormap import colorize, colormap_lut
-from runtime.panels import write_panels_png
-from runtime.report import SANITY_LEGEND, baseline_comparison, render_markdown, summary_table, write_report
-from runtime.report_html import render_html
-from runtime.report_model import speed_fidelity_table
+from runtime.host.panels import write_panels_png
+from runtime.host.report import SANITY_LEGEND, baseline_comparison, render_markdown, summary_table, write_report
+from runtime.host.report_html import render_html
+from runtime.host.report_model import speed_fidelity_table
 
 
 def sample_report():
@@ -224,7 +224,7 @@ def test_write_panels_png(tmp_path):
 
 
 def test_a_value_that_rounds_to_zero_prints_without_a_sign():
-    from runtime.report import format_value
+    from runtime.rows import format_value
 
     assert format_value(-0.0002, "delta") == "0.000"
     assert format_value(-0.0012, "delta") == "-0.001"

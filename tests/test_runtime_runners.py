@@ -189,11 +189,12 @@ def test_machine_info_and_thread_env(monkeypatch):
 
 
 def test_runtime_imports_neither_torch_nor_edgedepth():
-    code = ("import runtime.runners.onnxruntime, runtime.metrics, runtime.report, runtime.bench, "
+    code = ("import runtime.runners.onnxruntime, runtime.metrics, runtime.rows, runtime.gate, runtime.bench, "
             "runtime.compare, runtime.measure, runtime.preprocess, runtime.feeds, runtime.__main__; "
             "import runtime.runners.registry as r; "
             "r.runner_for_format('onnx'); import sys; "
             "assert 'torch' not in sys.modules and 'edgedepth' not in sys.modules, 'heavy import'; "
+            "assert not [m for m in sys.modules if m.startswith('runtime.host')], 'host tools imported'; "
             "assert 'onnxruntime' not in sys.modules, 'backend imported eagerly'; "
             "assert 'PIL' not in sys.modules and 'cv2' not in sys.modules, 'optional import'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -10,8 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedepth.data.images import list_images, read_image
+from edgedepth.data.images import read_photo
 from edgedepth.errors import EdgeDepthError
+from runtime.images import list_images
 
 INTRINSICS_NAME = "intrinsics.txt"  # looked for inside a frames folder when --intrinsics is not given
 INTRINSICS_FORMAT = "three lines of the 3×3 K matrix, or one line fx fy cx cy, in pixels of the frames as stored"
@@ -69,7 +70,7 @@ def resized_intrinsics(k: np.ndarray, size: tuple[int, int], height: int, width:
 def _folder_frames(root: Path, step: int) -> Iterator[tuple[str, np.ndarray]]:
     """Every `step`-th image of the folder in sorted name order, as (name, RGB frame)."""
     for name in list_images(root)[::step]:
-        yield name, read_image(root / name)
+        yield name, read_photo(root / name)
 
 
 def _video_frames(path: Path, step: int) -> Iterator[tuple[str, np.ndarray]]:

@@ -1,5 +1,6 @@
-"""A folder of photos (JPEG/PNG) as single-view samples, read on access: distillation data for users who have
-images but no stereo pairs or ground truth. The last files in sorted order are held out for `verify`."""
+"""A folder of photos as single-view samples, read on access: distillation data for users who have images but no
+stereo pairs or ground truth. Which files count is `runtime.images.list_images`, the rule predict follows too;
+the last files in its sorted order are held out for `verify`."""
 
 from __future__ import annotations
 
@@ -13,32 +14,18 @@ import numpy as np
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
+from runtime.errors import InputError
+from runtime.images import list_images, read_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SMALLEST_USEFUL = 32  # a side below this many pixels: a warning, not a refusal
 
 
-def list_images(folder: str | Path) -> list[str]:
-    """Image files under `folder` (recursively, sorted), as POSIX paths relative to it; one-line errors when the
-    folder is missing or holds no image."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise EdgeDepthError(f"image folder not found: {root}")
-    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
-    if not names:
-        raise EdgeDepthError(f"no JPEG or PNG image in {root}")
-    return names
-
-
-def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
-    """An RGB uint8 H×W×3 image (EXIF orientation applied, grey and 16-bit files converted), its longer side
-    shrunk to `max_side` if larger; an unreadable file is a one-line error."""
-    from runtime.errors import InputError
-    from runtime.images import read_image as decode
-
+def read_photo(path: Path, max_side: int | None = None) -> np.ndarray:
+    """A training photo: `runtime.images.read_image`'s RGB uint8 H×W×3 array, its longer side shrunk to `max_side`
+    by area averaging when larger, a warning for a photo too small to carry depth cues; one-line EdgeDepthError for
+    an unreadable file."""
     try:
-        image = decode(path, max_side)  # the declared size is checked before decoding; JPEGs decode reduced
+        image = read_image(path, max_side)  # the declared size is checked before decoding; JPEGs decode reduced
     except InputError as exc:
         raise EdgeDepthError(str(exc)) from None
     if min(image.shape[:2]) < SMALLEST_USEFUL:
@@ -82,7 +69,7 @@ class ImageFolder(Sequence[StereoSample]):
         if isinstance(index, slice):
             return ImageFolder(self.folder, self.files[index], self.max_side)
         name = self.files[index]
-        return StereoSample(name=name, left=read_image(self.folder / name, self.max_side), right=None)
+        return StereoSample(name=name, left=read_photo(self.folder / name, self.max_side), right=None)
 
     def split(self, holdout: int | None = None) -> tuple[ImageFolder, ImageFolder]:
         """(training images, held-out images): the last `holdout_count` files in sorted order are held out."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgedepth.data.images import list_images, read_image
+from edgedepth.data.images import read_photo
 from edgedepth.data.sample import Calibration, StereoSample
 from edgedepth.errors import EdgeDepthError
+from runtime.images import list_images
 
 
 def read_calibration(path: Path) -> tuple[Calibration, int]:
@@ -42,7 +43,7 @@ def read_pairs(folder: str | Path, max_side: int = 1024) -> list[StereoSample]:
     calibration, calibrated_width = read_calibration(root / "calib.txt")
     samples = []
     for name in names:
-        image_l, image_r = read_image(left / name, max_side), read_image(right / name, max_side)
+        image_l, image_r = read_photo(left / name, max_side), read_photo(right / name, max_side)
         if image_l.shape != image_r.shape:
             raise EdgeDepthError(f"--pairs: {name} has views of different sizes ({image_l.shape[:2]} and "
                                  f"{image_r.shape[:2]})")

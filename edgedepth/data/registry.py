@@ -31,7 +31,8 @@ def _motorcycle(max_width: int | None = None) -> list[StereoSample]:
 
 
 def _images(folder: str, files: list[str] | None = None, max_side: int | None = 1024) -> ImageFolder:
-    """The JPEG/PNG files of a folder (or the listed ones), single views without ground truth, read lazily."""
+    """The photos of a folder (`runtime.images.list_images`) or the listed ones: single views without ground truth,
+    read lazily."""
     return ImageFolder(folder, files, max_side)
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 # (block, blocks per stage) of the two depths Monodepth2 ships.
-LAYOUTS = {18: ("basic", (2, 2, 2, 2)), 50: ("bottleneck", (3, 4, 6, 3))}
+STAGES_BY_DEPTH = {18: ("basic", (2, 2, 2, 2)), 50: ("bottleneck", (3, 4, 6, 3))}
 
 
 class BasicBlock(nn.Module):
@@ -63,9 +63,9 @@ class ResNet(nn.Module):
 
     def __init__(self, depth: int = 18) -> None:
         super().__init__()
-        if depth not in LAYOUTS:
-            raise ValueError(f"ResNet depth must be one of {', '.join(map(str, LAYOUTS))}, got {depth}")
-        kind, counts = LAYOUTS[depth]
+        if depth not in STAGES_BY_DEPTH:
+            raise ValueError(f"ResNet depth must be one of {', '.join(map(str, STAGES_BY_DEPTH))}, got {depth}")
+        kind, counts = STAGES_BY_DEPTH[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from edgedepth.errors import EdgeDepthError
+from runtime.bundle import LAYOUTS
 
 FOLDER = Path(__file__).parent
 DEFAULT = "demo"
 _KEYS = {"description", "train", "export"}
 _EXPORT_KEYS = {"formats", "layout"}
-LAYOUTS = ("NCHW", "NHWC")
 
 
 @dataclass(frozen=True)

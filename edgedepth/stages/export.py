@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from edgedepth.checkpoint import checkpoint_sha256, load_student
+from edgedepth.data.calibration import calibration_inputs, training_images
 from edgedepth.errors import EdgeDepthError
 from edgedepth.specs import input_specs
 from export.base import ExportRequest
 from export.registry import get_exporter, list_formats
-from quantize.calibration_set import calibration_inputs, training_images
 from quantize.registry import get_method, method_for_format
 from runtime.bundle import Bundle, load_bundle
+from runtime.errors import one_line
 from runtime.jsonsafe import as_float
-from runtime.measure import one_line
 
 
 @dataclass

@@ -40,7 +40,7 @@ from edgedepth.version import __version__
 from runtime.bench import machine_info, time_callable
 from runtime.bundle import Bundle
 from runtime.measure import Measurement, Timing, measure_bundle, measure_loaded, size_mb
-from runtime.report_model import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow
+from runtime.rows import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow, report_row
 from runtime.runners.base import Runner
 from runtime.runners.registry import emulation_for_format
 from runtime.threads import capped_threads
@@ -116,11 +116,8 @@ class _Accuracy:
 
 
 def _row(artifact: str, fmt: str, precision: str, backend: str, threads: int, **extra: Any) -> ReportRow:
-    """A report row with its six fixed keys (`runtime.report_model.ReportRow` is the schema)."""
-    row = ReportRow(artifact=artifact, format=fmt, precision=precision, backend=backend,
-                    threads=capped_threads(threads), status="ok")
-    row.update(extra)  # type: ignore[typeddict-item]
-    return row
+    """A host row: `report_row` at the thread count this machine really runs."""
+    return report_row(artifact, fmt, precision, backend, capped_threads(threads), **extra)
 
 
 def _export_checks(bundle: Bundle) -> dict:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.errors import RequestError
+from runtime.errors import RequestError, first_line
 from runtime.threads import capped_threads
 
 
@@ -42,7 +42,7 @@ class Runner(ABC):
             try:
                 importlib.import_module(module)
             except Exception as exc:  # a broken install (ABI mismatch, missing shared library) says why
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                first = first_line(exc)
                 return False, f"{module} fails to import: {first}"
         return True, ""
 

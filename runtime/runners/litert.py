@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from runtime.bundle import Bundle
-from runtime.errors import BundleMismatch
+from runtime.errors import BundleMismatch, first_line
 from runtime.runners.base import Runner, shape_matches
 from runtime.runners.registry import register_runner
 
@@ -35,7 +35,7 @@ def _interpreter_module() -> tuple[Any, str]:
         try:
             return importlib.import_module(module), module
         except Exception as exc:  # a broken install (ABI mismatch, missing shared library) says why
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = first_line(exc)
             reasons.append(f"{module} fails to import: {first}")
     raise ImportError("; ".join(reasons))
 

@@ -9,6 +9,8 @@ from runtime.runners.base import Runner
 
 _RUNNERS: dict[str, type[Runner]] = {}
 # Modules that register the runners shipped with runtime; importing them does not import the backend library.
+# Named, not imported: each imports this registry to register itself, so importing them here when this module
+# loads would be a file cycle; they are imported on the first lookup instead.
 _BUILTIN_MODULES = (
     "runtime.runners.onnxruntime",
     "runtime.runners.coreml",

@@ -2,7 +2,7 @@
 
 report.json follows `runtime.jsonsafe`: +inf → "inf" (PSNR of identical outputs), −inf → "-inf", NaN → null.
 In the tables, infinite PSNR reads "∞" and a missing or undefined value reads "—". What the tables hold comes
-from `runtime.report_model`; this module lays it out as markdown and writes the three files.
+from `runtime.host.report_model`; this module lays it out as markdown and writes the three files.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from runtime.report_html import render_html
-from runtime.report_model import (
+from runtime.host.report_html import render_html
+from runtime.host.report_model import (
     SANITY_LEGEND,
-    STUDENT_REFERENCE,
     baseline_comparison,
     beats_section,
     detail_tables,
     devices_section,
-    format_value,
     header_lines,
     legend,
     reasons,
@@ -28,7 +26,8 @@ from runtime.report_model import (
     summary_table,
     use_section,
 )
-from runtime.report_plot import accuracy_fps_png
+from runtime.host.report_plot import accuracy_fps_png
+from runtime.rows import STUDENT_REFERENCE, format_value
 
 PLOT_FILE = "accuracy_fps.png"
 

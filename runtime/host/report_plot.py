@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from runtime.report_model import HEADLINE, as_float, dataset_names, is_baseline, ordered_rows, report_task
+from runtime.host.report_model import HEADLINE, dataset_names, is_baseline, ordered_rows, report_task
+from runtime.jsonsafe import as_float
 
 SIZE = (900, 520)
 MARGIN = (70, 30, 30, 60)  # left, top, right, bottom

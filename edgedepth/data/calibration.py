@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from edgedepth.data import get_dataset
-from edgedepth.data.images import ImageFolder, list_images
+from edgedepth.data.images import ImageFolder
 from edgedepth.evaluation import sample_feed
+from runtime.images import list_images
 
 
 def calibration_inputs(specs: dict | list[dict], count: int, seed: int, images: str | None = None,

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runtime.tensorrt_rules import require_tensorrt_rules
+from runtime.host.tensorrt_rules import require_tensorrt_rules
 
 MODEL_FILE = "model.onnx"
 BUILD_SCRIPT = "build_engine.sh"

@@ -62,7 +62,7 @@ def merge_device_results(report: dict[str, Any], results: dict[str, Any]) -> int
 def merge_into_report(out_dir: str | Path, paths: list[Path]) -> list[str]:
     """Merge device results files into `out_dir`'s report.json and rewrite report.json, .md and .html; every file
     is read and checked before anything is written. Returns one line per merged file."""
-    from runtime.report import write_report
+    from runtime.host.report import write_report
 
     report_path = Path(out_dir) / "report.json"
     if not report_path.is_file():

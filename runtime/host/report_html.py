@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from runtime.report_model import (
+from runtime.host.report_model import (
     STATUSES,
     beats_section,
     detail_tables,
