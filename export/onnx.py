@@ -81,9 +81,9 @@ class OnnxExporter(Exporter):
     model_file = MODEL_FILE
     table = (
         Precision("fp32"),
-        Precision("fp16", quantizer="ort-fp16", weight_storage="fp16"),
-        quantized("int8", "ort-qdq"),
-        quantized("int8-nncf", "nncf"),
+        quantized("ort-fp16"),
+        quantized("ort-qdq"),
+        quantized("nncf"),
     )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"))
     install_hint = "pip install 'edgedepth[train]'"

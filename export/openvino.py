@@ -27,7 +27,7 @@ class OpenVINOExporter(Exporter):
     table = (
         Precision("fp32"),
         Precision("fp16", weight_storage="fp16"),
-        quantized("int8", "nncf"),
+        quantized("nncf", name="int8"),
     )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("openvino", "openvino"))
     install_hint = "pip install 'edgedepth[train,nncf]'"

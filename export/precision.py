@@ -39,7 +39,13 @@ class Precision:
         return self.name == FLOAT_REFERENCE
 
 
-def quantized(name: str, quantizer: str, weight_storage: str = "int8") -> Precision:
-    """A calibrated precision written by `quantizer`, checked on calibration inputs."""
-    return Precision(name, calibrated=True, quantizer=quantizer, parity_inputs="calibration",
-                     weight_storage=weight_storage)
+def quantized(method: str, name: str | None = None) -> Precision:
+    """A precision written by the quantization method `method`: its name (unless the format renames it, as
+    OpenVINO names NNCF's int8 "int8"), calibration and weight storage are the method's own, read from
+    `quantize.registry`; calibrated precisions are checked on calibration inputs."""
+    from quantize.registry import get_method
+
+    chosen = get_method(method)
+    return Precision(name or chosen.precision, calibrated=chosen.calibrated, quantizer=method,
+                     parity_inputs="calibration" if chosen.calibrated else "synthetic",
+                     weight_storage=chosen.weight_storage)

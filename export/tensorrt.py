@@ -37,8 +37,8 @@ class TensorRTExporter(OnnxExporter):
     model_file = MODEL_FILE
     table = (
         Precision("fp32"),
-        Precision("fp16", quantizer="trt-fp16", weight_storage="fp16"),
-        quantized("int8", "trt-qdq"),
+        quantized("trt-fp16"),
+        quantized("trt-qdq"),
     )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime"))
 

@@ -109,9 +109,9 @@ class TFLiteExporter(Exporter):
     model_file = MODEL_FILE
     table = (
         Precision("fp32"),
-        Precision("fp16", quantizer="litert-fp16", weight_storage="fp16"),
-        quantized("int8", "litert"),
-        Precision("int8-dynamic", quantizer="litert-dynamic", weight_storage="int8"),
+        quantized("litert-fp16"),
+        quantized("litert"),
+        quantized("litert-dynamic"),
     )
     requires = (("litert_torch", "litert-torch"), ("ai_edge_quantizer", "ai-edge-quantizer"),
                 ("ai_edge_litert", "ai-edge-litert"))

@@ -29,28 +29,30 @@ import numpy as np
 from quantize.ranges import floor_ranges
 from runtime.threads import capped_threads
 
-PRECISIONS = ("fp16", "int8", "int8-dynamic")
+# ai-edge-quantizer's recipes, by its own names; which precision each writes is `quantize.registry`'s to say.
+STATIC_INT8, DYNAMIC_INT8, FLOAT16 = "static_wi8_ai8", "dynamic_wi8_afp32", "float_casting"
+RECIPES = (STATIC_INT8, DYNAMIC_INT8, FLOAT16)
 # litert-torch names the single signature of a converted module this way.
 SIGNATURE = "serving_default"
 
 
-def _recipe_quantizer(model: bytes, precision: str, float_io: bool) -> tuple[Any, dict[str, Any]]:
-    """An ai-edge-quantizer Quantizer loaded with `precision`'s recipe, and the manifest's description of it."""
+def _recipe_quantizer(model: bytes, recipe_name: str, float_io: bool) -> tuple[Any, dict[str, Any]]:
+    """An ai-edge-quantizer Quantizer loaded with the recipe `recipe_name`, and the manifest's description of it."""
     from ai_edge_quantizer import qtyping, quantizer, recipe
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     every_op = qtyping.TFLOperationName.ALL_SUPPORTED
     q = quantizer.Quantizer(bytearray(model))
-    if precision == "fp16":
+    if recipe_name == FLOAT16:
         q.add_weight_only_config(regex=".*", operation_name=every_op, num_bits=16,
                                  algorithm_key=AlgorithmName.FLOAT_CASTING)
         return q, {"method": "ai-edge-quantizer float_casting", "weights": "float16",
                    "activations": "float32", "io": "float32"}
-    if precision == "int8-dynamic":
+    if recipe_name == DYNAMIC_INT8:
         q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
         return q, {"method": "ai-edge-quantizer dynamic_wi8_afp32", "weights": "int8 per-channel symmetric",
                    "activations": "float32, quantized to int8 per call by the kernels", "io": "float32"}
-    if precision == "int8":
+    if recipe_name == STATIC_INT8:
         q.load_quantization_recipe(recipe.static_wi8_ai8())
         if float_io:
             for end in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
@@ -58,25 +60,25 @@ def _recipe_quantizer(model: bytes, precision: str, float_io: bool) -> tuple[Any
         return q, {"method": "ai-edge-quantizer static_wi8_ai8", "weights": "int8 per-channel symmetric",
                    "activations": "int8 per-tensor asymmetric (min/max over the calibration set)",
                    "io": "float32" if float_io else "int8"}
-    raise ValueError(f"ai-edge-quantizer precisions: {', '.join(PRECISIONS)}, not '{precision}'")
+    raise ValueError(f"ai-edge-quantizer recipes: {', '.join(RECIPES)}, not '{recipe_name}'")
 
 
-def quantize_tflite(model: bytes, precision: str, input_name: str | list[str], calibration: list | None = None,
+def quantize_tflite(model: bytes, recipe_name: str, input_name: str | list[str], calibration: list | None = None,
                     float_io: bool = True, threads: int | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Quantize a float .tflite flatbuffer to `precision`; returns the new flatbuffer and its manifest entry.
+    """Quantize a float .tflite flatbuffer with one of `RECIPES`; returns the new flatbuffer and its manifest entry.
 
     `calibration` (static int8 only) holds inputs already in the model's input layout; `float_io=False` makes
     static int8 fully integer (int8 input and output tensors with their own scale and zero point).
     """
-    if precision == "int8" and not calibration:
+    if recipe_name == STATIC_INT8 and not calibration:
         raise ValueError("static int8 needs calibration inputs")
-    q, entry = _recipe_quantizer(model, precision, float_io)
+    q, entry = _recipe_quantizer(model, recipe_name, float_io)
     # Both calls print progress bars and a size report, and calibration warns that it keeps every tensor (it must,
     # to see each activation's range); the manifest entry says what was done.
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ranges = None
-        if precision == "int8":
+        if recipe_name == STATIC_INT8:
             ranges = global_ranges(q, input_name, calibration or [], threads or os.cpu_count() or 1)
             entry["calibration_samples"] = len(calibration or [])
             entry["ranges"] = "min/max over all calibration samples"
@@ -111,11 +113,11 @@ def apply_range_floor(ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
     return raised
 
 
-def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str], precision: str) -> dict[str, Any]:
-    """The registry's calling convention: the .tflite `src` at `precision` into `dst` (float I/O)."""
+def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str], recipe: str) -> dict[str, Any]:
+    """The registry's calling convention: the .tflite `src` through `recipe` into `dst` (float I/O)."""
     from runtime.atomic import atomic_file
 
-    model, entry = quantize_tflite(Path(src).read_bytes(), precision, input_names, calibration or None)
+    model, entry = quantize_tflite(Path(src).read_bytes(), recipe, input_names, calibration or None)
     with atomic_file(Path(dst)) as tmp:
         tmp.write_bytes(model)
     return entry

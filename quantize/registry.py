@@ -18,19 +18,24 @@ from quantize.calibration import CalibrationItem
 from runtime.bundle import Bundle
 from runtime.errors import RequestError
 from runtime.host.tensorrt_build import finish_bundle as finish_tensorrt
+from runtime.registry import Registry
 
 
 @dataclass(frozen=True)
 class Method:
-    """A quantizer: the format of the float model file it reads and writes, the precision it produces, whether
-    it needs calibration inputs, and the function with the fixed keyword `options` it is called with. `finish`
-    (called with the bundle directory and its manifest) writes what the format keeps beside the model file, when a
-    derived bundle needs it. Each quantizer module imports its library on first call, so this table is cheap."""
+    """A quantizer: its name, the format of the float model file it reads and writes, the precision it produces
+    (the one place a quantized precision is spelled: exporters' tables read it), whether it needs calibration
+    inputs, how its large weights are stored, and the function with the fixed keyword `options` it is called
+    with. `finish` (called with the bundle directory and its manifest) writes what the format keeps beside the
+    model file, when a derived bundle needs it. Each quantizer module imports its library on first call, so
+    this table is cheap."""
 
+    name: str
     format: str
     precision: str
     target: Callable[..., dict[str, Any]]
     calibrated: bool = True
+    weight_storage: str = "int8"
     options: tuple[tuple[str, Any], ...] = field(default=())
     finish: Callable[[Path, dict[str, Any]], Any] | None = None
 
@@ -54,26 +59,27 @@ class Method:
             fp32.model_path, tmp / fp32.model_path.name, used, names), force=force, finish=self.finish)
 
 
-# The first method listed for a format is its default for `edgedepth quantize`.
-METHODS: dict[str, Method] = {
-    "ort-qdq": Method("onnx", "int8", onnxruntime_qdq.quantize_file),
-    "nncf": Method("onnx", "int8-nncf", nncf_int8.quantize_file),
-    "ort-fp16": Method("onnx", "fp16", onnx_fp16.quantize_file, calibrated=False),
-    "litert": Method("tflite", "int8", litert_int8.quantize_file, options=(("precision", "int8"),)),
-    "litert-dynamic": Method("tflite", "int8-dynamic", litert_int8.quantize_file, calibrated=False,
-                             options=(("precision", "int8-dynamic"),)),
-    "litert-fp16": Method("tflite", "fp16", litert_int8.quantize_file, calibrated=False,
-                          options=(("precision", "fp16"),)),
-    "trt-qdq": Method("tensorrt", "int8", onnxruntime_qdq.quantize_file_tensorrt, finish=finish_tensorrt),
-    "trt-fp16": Method("tensorrt", "fp16", onnx_fp16.quantize_file, calibrated=False, finish=finish_tensorrt),
-}
+# The first method registered for a format is its default for `edgedepth quantize`.
+METHODS: Registry[Method] = Registry("quantization method", key=lambda method: method.name)
+for _method in (
+    Method("ort-qdq", "onnx", "int8", onnxruntime_qdq.quantize_file),
+    Method("nncf", "onnx", "int8-nncf", nncf_int8.quantize_file),
+    Method("ort-fp16", "onnx", "fp16", onnx_fp16.quantize_file, calibrated=False, weight_storage="fp16"),
+    Method("litert", "tflite", "int8", litert_int8.quantize_file, options=(("recipe", litert_int8.STATIC_INT8),)),
+    Method("litert-dynamic", "tflite", "int8-dynamic", litert_int8.quantize_file, calibrated=False,
+           options=(("recipe", litert_int8.DYNAMIC_INT8),)),
+    Method("litert-fp16", "tflite", "fp16", litert_int8.quantize_file, calibrated=False, weight_storage="fp16",
+           options=(("recipe", litert_int8.FLOAT16),)),
+    Method("trt-qdq", "tensorrt", "int8", onnxruntime_qdq.quantize_file_tensorrt, finish=finish_tensorrt),
+    Method("trt-fp16", "tensorrt", "fp16", onnx_fp16.quantize_file, calibrated=False, weight_storage="fp16",
+           finish=finish_tensorrt),
+):
+    METHODS.register(_method)
 
 
 def get_method(name: str) -> Method:
     """The method registered as `name`; one-line RequestError for an unknown name."""
-    if name not in METHODS:
-        raise RequestError(f"unknown quantization method '{name}' (known: {', '.join(sorted(METHODS))})")
-    return METHODS[name]
+    return METHODS.get(name)
 
 
 def method_for_format(fmt: str) -> str:

@@ -15,10 +15,10 @@ from edgedepth.cli import main
 from export.base import Exporter, ExportRequest, model_for_layout
 from export.onnx import export_onnx_file
 from export.precision import Precision, quantized
-from export.registry import _EXPORTERS, register_exporter
+from export.registry import EXPORTERS, register_exporter
 from runtime.bundle import Bundle, load_bundle
 from runtime.runners.base import Runner
-from runtime.runners.registry import _RUNNERS, register_runner
+from runtime.runners.registry import RUNNERS, register_runner
 
 pytest.importorskip("onnxruntime", reason="the toy runner runs its graph with onnxruntime")
 
@@ -30,7 +30,7 @@ class ToyExporter(Exporter):
 
     format = "toy"
     model_file = "model.toy"
-    table = (Precision("fp32"), quantized("int8", "ort-qdq"))
+    table = (Precision("fp32"), quantized("ort-qdq"))
     requires = (("onnx", "onnx"),)
 
     def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
@@ -71,8 +71,8 @@ def toy_format():
     register_exporter(ToyExporter)
     register_runner(ToyRunner)
     yield
-    _EXPORTERS.pop("toy", None)
-    _RUNNERS.pop("toy-runner", None)
+    EXPORTERS.unregister("toy")
+    RUNNERS.unregister("toy-runner")
 
 
 def test_a_toy_format_exports_and_verifies(toy_format, student_ckpt, tmp_path):

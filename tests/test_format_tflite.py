@@ -24,7 +24,7 @@ from export.parity import parity_inputs, torch_vs_bundle  # noqa: E402
 from export.registry import get_exporter  # noqa: E402
 from export.tflite import TFLiteExporter, convert_to_tflite  # noqa: E402
 from quantize.calibration import calibration_sha256  # noqa: E402
-from quantize.litert_int8 import quantize_tflite  # noqa: E402
+from quantize.litert_int8 import STATIC_INT8, quantize_tflite  # noqa: E402
 from runtime.bundle import BundleError, load_bundle, write_manifest  # noqa: E402
 from runtime.metrics import agreement  # noqa: E402
 from runtime.runners.litert import LiteRTRunner  # noqa: E402
@@ -207,7 +207,7 @@ def test_requests_the_format_cannot_serve_are_refused(student):
 
 def _integer_io_bundle(fp32, calibration, root):
     """The fp32 bundle re-quantized fully integer (int8 input and output tensors), manifest still float32 I/O."""
-    model, _ = quantize_tflite(fp32.model_path.read_bytes(), "int8", "image", calibration, float_io=False)
+    model, _ = quantize_tflite(fp32.model_path.read_bytes(), STATIC_INT8, "image", calibration, float_io=False)
     root.mkdir()
     (root / "model.tflite").write_bytes(model)
     manifest = {k: v for k, v in fp32.manifest.items() if k not in ("files", "parity")}

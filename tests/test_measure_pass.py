@@ -38,7 +38,8 @@ class CountingRunner(OnnxRuntimeRunner):
 @pytest.fixture
 def counting(monkeypatch):
     CountingRunner.loads, CountingRunner.calls = {}, 0
-    monkeypatch.setitem(registry._RUNNERS, OnnxRuntimeRunner.name, CountingRunner)
+    registry.RUNNERS.names()  # the builtin runners first, then the stand-in over one of them
+    monkeypatch.setitem(registry.RUNNERS._things, OnnxRuntimeRunner.name, CountingRunner)
     reads, builds = [], []
     real_load, real_build = torch_runner.load_student, measure_stage.build_teacher
     monkeypatch.setattr(torch_runner, "load_student", lambda path: reads.append(path) or real_load(path))

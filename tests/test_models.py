@@ -260,7 +260,7 @@ def test_registry_builds_rebuildable_models():
     assert model.output_kind == "relative_inverse_depth" and model.stride == 32
     assert create_model("midas_small").config == {"name": "midas_small", "encoder": "efficientnet_lite3",
                                                   "features": 64}
-    with pytest.raises(ModelConfigError, match="available: .*midas_small"):
+    with pytest.raises(ModelConfigError, match="known: .*midas_small"):
         create_model("midas_huge")
     with pytest.raises(ModelConfigError, match="width"):
         create_model("midas_small", width=3)

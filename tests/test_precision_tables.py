@@ -33,6 +33,17 @@ def test_rows_refuse_nonsense():
         Precision("int8", parity_inputs="photos")
     with pytest.raises(ValueError, match="calibrated"):
         Precision("int8", parity_inputs="calibration")
-    assert quantized("int8", "ort-qdq").calibrated
+    assert quantized("ort-qdq").calibrated
     with pytest.raises(ValueError, match="exports fp32"):
         get_exporter("onnx").precision("int3")
+
+
+def test_a_quantized_precision_is_spelled_once_by_its_method():
+    """Exporters' rows read a method's precision, calibration and weight storage; OpenVINO renames NNCF's."""
+    for fmt in list_formats():
+        for row in get_exporter(fmt).table:
+            if row.quantizer is not None:
+                method = get_method(row.quantizer)
+                assert (row.calibrated, row.weight_storage) == (method.calibrated, method.weight_storage), row
+                assert row.name == method.precision or (fmt, method.format) == ("openvino", "onnx"), row
+    assert quantized("nncf", name="int8").name == "int8"

@@ -11,13 +11,19 @@ from edgedepth.data.middlebury import load_motorcycle
 from edgedepth.data.procedural import SCENE_FAMILIES, make_scenes
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import ConfigError
+from runtime.registry import Registry
 
 
 class DatasetError(ConfigError):
     """An unknown dataset name or a keyword it does not take (one line, listing what would work)."""
 
 
-def _procedural(n: int = 16, seed: int = 0, height: int = 256, width: int = 384,
+DATASETS: Registry[Callable[..., Sequence[StereoSample]]] = Registry("dataset", key=lambda fn: fn.__name__,
+                                                                    error=DatasetError)
+
+
+@DATASETS.register
+def procedural(n: int = 16, seed: int = 0, height: int = 256, width: int = 384,
                 family: str = "grounded") -> list[StereoSample]:
     """Seeded procedural scenes with exact ground truth ("grounded", or the older "classic" family)."""
     if family not in SCENE_FAMILIES:
@@ -25,34 +31,27 @@ def _procedural(n: int = 16, seed: int = 0, height: int = 256, width: int = 384,
     return make_scenes(n, seed, height, width, family)
 
 
-def _motorcycle(max_width: int | None = None) -> list[StereoSample]:
+@DATASETS.register
+def motorcycle(max_width: int | None = None) -> list[StereoSample]:
     """The Middlebury 2014 motorcycle pair (one sample), optionally shrunk to `max_width`."""
     return [load_motorcycle(max_width)]
 
 
-def _images(folder: str, files: list[str] | None = None, max_side: int | None = 1024) -> ImageFolder:
+@DATASETS.register
+def images(folder: str, files: list[str] | None = None, max_side: int | None = 1024) -> ImageFolder:
     """The photos of a folder (`runtime.images.list_images`) or the listed ones: single views without ground truth,
     read lazily."""
     return ImageFolder(folder, files, max_side)
 
 
-_DATASETS: dict[str, Callable[..., Sequence[StereoSample]]] = {
-    "procedural": _procedural,
-    "motorcycle": _motorcycle,
-    "images": _images,
-}
-
-
 def list_datasets() -> list[str]:
     """Names `get_dataset` accepts, sorted."""
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def get_dataset(name: str, **kwargs: Any) -> Sequence[StereoSample]:
     """The samples of the dataset called `name`, built with its keywords."""
-    if name not in _DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")
-    factory = _DATASETS[name]
+    factory = DATASETS.get(name)
     signature = inspect.signature(factory)
     try:
         signature.bind(**kwargs)

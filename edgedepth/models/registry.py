@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from edgedepth.errors import ConfigError
-
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+from runtime.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
@@ -20,25 +19,22 @@ class ModelConfigError(ConfigError):
     """An unknown model name or a keyword the model does not take (one line, listing what would work)."""
 
 
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model", key=lambda fn: fn.__name__, error=ModelConfigError)
+
+
 def register_model(fn: F) -> F:
     """Register a model factory under its function name, so `create_model(name)` can build it."""
-    name = fn.__name__
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is registered twice")
-    _REGISTRY[name] = fn
-    return fn
+    return MODELS.register(fn)
 
 
 def list_models() -> list[str]:
     """Names `create_model` accepts, sorted."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model; `model.config` holds its name and every keyword needed to rebuild it."""
-    if name not in _REGISTRY:
-        raise ModelConfigError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    fn = _REGISTRY[name]
+    fn = MODELS.get(name)
     signature = inspect.signature(fn)
     try:
         bound = signature.bind(**kwargs)
