@@ -162,8 +162,10 @@ def test_hints_are_on_by_default_and_can_be_switched_off(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("args, message", [
     (["--teacher", "self:stereo", "--teacher-arg", "hints=raft"], "expected one of on, off"),
-    (["--teacher", "self:stereo", "--teacher-arg", "depth=1"], "self:stereo takes one --teacher-arg, hints=on|off"),
-    (["--teacher", "self:video", "--teacher-arg", "pose=exact"], "self:video takes one --teacher-arg, hints=on|off"),
+    (["--teacher", "self:stereo", "--teacher-arg", "depth=1"],
+     "--teacher-arg: not available with --objective self:stereo"),
+    (["--teacher", "self:video", "--teacher-arg", "pose=exact"],
+     "--teacher-arg: not available with --objective self:video"),
 ])
 def test_bad_hint_arguments_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],
                                                    message: str) -> None:
