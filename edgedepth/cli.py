@@ -461,12 +461,15 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_distill(args: argparse.Namespace) -> int:
     check_writable(args.out, args.force)  # before training, not after it
     from edgedepth.distill.interrupt import TrainingInterrupted
-    from edgedepth.distill.objectives import get_objective, has_field
+    from edgedepth.distill.objectives import get_objective, has_field, list_objectives
+
+    as_teacher = _objective_as_teacher(args)
+    name = as_teacher or args.objective or list_objectives()[0]
+    with_teacher = has_field(get_objective(name), get_task(args.task), "teacher")
+    given = _distill_fields(args, with_teacher, None if as_teacher else args.teacher)
+    config = _training_config(args.task, args.recipe, given, name)
     from edgedepth.distill.train import train
 
-    name = _objective_name(args)
-    with_teacher = has_field(get_objective(name), get_task(args.task), "teacher")
-    config = _training_config(args.task, args.recipe, _distill_fields(args, with_teacher), name)
     try:
         written = train(config, args.out, force=args.force)
     except TrainingInterrupted as stopped:
@@ -477,13 +480,14 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
-def _objective_name(args: argparse.Namespace) -> str:
-    """--objective, or its older spelling as a teacher: --teacher self:MODE; the first registered by default."""
+def _objective_as_teacher(args: argparse.Namespace) -> str | None:
+    """The objective an older command line names as its teacher (--teacher self:MODE, the spelling from before
+    objectives), checked against --objective; None when --teacher names a teacher (or nothing)."""
     from edgedepth.distill.objectives import list_objectives
 
     spec = args.teacher or ""
     if not spec.startswith("self:"):
-        return args.objective or list_objectives()[0]
+        return None
     if spec not in list_objectives():
         known = ", ".join(name for name in list_objectives() if name.startswith("self:"))
         raise EdgeDepthError(f"unknown self-supervision '{spec}'; expected one of {known}")
@@ -492,15 +496,14 @@ def _objective_name(args: argparse.Namespace) -> str:
     return spec
 
 
-def _distill_fields(args: argparse.Namespace, with_teacher: bool) -> dict[str, tuple[str, object]]:
-    """Config field → (flag, value) for every distill flag (None or False: not given). Without a teacher, a
-    --teacher that named the objective is no field, --teacher-arg hints=X is --hints X (the older spelling), and
-    the teacher-output cache is given only when --cache is."""
+def _distill_fields(args: argparse.Namespace, with_teacher: bool, teacher: str | None) -> dict[str, tuple[str, object]]:
+    """Config field → (flag, value) for every distill flag (None or False: not given); `teacher`: --teacher unless
+    it named the objective. Without a teacher, --teacher-arg hints=X is --hints X (the older spelling), and the
+    teacher-output cache is given only when --cache is."""
     keywords = dict(args.teacher_arg)
     hints = args.hints
     if not with_teacher and "hints" in keywords:
         hints = hints or str(keywords.pop("hints"))
-    teacher = None if args.teacher is not None and args.teacher.startswith("self:") else args.teacher
     path = {name: None if getattr(args, name) is None else str(getattr(args, name))
             for name in ("images", "pairs", "frames", "intrinsics", "init")}
     return {"model": ("--model", args.model), "input_size": ("--size", args.size), "steps": ("--steps", args.steps),

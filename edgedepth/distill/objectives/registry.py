@@ -41,6 +41,7 @@ class Objective:
         return self._config_class(task)
 
     def _config_class(self, task: Task) -> type:
+        """The config for a task it trains: `config`, unless the objective's config differs by task."""
         if self.config is None:
             raise NotImplementedError(f"objective {self.name} names no config")
         return self.config
@@ -88,7 +89,7 @@ def register_objective(cls: ObjectiveClass) -> ObjectiveClass:
 def get_objective(name: str) -> Objective:
     """The objective registered as `name`; a one-line error for an unknown one."""
     if name not in _OBJECTIVES:
-        raise ConfigError(f"unknown objective '{name}' (known: {', '.join(_OBJECTIVES)})")
+        raise ConfigError(f"unknown objective '{name}' (known: {', '.join(list_objectives())})")
     return _OBJECTIVES[name]
 
 

@@ -43,6 +43,7 @@ class Distillation(Objective):
     distributed = True
 
     def _config_class(self, task: Task) -> type:
+        """The task's distillation config (mono and stereo differ)."""
         return task.config
 
     def check(self, config: Any, task: Task) -> None:
