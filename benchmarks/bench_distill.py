@@ -7,10 +7,11 @@ Usage:
 Batch size, input size and model come from the `DistillConfig()` / `StereoDistillConfig()` defaults. Targets are
 the procedural scenes' exact disparity on their non-occluded pixels (no teacher runs), so the numbers measure
 the training step alone: batch sampling and augmentation, forward, loss, backward and the AdamW step. The
-training entry points (`mono._optimise`, `stereo.train_stereo`) run unchanged; only the loop's `batch_loss`
-is wrapped to stamp the start of each step, so a step's time is the gap between two consecutive starts. The
-first `--warmup` steps are not timed. Only names that older versions of the toolkit also have are used, so the
-same script measures before and after a change (put the other version first on PYTHONPATH).
+training entry point (`train_student` of the distill objective; in versions with a module per task,
+`mono._optimise` and `stereo.train_stereo`) runs unchanged; only the loop's `batch_loss` is wrapped to stamp
+the start of each step, so a step's time is the gap between two consecutive starts. The first `--warmup` steps
+are not timed. Older versions' names are used where this one's are missing, so the same script measures before
+and after a change (put the other version first on PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import torch
 import edgedepth
 from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
-from edgedepth.distill import mono, stereo
 from edgedepth.distill.dataset import DistillSet
 from edgedepth.distill.head import linear_head
 from edgedepth.models import create_model
@@ -63,26 +63,44 @@ def _target(sample: StereoSample) -> tuple[np.ndarray, np.ndarray]:
     return np.where(mask, sample.disparity, 0.0).astype(np.float32), mask
 
 
-def mono_set(config: Any, n: int, mean: tuple[float, ...], std: tuple[float, ...]) -> DistillSet:
-    """Mono distillation set on exact targets: disparity is inverse depth up to scale, what relative students learn."""
+def exact_set(task: str, config: Any, n: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
+    """The task's distillation set on exact targets (disparity: inverse depth up to scale, what relative students
+    learn; in input pixels for stereo), the one set of this version or an older version's set per task."""
     height, width = config.input_size
     spec = _spec(height, width, mean, std)
     samples = _scenes(n, height, width)
     pairs = [_target(s) for s in samples]
-    return DistillSet(np.stack([prepare_input(s.left, spec)[0] for s in samples]),
-                      np.stack([t for t, _ in pairs]), np.stack([m for _, m in pairs]), tuple(mean), tuple(std))
+    views = {view: np.stack([prepare_input(getattr(s, view), spec)[0] for s in samples])
+             for view in (("left",) if task == "mono" else ("left", "right"))}
+    maps = (np.stack([t for t, _ in pairs]), np.stack([m for _, m in pairs]), tuple(mean), tuple(std))
+    if "views" in DistillSet.__dataclass_fields__:
+        return DistillSet(views, *maps)
+    if task == "mono":
+        return DistillSet(views["left"], *maps)
+    from edgedepth.distill import stereo
+
+    return stereo.StereoDistillSet(views["left"], views["right"], *maps)
 
 
-def stereo_set(config: Any, n: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
-    """Stereo distillation set on exact targets (disparity in input pixels)."""
-    height, width = config.input_size
-    spec = _spec(height, width, mean, std)
-    samples = _scenes(n, height, width)
-    pairs = [_target(s) for s in samples]
-    return stereo.StereoDistillSet(
-        np.stack([prepare_input(s.left, spec)[0] for s in samples]),
-        np.stack([prepare_input(s.right, spec)[0] for s in samples]),
-        np.stack([t for t, _ in pairs]), np.stack([m for _, m in pairs]), tuple(mean), tuple(std))
+def trainer(task: str) -> tuple[Any, Callable[[torch.nn.Module, Any, Any], Any]]:
+    """(the module whose `optimise` the training calls, train(model, data, config)) of this version, or of an older
+    one with a module per task."""
+    try:
+        from edgedepth.distill import run
+        from edgedepth.distill.objectives.teacher import train_student
+        from edgedepth.tasks import get_task
+    except ImportError:
+        from edgedepth.distill import mono, stereo
+
+        if task == "stereo":
+            return stereo, lambda model, data, config: stereo.train_stereo(model, data, config, progress=False)
+
+        def train_mono(model: torch.nn.Module, data: Any, config: Any) -> Any:
+            with linear_head(model):
+                return mono._optimise(model, data, config, mono.RELATIVE, False)
+
+        return mono, train_mono
+    return run, lambda model, data, config: train_student(model, data, config, get_task(task), progress=False)
 
 
 @contextmanager
@@ -113,7 +131,9 @@ def stamped_optimise(module: Any, stamps: list[float]) -> Iterator[dict[str, Any
 def run_task(task: str, warmup: int, steps: int, scenes: int, precision: str | None = None) -> dict[str, Any]:
     """Build the task's default student and a small exact-target set, run warmup + steps loop steps, and
     summarise the timed steps; `precision` sets the config's `mixed_precision` (None: the default)."""
-    base = mono.DistillConfig() if task == "mono" else stereo.StereoDistillConfig()
+    from edgedepth.distill import config as configs
+
+    base = configs.DistillConfig() if task == "mono" else configs.StereoDistillConfig()
     config = replace(base, steps=warmup + steps)
     if precision is not None:
         if not hasattr(config, "mixed_precision"):
@@ -123,15 +143,11 @@ def run_task(task: str, warmup: int, steps: int, scenes: int, precision: str | N
     model = create_model(config.model, **config.model_kwargs)
     mean = tuple(getattr(model, "input_mean", IMAGENET_MEAN))
     std = tuple(getattr(model, "input_std", IMAGENET_STD))
-    data = mono_set(config, scenes, mean, std) if task == "mono" else stereo_set(config, scenes, mean, std)
+    data = exact_set(task, config, scenes, mean, std)
     stamps: list[float] = []
-    module = mono if task == "mono" else stereo
+    module, train = trainer(task)
     with stamped_optimise(module, stamps) as log:
-        if task == "mono":
-            with linear_head(model):
-                mono._optimise(model, data, config, mono.RELATIVE, False)
-        else:
-            stereo.train_stereo(model, data, config, progress=False)
+        train(model, data, config)
     if len(stamps) != config.steps + 1:
         raise RuntimeError(f"expected {config.steps + 1} time stamps, got {len(stamps)}")
     times_ms = list(np.diff(stamps[warmup:]) * 1000.0)  # step i: from its start to the next start (or the end)

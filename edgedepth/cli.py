@@ -147,51 +147,87 @@ def _teacher_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
                         help=help_text)
 
+
+DISTILL_DESCRIPTION = (
+    "Train a student and save it as a safetensors checkpoint. The objective says what it learns from: {objectives}. "
+    "distill (the default) learns a teacher's predictions on procedural stereo scenes (or, with --images, on a "
+    "folder of photos); relative teachers train with the scale-and-shift-invariant loss, metric ones with the "
+    "scale-invariant log loss. Teachers: {teachers} (hf: a Depth Anything V1/V2, DPT/MiDaS v3.x or ZoeDepth "
+    "folder, offline; onnx: declare --teacher-arg kind=relative_inverse_depth|metric_depth). A flag the chosen "
+    "objective has no use for is refused in one line. The older spelling --teacher self:stereo (or self:video) "
+    "means --objective self:stereo, and with it --teacher-arg hints=on|off means --hints on|off.")
+
+
 def _add_distill(sub: argparse._SubParsersAction) -> None:
-    """The distill: a student from a teacher, on procedural scenes or photos."""
-    dis = sub.add_parser("distill", help="train a student from a teacher on procedural scenes or your photos",
-                         formatter_class=RegistryHelp,
-                         description="Distill a student from a teacher's predictions on procedural stereo scenes "
-                         "(or, with --images, on a folder of photos) and save it as a safetensors checkpoint. "
-                         "Teachers: {teachers} (hf: a Depth Anything V1/V2, DPT/MiDaS v3.x or ZoeDepth folder, "
-                         "offline; onnx: declare --teacher-arg kind=relative_inverse_depth|metric_depth). "
-                         "Relative teachers train "
-                         "with the scale-and-shift-invariant loss, metric ones with the scale-invariant log loss.")
+    """The distill: a student trained by an objective (from a teacher, or self-supervised) on scenes or your data."""
+    dis = sub.add_parser("distill", help="train a student from a teacher (or with no teacher) on procedural scenes "
+                         "or your data", formatter_class=RegistryHelp, description=DISTILL_DESCRIPTION)
     dis.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     _task_arg(dis)
-    dis.add_argument("--model", default=None,
-                     help="student architecture: {models} (default {default:model})")
-    dis.add_argument("--teacher", default=None, help="teacher spec (default {default:teacher})")
+    _objective_args(dis)
+    _student_args(dis)
+    _data_args(dis)
+    _cache_args(dis)
+    _optimisation_args(dis)
+    _run_args(dis)
+    dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+
+
+def _objective_args(dis: argparse.ArgumentParser) -> None:
+    """What the student learns from: the objective, the teacher and its keywords, the self-supervised hints."""
+    dis.add_argument("--objective", default=None, metavar="NAME",
+                     help="what the student learns from: {objective_names} (the first is the default)")
+    dis.add_argument("--teacher", default=None, help="teacher spec, with --objective distill (default "
+                     "{default:teacher})")
     _teacher_arg(dis, "a teacher keyword, repeatable (e.g. kind=metric_depth, size=256x256, threads=2)")
-    dis.add_argument("--images", type=Path, default=None,
-                     help="distill on the photos under this folder (no ground truth needed) instead of scenes")
-    dis.add_argument("--pairs", type=Path, default=None,
-                     help="with --teacher self:stereo: train on this folder of rectified pairs (left/, right/ "
-                     "with the same names, and calib.txt) instead of procedural scenes")
-    dis.add_argument("--frames", type=Path, default=None,
-                     help="with --teacher self:video: train on your video instead of procedural sequences: a "
-                     "folder of frames (taken in sorted name order) or a video file (mp4, avi, ...)")
-    dis.add_argument("--intrinsics", type=Path, default=None,
-                     help="with --frames: the camera's intrinsics in pixels of the frames, three lines of the 3x3 K "
-                     "or one line fx fy cx cy (default FOLDER/intrinsics.txt for a frames folder)")
-    dis.add_argument("--frame-step", type=positive_int, default=None,
-                     help="with --frames: keep every K-th frame, for a long or slow video (default "
-                     "{default:frame_step})")
-    dis.add_argument("--holdout", type=int, default=None,
-                     help="photos held out for verify (default 10%%, at least 1)")
+    dis.add_argument("--hints", choices=("on", "off"), default=None,
+                     help="with self:stereo or self:video: classical hints from the training images (SGBM on each "
+                     "pair, DIS optical flow in each clip) next to the photometric loss, or not (default "
+                     "{default:hints})")
+
+
+def _student_args(dis: argparse.ArgumentParser) -> None:
+    """The student: architecture, input size, weights to start from."""
+    dis.add_argument("--model", default=None, help="student architecture: {models} (default {default:model})")
+    dis.add_argument("--size", type=_size, default=None,
+                     help="student input HEIGHTxWIDTH (default {default:input_size})")
     dis.add_argument("--init", type=Path, default=None,
                      help="start from these weights: the official midas_v21_small_256.pt (with --model "
                      "midas_small) or a student checkpoint of the same architecture")
     dis.add_argument("--trust-pickle", action="store_true",
                      help="allow a full unpickle of --init (only for a file you trust; a teacher takes "
                      "--teacher-arg trust_pickle=true)")
-    _cache_args(dis)
-    dis.add_argument("--size", type=_size, default=None,
-                     help="student input HEIGHTxWIDTH (default {default:input_size})")
-    dis.add_argument("--steps", type=positive_int, default=None,
-                     help="optimisation steps (default {default:steps})")
+
+
+def _data_args(dis: argparse.ArgumentParser) -> None:
+    """What the student trains on: procedural scenes, or a user's photos, pairs or video."""
     dis.add_argument("--scenes", type=positive_int, default=None,
                      help="procedural training scenes (default {default:scenes})")
+    dis.add_argument("--scene-family", choices=SCENE_FAMILIES, default=None,
+                     help="procedural scenes: grounded (objects standing on the ground, the cues one image has) or "
+                     "classic (floating solids) (default {default:scene_family})")
+    dis.add_argument("--images", type=Path, default=None,
+                     help="distill on the photos under this folder (no ground truth needed) instead of scenes")
+    dis.add_argument("--holdout", type=int, default=None,
+                     help="photos held out for verify (default 10%%, at least 1)")
+    dis.add_argument("--pairs", type=Path, default=None,
+                     help="with self:stereo: train on this folder of rectified pairs (left/, right/ with the same "
+                     "names, and calib.txt) instead of procedural scenes")
+    dis.add_argument("--frames", type=Path, default=None,
+                     help="with self:video: train on your video instead of procedural sequences: a folder of "
+                     "frames (taken in sorted name order) or a video file (mp4, avi, ...)")
+    dis.add_argument("--intrinsics", type=Path, default=None,
+                     help="with --frames: the camera's intrinsics in pixels of the frames, three lines of the 3x3 K "
+                     "or one line fx fy cx cy (default FOLDER/intrinsics.txt for a frames folder)")
+    dis.add_argument("--frame-step", type=positive_int, default=None,
+                     help="with --frames: keep every K-th frame, for a long or slow video (default "
+                     "{default:frame_step})")
+
+
+def _optimisation_args(dis: argparse.ArgumentParser) -> None:
+    """How the student is optimised: steps, batch, learning rate, ground-truth weight, precision, the recipe."""
+    dis.add_argument("--steps", type=positive_int, default=None,
+                     help="optimisation steps (default {default:steps})")
     dis.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default {default:batch_size})")
     _recipe_arg(dis, DEFAULT, "its training fields for the task; flags given here win")
     dis.add_argument("--eval-every", type=positive_int, default=None,
@@ -200,16 +236,11 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     dis.add_argument("--gt-weight", type=non_negative, default=None,
                      help="weight of the procedural scenes' exact depth next to the teacher's targets (default "
                      "{default:gt_weight}; 0 = teacher only)")
-    dis.add_argument("--scene-family", choices=SCENE_FAMILIES, default=None,
-                     help="procedural scenes: grounded (objects standing on the ground, the cues one image has) or "
-                     "classic (floating solids) (default {default:scene_family})")
     dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default {default:lr})")
     dis.add_argument("--mixed-precision", choices=MIXED_PRECISION_CHOICES, default=None,
                      help="auto: bf16 forward where the CPU computes bf16 natively (AVX512-BF16 or AMX), float32 "
                      "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 "
                      "(default {default:mixed_precision})")
-    _run_args(dis)
-    dis.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
 
 
 def _run_args(dis: argparse.ArgumentParser) -> None:
@@ -371,24 +402,30 @@ def _eval_config(args: argparse.Namespace):
                       images=None if args.images is None else str(args.images), teacher_cache=_cache_dir(args))
 
 
-def _training_config(task_name: str, recipe_name: str, given: dict[str, tuple[str, object]]) -> object:
-    """The task's distillation config: its defaults, then the recipe's fields, then the flags given
-    (`given`: field → (flag, value), None or False = not given). A flag the task's config has no field for is a
-    one-line error, as is a recipe field it does not know."""
+def _training_config(task_name: str, recipe_name: str, given: dict[str, tuple[str, object]],
+                     objective_name: str | None = None) -> object:
+    """The config of the objective (default: the first registered) for the task: its defaults, then the recipe's
+    fields for the task, then the flags given (`given`: field → (flag, value), None or False = not given). A flag
+    the config has no field for is refused in one line (naming the objectives that take it), as is a recipe
+    field it does not know."""
     from dataclasses import fields
 
+    from edgedepth.distill.objectives import get_objective, list_objectives, unavailable
+
     task = get_task(task_name)
-    config_cls = task.config_class()
+    objective = get_objective(objective_name or list_objectives()[0])
+    config_cls = objective.config_class(task)
     known = {f.name for f in fields(config_cls)}
     recipe = load_recipe(recipe_name)
     from_recipe = recipe.train_fields(task.name)
     strange = sorted(set(from_recipe) - known)
     if strange:
-        raise EdgeDepthError(f"recipe {recipe.name}: {task.name} training has no field {', '.join(strange)}")
+        what = task.name if objective.name == list_objectives()[0] else objective.name
+        raise EdgeDepthError(f"recipe {recipe.name}: {what} training has no field {', '.join(strange)}")
     chosen = {name: value for name, (_, value) in given.items() if value is not None and value is not False}
-    foreign = [given[name][0] for name in chosen if name not in known]
-    if foreign:
-        raise EdgeDepthError(f"{', '.join(foreign)}: not available with --task {task.name}")
+    for name in chosen:
+        if name not in known:
+            raise EdgeDepthError(unavailable(given[name][0], name, objective, task))
     return config_cls(**{**from_recipe, **chosen})
 
 
@@ -424,35 +461,66 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 def _cmd_distill(args: argparse.Namespace) -> int:
     check_writable(args.out, args.force)  # before training, not after it
-    given = {"model": ("--model", args.model), "input_size": ("--size", args.size), "steps": ("--steps", args.steps),
-             "scenes": ("--scenes", args.scenes), "batch_size": ("--batch-size", args.batch_size),
-             "lr": ("--lr", args.lr), "gt_weight": ("--gt-weight", args.gt_weight),
-             "scene_family": ("--scene-family", args.scene_family), "eval_every": ("--eval-every", args.eval_every),
-             "mixed_precision": ("--mixed-precision", args.mixed_precision),
-             "images": ("--images", None if args.images is None else str(args.images)),
-             "pairs": ("--pairs", None if args.pairs is None else str(args.pairs)),
-             "frames": ("--frames", None if args.frames is None else str(args.frames)),
-             "intrinsics": ("--intrinsics", None if args.intrinsics is None else str(args.intrinsics)),
-             "frame_step": ("--frame-step", args.frame_step),
-             "holdout": ("--holdout", args.holdout), "init": ("--init", None if args.init is None else str(args.init)),
-             "trust_pickle": ("--trust-pickle", args.trust_pickle),
-             "teacher": ("--teacher", args.teacher),
-             "teacher_kwargs": ("--teacher-arg", dict(args.teacher_arg) or None),
-             "cache": ("--cache", _cache_dir(args)), "seed": ("--seed", args.seed),
-             "threads": ("--threads", args.threads), "device": ("--device", args.device),
-             "micro_batches": ("--accumulate", args.accumulate),
-             "checkpoint_every": ("--checkpoint-every", args.checkpoint_every), "resume": ("--resume", args.resume)}
-    config = _training_config(args.task, args.recipe, given)
     from edgedepth.distill.interrupt import TrainingInterrupted
+    from edgedepth.distill.objectives import get_objective, has_field, list_objectives
+
+    as_teacher = _objective_as_teacher(args)
+    name = as_teacher or args.objective or list_objectives()[0]
+    with_teacher = has_field(get_objective(name), get_task(args.task), "teacher")
+    given = _distill_fields(args, with_teacher, None if as_teacher else args.teacher)
+    config = _training_config(args.task, args.recipe, given, name)
+    from edgedepth.distill.train import train
 
     try:
-        written = get_task(args.task).distill(config, args.out, force=args.force)
+        written = train(config, args.out, force=args.force)
     except TrainingInterrupted as stopped:
         print(f"edgedepth: {stopped}", file=sys.stderr)
         return 130
     if os.environ.get("RANK", "0") == "0":
         print(f"wrote {written}")
     return 0
+
+
+def _objective_as_teacher(args: argparse.Namespace) -> str | None:
+    """The objective an older command line names as its teacher (--teacher self:MODE, the spelling from before
+    objectives), checked against --objective; None when --teacher names a teacher (or nothing)."""
+    from edgedepth.distill.objectives import list_objectives
+
+    spec = args.teacher or ""
+    if not spec.startswith("self:"):
+        return None
+    if spec not in list_objectives():
+        known = ", ".join(name for name in list_objectives() if name.startswith("self:"))
+        raise EdgeDepthError(f"unknown self-supervision '{spec}'; expected one of {known}")
+    if args.objective not in (None, spec):
+        raise EdgeDepthError(f"--teacher {spec} is the objective {spec}, not --objective {args.objective}: give one")
+    return spec
+
+
+def _distill_fields(args: argparse.Namespace, with_teacher: bool, teacher: str | None) -> dict[str, tuple[str, object]]:
+    """Config field → (flag, value) for every distill flag (None or False: not given); `teacher`: --teacher unless
+    it named the objective. Without a teacher, --teacher-arg hints=X is --hints X (the older spelling), and the
+    teacher-output cache is given only when --cache is."""
+    keywords = dict(args.teacher_arg)
+    hints = args.hints
+    if not with_teacher and "hints" in keywords:
+        hints = hints or str(keywords.pop("hints"))
+    path = {name: None if getattr(args, name) is None else str(getattr(args, name))
+            for name in ("images", "pairs", "frames", "intrinsics", "init")}
+    return {"model": ("--model", args.model), "input_size": ("--size", args.size), "steps": ("--steps", args.steps),
+            "scenes": ("--scenes", args.scenes), "batch_size": ("--batch-size", args.batch_size),
+            "lr": ("--lr", args.lr), "gt_weight": ("--gt-weight", args.gt_weight),
+            "scene_family": ("--scene-family", args.scene_family), "eval_every": ("--eval-every", args.eval_every),
+            "mixed_precision": ("--mixed-precision", args.mixed_precision), "images": ("--images", path["images"]),
+            "pairs": ("--pairs", path["pairs"]), "frames": ("--frames", path["frames"]),
+            "intrinsics": ("--intrinsics", path["intrinsics"]), "frame_step": ("--frame-step", args.frame_step),
+            "holdout": ("--holdout", args.holdout), "init": ("--init", path["init"]),
+            "trust_pickle": ("--trust-pickle", args.trust_pickle), "teacher": ("--teacher", teacher),
+            "teacher_kwargs": ("--teacher-arg", keywords or None), "hints": ("--hints", hints),
+            "cache": ("--cache", _cache_dir(args) if with_teacher else args.cache), "seed": ("--seed", args.seed),
+            "threads": ("--threads", args.threads), "device": ("--device", args.device),
+            "micro_batches": ("--accumulate", args.accumulate),
+            "checkpoint_every": ("--checkpoint-every", args.checkpoint_every), "resume": ("--resume", args.resume)}
 
 
 def _cmd_label(args: argparse.Namespace) -> None:

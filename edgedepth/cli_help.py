@@ -37,6 +37,18 @@ def _models() -> str:
     return ", ".join(list_models())
 
 
+def _objectives() -> str:
+    from edgedepth.distill.objectives import get_objective, list_objectives
+
+    return "; ".join(f"{name} ({get_objective(name).summary})" for name in list_objectives())
+
+
+def _objective_names() -> str:
+    from edgedepth.distill.objectives import list_objectives
+
+    return ", ".join(list_objectives())
+
+
 def _recipes() -> str:
     from edgedepth.recipes import load_recipe, recipe_names
 
@@ -55,21 +67,36 @@ def _shown(value: object) -> str:
 
 
 def task_default(name: str) -> str:
-    """The default of training field `name` per task, from each task's config class and the default recipe:
-    "1200 mono, 1600 stereo", or one value when every task agrees."""
+    """The default of training field `name` per task, from each task's distillation config and the default recipe:
+    "1200 mono, 1600 stereo", or one value when every task agrees; a field only another objective has (--hints,
+    --frame-step), from that objective's config."""
     from edgedepth.recipes import DEFAULT, load_recipe
     from edgedepth.tasks import get_task, list_tasks
 
     recipe = load_recipe(DEFAULT)
     values: dict[str, str] = {}
     for task in list_tasks():
-        config = get_task(task).config_class()
+        config = get_task(task).config
         if name not in {f.name for f in fields(config)}:
             continue
         values[task] = _shown(recipe.train_fields(task).get(name, getattr(config(), name)))
+    if not values:
+        return _objective_default(name)
     if len(set(values.values())) == 1:
         return next(iter(values.values()))
     return ", ".join(f"{value} {task}" for task, value in values.items())
+
+
+def _objective_default(name: str) -> str:
+    """The default of field `name` in the first objective config that has it ("" when none has)."""
+    from edgedepth.distill.objectives import get_objective, list_objectives
+    from edgedepth.tasks import get_task
+
+    for objective in map(get_objective, list_objectives()):
+        for config in (objective.config_class(get_task(task)) for task in objective.tasks):
+            if name in {f.name for f in fields(config)}:
+                return _shown(getattr(config(), name))
+    return ""
 
 
 def _quick_steps() -> str:
@@ -79,7 +106,8 @@ def _quick_steps() -> str:
 
 
 SOURCES: dict[str, Callable[[], str]] = {"formats": _formats, "precisions": _precisions, "teachers": _teachers,
-                                         "models": _models, "recipes": _recipes, "quick_steps": _quick_steps}
+                                         "models": _models, "recipes": _recipes, "quick_steps": _quick_steps,
+                                         "objectives": _objectives, "objective_names": _objective_names}
 
 
 def fill(text: str, percent: bool = False) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedepth.checkpoint import load_student
+from edgedepth.distill.train import train
 from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
 from edgedepth.showcase import showcase
@@ -34,12 +35,12 @@ class DemoConfig:
 
     def training_config(self) -> Any:
         """The distillation config to run: `training`, or the task's defaults."""
-        return self.training if self.training is not None else get_task(self.task).config_class()()
+        return self.training if self.training is not None else get_task(self.task).config()
 
     @classmethod
     def quick(cls, task: str = MONO) -> DemoConfig:
         """A run of about a minute: few steps and scenes; numbers are real but the student is barely trained."""
-        return cls(task=task, training=get_task(task).config_class()(**QUICK_TRAINING),
+        return cls(task=task, training=get_task(task).config(**QUICK_TRAINING),
                    evaluation=EvalConfig(procedural_scenes=3, warmup=3, iters=15), calibration_samples=8)
 
 
@@ -51,11 +52,11 @@ def run_demo(out_dir: Path, config: DemoConfig, force: bool = False, progress: b
     if out_dir.exists() and out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise EdgeDepthError(f"{out_dir} already holds a run (use --force to replace it)")
     check_writable(out_dir, force=True, directory=True)  # before training, not after it
-    task = get_task(config.task)  # an unknown task, format or precision fails before training
+    get_task(config.task)  # an unknown task, format or precision fails before training
     plan_exports(config.exports)
     training = config.training_config()
     with atomic_directory(out_dir, force=True) as work:
-        checkpoint = task.distill(training, work / "student.safetensors", progress=progress)
+        checkpoint = train(training, work / "student.safetensors", progress=progress)
         bundles, failures = export_many(checkpoint, work / "bundles", config.exports, config.layout,
                                         calibration_samples=config.calibration_samples, seed=training.seed,
                                         report=print if progress else _quiet)

@@ -1,10 +1,10 @@
-"""Evaluation data and per-row metrics: the same samples, the same teacher predictions, for every artifact.
+"""Evaluation data and the reference rows: the same samples, the same teacher predictions, for every artifact.
 
-Every artifact sees the same left images prepared by `runtime.preprocess` for its own input spec; its raw
-output (at the model's resolution) is compared raw with the torch fp32 student's (fidelity), and its output
-restored to the sample's resolution is compared with the teacher and with ground truth as `alignment_text`
-says for the task and output kind: relative depth after per-image scale-and-shift alignment in inverse-depth
-space (the MiDaS protocol), metric depth and disparity unaligned.
+Every artifact sees the same left images prepared by `runtime.preprocess` for its own input spec; its raw outputs
+are scored as its task's `Scoring` says (`edgedepth.scoring`): raw against the torch fp32 student's (fidelity),
+and restored to the sample's resolution against the teacher and ground truth as `alignment_text` says for the
+task and output kind: relative depth after per-image scale-and-shift alignment in inverse-depth space (the MiDaS
+protocol), metric depth and disparity unaligned.
 """
 
 from __future__ import annotations
@@ -19,19 +19,12 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import ConfigError, EdgeDepthError
+from edgedepth.scoring import depth_errors, gradient_rows, mean_dicts, teacher_as_depth
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
-from runtime.fit import restore_disparity
-from runtime.metrics import (
-    agreement,
-    depth_metrics,
-    input_dependence,
-    mirror_equivariance,
-    relative_depth_metrics,
-    stereo_metrics,
-)
-from runtime.preprocess import output_map, prepare_input, restore_output
+from runtime.metrics import input_dependence, mirror_equivariance, stereo_metrics
+from runtime.preprocess import output_map, prepare_input
 
 MOTORCYCLE = "middlebury-motorcycle"
 MOTORCYCLE_AT_INPUT = "middlebury-motorcycle-at-input"
@@ -170,19 +163,13 @@ def _teacher_depth_stats(items: list[EvalItem]) -> tuple[float, float, float]:
     """(5th percentile, median, 95th percentile) of the teacher's depth over the usable pixels of `items`."""
     values = []
     for item in items:
-        depth, mask = _teacher_as_depth(item.teacher)
+        depth, mask = teacher_as_depth(item.teacher)
         values.append(depth[mask])
     pooled = np.concatenate(values) if values else np.zeros(0, np.float32)
     if pooled.size == 0:
         return 1.0, 1.0, 1.0
     low, median, high = np.percentile(pooled, [5, 50, 95])
     return float(low), float(median), float(high)
-
-
-def gradient_rows(height: int, width: int, top: float, bottom: float) -> np.ndarray:
-    """A 1×H×W map that runs linearly from `top` on the first row to `bottom` on the last."""
-    column = np.linspace(top, bottom, height, dtype=np.float64)[:, None]
-    return np.ascontiguousarray(np.broadcast_to(column, (height, width))[None].astype(np.float32))
 
 
 def baseline_outputs(items: list[EvalItem], height: int, width: int,
@@ -222,92 +209,6 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
     }
 
 
-def _mean_dicts(dicts: list[dict]) -> dict:
-    """Per-key mean of metric dicts (keys present in every dict)."""
-    keys = [k for k in dicts[0] if all(k in d for d in dicts)]
-    return {k: float(np.mean([d[k] for d in dicts])) for k in keys}
-
-
-def _teacher_as_depth(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
-    """Teacher prediction as a positive depth-like map (1/inverse) and its usable mask."""
-    if prediction.kind == METRIC:
-        mask = prediction.valid & (prediction.value > 0)
-        return np.where(mask, prediction.value, 1.0).astype(np.float32), mask
-    mask = prediction.valid & (prediction.value > 0)
-    return np.where(mask, 1.0 / np.maximum(prediction.value, 1e-6), 1.0).astype(np.float32), mask
-
-
-def _fidelity(raw: list[np.ndarray], reference_raw: list[np.ndarray]) -> dict:
-    """Raw-output agreement with the fp32 student over every item (PSNR over the student's output range)."""
-    ref = np.stack([np.asarray(r, np.float32).reshape(-1) for r in reference_raw])
-    got = np.stack([np.asarray(r, np.float32).reshape(-1) for r in raw])
-    stats = agreement(ref, got)
-    return {"vs": "student-fp32", **{k: stats[k] for k in ("psnr_db", "max_abs_rel", "absrel", "delta1")}}
-
-
-def _depth_errors(pred: np.ndarray, depth: np.ndarray, mask: np.ndarray, kind: str) -> dict:
-    """Errors of a prediction of `kind` against depth: raw for metric depth (its scale is the claim), after
-    scale-and-shift alignment in inverse-depth space for relative inverse depth (the MiDaS protocol)."""
-    if kind == METRIC:
-        # depth_metrics floors non-positive predictions, so a pixel without depth counts as a full miss.
-        valid = mask & np.isfinite(depth) & (depth > 0)
-        coverage = float((valid & (pred > 0)).sum() / max(1, valid.sum()))
-        return {**depth_metrics(pred, depth, mask), "coverage": coverage}
-    return relative_depth_metrics(pred, depth, mask)
-
-
-def student_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, items: list[EvalItem],
-                        kind: str = RELATIVE) -> dict:
-    """fidelity (vs the fp32 student), vs_teacher and accuracy (per dataset, where it has ground truth) of one
-    mono artifact whose output is of `kind`: metric depth is compared raw, relative depth after alignment."""
-    metrics: dict = {}
-    if reference_raw is not None:
-        metrics["fidelity"] = _fidelity(raw, reference_raw)
-    vs_teacher, accuracy = [], defaultdict(list)
-    for item, output in zip(items, raw, strict=True):
-        height, width = item.sample.left.shape[:2]
-        pred = restore_output(output, height, width)
-        teacher_depth, teacher_mask = _teacher_as_depth(item.teacher)
-        vs_teacher.append(_depth_errors(pred, teacher_depth, teacher_mask, kind))
-        if item.sample.depth is not None and item.sample.valid is not None:
-            accuracy[item.dataset].append(_depth_errors(pred, item.sample.depth, item.sample.valid, kind))
-    mean_teacher = _mean_dicts(vs_teacher)
-    metrics["vs_teacher"] = {"absrel": mean_teacher["absrel"], "delta1": mean_teacher["delta1"]}
-    metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
-    return metrics
-
-
-def stereo_row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None,
-                       items: list[EvalItem], kind: str = DISPARITY) -> dict:
-    """fidelity (raw disparity vs the fp32 student), vs_teacher {epe, bad2} on the teacher's valid pixels, and
-    accuracy per dataset against ground truth: stereo errors, plus metric depth through the calibration
-    (depth = f·B/(d + doffs), no alignment) as depth_absrel / depth_delta1."""
-    metrics: dict = {}
-    if reference_raw is not None:
-        metrics["fidelity"] = _fidelity(raw, reference_raw)
-    vs_teacher, accuracy = [], defaultdict(list)
-    for item, output in zip(items, raw, strict=True):
-        height, width = item.sample.left.shape[:2]
-        pred = restore_disparity(output, height, width)
-        if item.teacher.valid.any():
-            stats = stereo_metrics(pred, item.teacher.value, item.teacher.valid)
-            vs_teacher.append({"epe": stats["epe"], "bad2": stats["bad2"]})
-        sample = item.sample
-        if sample.disparity is not None and sample.valid is not None:
-            entry = stereo_metrics(pred, sample.disparity, sample.valid)
-            if sample.depth is not None and sample.calib is not None:
-                depth = sample.calib.depth_from_disparity(pred)
-                mask = sample.valid & (depth > 0) & (sample.depth > 0)
-                if mask.any():
-                    depth_stats = depth_metrics(np.where(mask, depth, 1.0), sample.depth, mask)
-                    entry.update(depth_absrel=depth_stats["absrel"], depth_delta1=depth_stats["delta1"])
-            accuracy[item.dataset].append(entry)
-    if vs_teacher:
-        metrics["vs_teacher"] = _mean_dicts(vs_teacher)
-    metrics["accuracy"] = {name: _mean_dicts(values) for name, values in accuracy.items()}
-    return metrics
-
-
 def teacher_row_metrics(items: list[EvalItem]) -> dict:
     """Accuracy of the teacher itself against ground truth, on the pixels it vouches for (coverage reported)."""
     accuracy = defaultdict(list)
@@ -318,7 +219,7 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
         mask = sample.valid & prediction.valid & (prediction.value > 0)
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
         if mask.any():
-            errors = _depth_errors(prediction.value, sample.depth, mask, prediction.kind)
+            errors = depth_errors(prediction.value, sample.depth, mask, prediction.kind)
             errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set above
             entry.update(errors)
             if prediction.kind == DISPARITY and sample.disparity is not None:
@@ -327,7 +228,7 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
                 dense = stereo_metrics(np.where(mask, prediction.value, 0.0), sample.disparity, sample.valid)
                 entry.update(epe_dense=dense["epe"], bad2_dense=dense["bad2"])
         accuracy[item.dataset].append(entry)
-    return {"accuracy": {name: _mean_dicts(values) for name, values in accuracy.items()}}
+    return {"accuracy": {name: mean_dicts(values) for name, values in accuracy.items()}}
 
 
 def add_accuracy_drop(row: dict, student_row: dict) -> None:

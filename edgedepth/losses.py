@@ -1,4 +1,6 @@
-"""Distillation losses: scale-and-shift-invariant (relative targets) and scale-invariant log (metric targets).
+"""Distillation losses: scale-and-shift-invariant (relative targets), scale-invariant log (metric targets), smooth
+L1 (disparity), and the loss each task's student learns its teacher by (`depth_distillation_loss`,
+`disparity_distillation_loss`).
 
 The relative loss follows MiDaS (Ranftl et al., TPAMI 2020): prediction and target are each brought to zero
 median and unit mean absolute deviation in inverse-depth space on valid pixels, then compared with a trimmed
@@ -7,8 +9,12 @@ mean absolute error plus a multi-scale gradient-matching term on block means tha
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from runtime.bundle import METRIC
 
 
 def _as_nhw(tensor: torch.Tensor) -> torch.Tensor:
@@ -184,3 +190,27 @@ def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     error = torch.nn.functional.smooth_l1_loss(pred, safe_target, reduction="none", beta=beta)
     error = torch.where(mask, error, torch.zeros_like(error))
     return error.sum() / mask.sum().clamp_min(1).to(error.dtype)
+
+
+def depth_distillation_loss(pred: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, kind: str, config: Any,
+                            gt: torch.Tensor | None = None, gt_masks: torch.Tensor | None = None) -> torch.Tensor:
+    """A mono student's loss against its teacher: scale-invariant log for metric depth, SSI + gradients for
+    relative (`config`: grad_alpha, scale_anchor, gt_weight); plus gt_weight × the same relative loss against the
+    exact disparity when it is given."""
+    if kind == METRIC:
+        return metric_depth_loss(pred, targets, masks)
+    loss = ssi_loss(pred, targets, masks, alpha=config.grad_alpha, scale_anchor=config.scale_anchor)
+    if gt is not None and config.gt_weight > 0:
+        loss = loss + config.gt_weight * ssi_loss(pred, gt, gt_masks, alpha=config.grad_alpha)
+    return loss
+
+
+def disparity_distillation_loss(pred: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, kind: str,
+                                config: Any, gt: torch.Tensor | None = None,
+                                gt_masks: torch.Tensor | None = None) -> torch.Tensor:
+    """A stereo student's loss against its teacher's disparity in input pixels: masked smooth L1 (`config`: beta,
+    gt_weight), plus gt_weight × the same against the exact disparity when it is given."""
+    loss = masked_smooth_l1(pred, targets, masks, beta=config.beta)
+    if gt is not None and config.gt_weight > 0:
+        loss = loss + config.gt_weight * masked_smooth_l1(pred, gt, gt_masks, beta=config.beta)
+    return loss

@@ -39,10 +39,10 @@ def test_distill_help_lists_every_teacher_and_model():
 
 def test_defaults_in_help_are_the_config_defaults():
     text = _help("distill")
-    steps = {task: get_task(task).config_class()().steps for task in list_tasks()}
+    steps = {task: get_task(task).config().steps for task in list_tasks()}
     assert f"optimisation steps (default {', '.join(f'{v} {t}' for t, v in steps.items())})" in text
     # a field every task agrees on is shown once
-    seeds = {get_task(task).config_class()().seed for task in list_tasks()}
+    seeds = {get_task(task).config().seed for task in list_tasks()}
     assert len(seeds) == 1 and task_default("seed") == str(seeds.pop())
 
 
@@ -55,7 +55,7 @@ def test_only_known_placeholders_are_filled():
 def test_omitted_flags_do_not_override_the_recipe():
     """A flag with an argparse default would silently beat a recipe's value: training flags default to None."""
     args = build_parser().parse_args(["distill", "--out", "x.safetensors"])
-    config_fields = {f.name for task in list_tasks() for f in fields(get_task(task).config_class())}
+    config_fields = {f.name for task in list_tasks() for f in fields(get_task(task).config)}
     for dest in ("teacher", "seed", "threads", "steps", "model", "size", "lr", "scenes", "batch_size"):
         assert getattr(args, dest) is None, dest
     assert {"teacher", "seed", "threads"} <= config_fields

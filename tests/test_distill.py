@@ -8,8 +8,9 @@ import torch
 
 from edgedepth.checkpoint import load_student
 from edgedepth.data.registry import procedural_training_samples
+from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.dataset import build_distill_set, teacher_target
-from edgedepth.distill.mono import DistillConfig, distill
+from edgedepth.distill.train import train
 from edgedepth.teachers import create_teacher
 from runtime.metrics import relative_depth_metrics
 
@@ -21,7 +22,7 @@ CONFIG = DistillConfig(input_size=(64, 96), scenes=12, steps=60, batch_size=4, l
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("distill") / "student.safetensors"
-    return distill(CONFIG, path, progress=False)
+    return train(CONFIG, path, progress=False)
 
 
 def test_loss_decreases_and_run_is_recorded(trained):
@@ -35,8 +36,8 @@ def test_loss_decreases_and_run_is_recorded(trained):
 def test_distillation_is_deterministic(tmp_path):
     """Two runs of one config give the same weights bit for bit (a short run: determinism does not need 60 steps)."""
     short = replace(CONFIG, scenes=4, steps=8)
-    a, _ = load_student(distill(short, tmp_path / "a.safetensors", progress=False))
-    b, _ = load_student(distill(short, tmp_path / "b.safetensors", progress=False))
+    a, _ = load_student(train(short, tmp_path / "a.safetensors", progress=False))
+    b, _ = load_student(train(short, tmp_path / "b.safetensors", progress=False))
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key]), key
 
@@ -49,7 +50,7 @@ def test_student_beats_a_constant_on_training_scenes(trained):
     samples = procedural_training_samples(4, 0, *info.input_size)
     data = build_distill_set(create_teacher("sgbm"), input_spec(info), samples, progress=False)
     with torch.no_grad():
-        pred = model(torch.from_numpy(data.images)).numpy()
+        pred = model(torch.from_numpy(data.views["left"])).numpy()
     ours, flat = [], []
     for p, t, m in zip(pred, data.targets, data.masks, strict=True):
         depth = np.where(m, 1.0 / np.maximum(t, 1e-3), 1.0)
@@ -70,9 +71,8 @@ def test_teacher_target_keeps_invalid_pixels_out():
 
 
 def test_schedule_warms_up_then_decays_to_five_percent():
+    from edgedepth.distill.config import StereoDistillConfig
     from edgedepth.distill.loop import lr_at
-    from edgedepth.distill.mono import DistillConfig
-    from edgedepth.distill.stereo import StereoDistillConfig
 
     for config in (DistillConfig(lr=1e-3, warmup_steps=10, steps=110), StereoDistillConfig(lr=1e-3, warmup_steps=10,
                                                                                             steps=110)):

@@ -99,9 +99,10 @@ def test_a_state_written_before_a_field_existed_resumes_while_the_field_keeps_it
     from edgedepth.errors import ConfigError
 
     old = fingerprint(DistillConfig())
-    del old["frame_step"]  # a state written by an edgedepth that had no such field
+    del old["scale_anchor"]  # a state written by an edgedepth that had no such field
     same = TrainingState(tmp_path, fingerprint(DistillConfig()), defaults=fingerprint(DistillConfig()))
     same._check({"config": old})
-    changed = TrainingState(tmp_path, fingerprint(DistillConfig(frame_step=2)), defaults=fingerprint(DistillConfig()))
-    with pytest.raises(ConfigError, match=r"another configuration \(frame_step differ\)"):
+    changed = TrainingState(tmp_path, fingerprint(DistillConfig(scale_anchor=0.02)),
+                            defaults=fingerprint(DistillConfig()))
+    with pytest.raises(ConfigError, match=r"another configuration \(scale_anchor differ\)"):
         changed._check({"config": old})

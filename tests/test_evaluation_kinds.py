@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from edgedepth.data import StereoSample
-from edgedepth.evaluation import EvalItem, student_row_metrics, teacher_row_metrics
+from edgedepth.evaluation import EvalItem, teacher_row_metrics
+from edgedepth.tasks import get_task
 from edgedepth.teachers import Prediction
+from runtime.bundle import RELATIVE
 
 
 def _item(depth: np.ndarray, teacher: Prediction) -> EvalItem:
@@ -24,11 +26,11 @@ def depth() -> np.ndarray:
 def test_metric_outputs_are_compared_raw(depth):
     teacher = Prediction(depth.copy(), "metric_depth", np.ones(depth.shape, bool))
     doubled = [2.0 * depth]  # right shape of the scene, wrong scale: a metric claim that is false
-    metric = student_row_metrics(doubled, None, [_item(depth, teacher)], kind="metric_depth")
+    metric = get_task("mono").row_metrics(doubled, None, [_item(depth, teacher)], "metric_depth")
     assert metric["vs_teacher"]["delta1"] == 0.0 and metric["vs_teacher"]["absrel"] == pytest.approx(1.0)
     assert metric["accuracy"]["set"]["absrel"] == pytest.approx(1.0)
     inverse_teacher = Prediction(1.0 / depth, "relative_inverse_depth", np.ones(depth.shape, bool))
-    relative = student_row_metrics([2.0 / depth], None, [_item(depth, inverse_teacher)])
+    relative = get_task("mono").row_metrics([2.0 / depth], None, [_item(depth, inverse_teacher)], RELATIVE)
     assert relative["vs_teacher"]["delta1"] == pytest.approx(1.0)  # scale is free for relative outputs
 
 
@@ -36,7 +38,7 @@ def test_pixels_without_metric_depth_count_as_misses(depth):
     teacher = Prediction(depth.copy(), "metric_depth", np.ones(depth.shape, bool))
     half_empty = depth.copy()
     half_empty[:, :32] = 0.0
-    metric = student_row_metrics([half_empty], None, [_item(depth, teacher)], kind="metric_depth")
+    metric = get_task("mono").row_metrics([half_empty], None, [_item(depth, teacher)], "metric_depth")
     assert metric["accuracy"]["set"]["coverage"] == pytest.approx(0.5)
     assert metric["accuracy"]["set"]["delta1"] == pytest.approx(0.5)
     assert metric["vs_teacher"]["absrel"] == pytest.approx(0.5, abs=1e-3)

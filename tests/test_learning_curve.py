@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from edgedepth.checkpoint import load_student
+from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.monitor import curve_path
-from edgedepth.distill.mono import DistillConfig, distill
+from edgedepth.distill.train import train
 from edgedepth.learning_curve import draw_learning_curve
 
 pytestmark = pytest.mark.slow
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_distill_records_and_draws_a_learning_curve(tmp_path):
     config = DistillConfig(model_kwargs={"features": 16}, input_size=(64, 96), scenes=6, steps=6, batch_size=2,
                            warmup_steps=2, eval_every=3, threads=1)
-    checkpoint = distill(config, tmp_path / "student.safetensors", progress=False)
+    checkpoint = train(config, tmp_path / "student.safetensors", progress=False)
     _, info = load_student(checkpoint)
     curve = info.training["log"]["curve"]
     assert [row["step"] for row in curve["rows"]] == [3, 6]

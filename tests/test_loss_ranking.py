@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from edgedepth.data import get_dataset
-from edgedepth.distill.mono import DistillConfig
+from edgedepth.distill.config import DistillConfig
 from edgedepth.losses import ssi_loss
 
 SCENES = 16

@@ -71,12 +71,13 @@ def test_metric_baselines_sit_at_each_datasets_teacher_depth():
 @pytest.mark.slow
 def test_verify_adds_baselines_and_sanity_to_a_mono_report(tmp_path):
     """distill (a few steps) → export ONNX fp32 → verify on 3 held-out scenes → report files."""
-    from edgedepth.distill.mono import DistillConfig, distill
+    from edgedepth.distill.config import DistillConfig
+    from edgedepth.distill.train import train
     from edgedepth.stages.export import export_student
     from edgedepth.stages.measure import EvalConfig, measure
     from runtime.host.report import SANITY_LEGEND, write_report
 
-    checkpoint = distill(DistillConfig(input_size=(64, 96), scenes=4, steps=2, batch_size=2, threads=1),
+    checkpoint = train(DistillConfig(input_size=(64, 96), scenes=4, steps=2, batch_size=2, threads=1),
                          tmp_path / "student.safetensors", progress=False)
     bundle = export_student(checkpoint, tmp_path / "bundles", "onnx", "fp32")
     report = measure(checkpoint, [bundle], EvalConfig(procedural_scenes=3, threads=1, warmup=1, iters=2),

@@ -23,7 +23,7 @@ def test_shipped_recipes_are_valid_for_every_task():
         plan = plan_exports(recipe.exports)  # every format and precision it names exists
         assert plan and all(precision != "all" for _, precision in plan)
         for task in list_tasks():
-            known = {f.name for f in fields(get_task(task).config_class())}
+            known = {f.name for f in fields(get_task(task).config)}
             assert set(recipe.train_fields(task)) <= known, (name, task)
     assert load_recipe("long").train_fields("mono")["eval_every"] == 500
     assert load_recipe("phone").layout == "NHWC" and set(load_recipe("phone").exports) == {"tflite", "coreml"}

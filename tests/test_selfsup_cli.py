@@ -78,11 +78,17 @@ def test_self_stereo_trains_on_a_pairs_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--task", "stereo", "--teacher", "self:stereo"], "--task mono"),
     (["--teacher", "self:sideways"], "unknown self-supervision"),
-    (["--teacher", "self:video", "--pairs", "PAIRS"], "use it with --teacher self:stereo"),
-    (["--teacher", "sgbm", "--pairs", "PAIRS"], "use it with --teacher self:stereo"),
+    (["--teacher", "self:video", "--pairs", "PAIRS"], "use it with --objective self:stereo"),
+    (["--teacher", "sgbm", "--pairs", "PAIRS"], "use it with --objective self:stereo"),
     (["--teacher", "self:stereo", "--pairs", "EMPTY"], "needs left/ and right/"),
     (["--teacher", "self:stereo", "--pairs", "NOCALIB"], "calib.txt is missing"),
-    (["--teacher", "self:stereo", "--images", "PAIRS"], "not single photos"),
+    (["--teacher", "self:stereo", "--images", "PAIRS"], "--images: not available with --objective self:stereo"),
+    (["--objective", "self:sideways"], "unknown objective 'self:sideways' (known: distill, self:stereo, self:video)"),
+    (["--objective", "self:video", "--teacher", "self:stereo"], "--teacher self:stereo is the objective self:stereo"),
+    (["--objective", "self:stereo", "--teacher", "sgbm"], "--teacher: not available with --objective self:stereo"),
+    (["--objective", "self:stereo", "--device", "cpu"], "--device: not available with --objective self:stereo"),
+    (["--objective", "distill", "--hints", "off"], "--hints: not available with --objective distill; use it with "
+                                                    "--objective self:stereo or self:video"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],
                                           message: str) -> None:

@@ -177,10 +177,10 @@ def test_bad_frames_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("teacher, extra, message", [
-    ("sgbm", [], "use it (and --intrinsics, --frame-step) with --teacher self:video"),
-    ("self:stereo", [], "use it (and --intrinsics, --frame-step) with --teacher self:video"),
-    ("self:video", ["--pairs", "FOLDER"], "--pairs and --frames are two sources"),
-    ("self:stereo", ["--pairs", "FOLDER"], "--pairs and --frames are two sources"),
+    ("sgbm", [], "--frames: not available with --objective distill; use it with --objective self:video"),
+    ("self:stereo", [], "--frames: not available with --objective self:stereo; use it with --objective self:video"),
+    ("self:video", ["--pairs", "FOLDER"], "--pairs: not available with --objective self:video"),
+    ("self:stereo", ["--pairs", "FOLDER"], "--frames: not available with --objective self:stereo"),
 ])
 def test_frames_go_with_self_video_alone(tmp_path: Path, capsys: pytest.CaptureFixture, folder: Path, teacher: str,
                                          extra: list[str], message: str) -> None:

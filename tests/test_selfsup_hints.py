@@ -160,10 +160,25 @@ def test_hints_are_on_by_default_and_can_be_switched_off(tmp_path: Path) -> None
     assert info_off.training["supervision"]["hints"] is None and "hints" not in info_off.training["log"]
 
 
+def test_the_objective_spelling_trains_what_the_teacher_spelling_trains(tmp_path: Path) -> None:
+    """--objective self:stereo --hints off is what --teacher self:stereo --teacher-arg hints=off always meant."""
+    old, new = tmp_path / "old.safetensors", tmp_path / "new.safetensors"
+    assert main(["distill", "--teacher", "self:stereo", "--teacher-arg", "hints=off", "--out", str(old), *TINY]) == 0
+    assert main(["distill", "--objective", "self:stereo", "--hints", "off", "--out", str(new), *TINY]) == 0
+    (old_model, old_info), (new_model, new_info) = load_student(old), load_student(new)
+    for key, value in old_model.state_dict().items():
+        assert torch.equal(value, new_model.state_dict()[key]), key
+    assert old_info.teacher == new_info.teacher and old_info.training["config"] == new_info.training["config"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--teacher", "self:stereo", "--teacher-arg", "hints=raft"], "expected one of on, off"),
-    (["--teacher", "self:stereo", "--teacher-arg", "depth=1"], "self:stereo takes one --teacher-arg, hints=on|off"),
-    (["--teacher", "self:video", "--teacher-arg", "pose=exact"], "self:video takes one --teacher-arg, hints=on|off"),
+    (["--objective", "self:video", "--hints", "off", "--teacher-arg", "hints=on"],
+     "--teacher-arg: not available with --objective self:video"),
+    (["--teacher", "self:stereo", "--teacher-arg", "depth=1"],
+     "--teacher-arg: not available with --objective self:stereo"),
+    (["--teacher", "self:video", "--teacher-arg", "pose=exact"],
+     "--teacher-arg: not available with --objective self:video"),
 ])
 def test_bad_hint_arguments_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],
                                                    message: str) -> None:

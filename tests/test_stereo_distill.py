@@ -9,15 +9,13 @@ import torch
 
 from edgedepth.checkpoint import load_student
 from edgedepth.data import get_dataset
-from edgedepth.distill.augment import Augment
-from edgedepth.distill.stereo import (
-    StereoDistillConfig,
-    augment_pair,
-    build_stereo_distill_set,
-    distill_stereo,
-    teacher_disparity,
-)
+from edgedepth.distill.augment import Augment, augment_pair
+from edgedepth.distill.config import StereoDistillConfig
+from edgedepth.distill.dataset import DistillSet, build_distill_set, teacher_disparity
+from edgedepth.distill.objectives.teacher import training_samples
+from edgedepth.distill.train import train
 from edgedepth.losses import masked_smooth_l1
+from edgedepth.tasks import get_task
 from edgedepth.teachers import create_teacher
 
 pytestmark = pytest.mark.slow
@@ -73,13 +71,25 @@ def test_teacher_disparity_is_in_the_student_pixels():
     assert np.all(target[~mask] == 0)
 
 
+SPEC = {"name": "image", "shape": [1, 3, 64, 128], "dtype": "float32", "layout": "NCHW", "color": "RGB",
+        "normalization": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255}}
+
+
+def _stereo_set(scenes: int, aspect: float | None) -> DistillSet:
+    """The stereo task's distillation set of `scenes` procedural scenes (seed 1) rendered at `aspect`, with ground
+    truth, as stereo distillation builds it."""
+    samples, _ = training_samples(StereoDistillConfig(scenes=scenes, seed=1, scene_aspect=aspect), 64, 128)
+    task = get_task("stereo")
+    return build_distill_set(create_teacher("sgbm"), SPEC, samples, progress=False, with_gt=True, views=task.views,
+                             target=task.target)
+
+
 def test_distill_set_pairs_views_and_ground_truth():
-    spec = {"name": "image", "shape": [1, 3, 64, 128], "dtype": "float32", "layout": "NCHW", "color": "RGB",
-            "normalization": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255}}
-    data = build_stereo_distill_set(create_teacher("sgbm"), spec, 2, seed=1, with_gt=True, progress=False)
-    assert len(data) == 2 and data.lefts.shape == data.rights.shape == (2, 3, 64, 128)
+    data = _stereo_set(2, None)
+    lefts, rights = data.views["left"], data.views["right"]
+    assert len(data) == 2 and lefts.shape == rights.shape == (2, 3, 64, 128)
     assert data.targets.shape == data.masks.shape == data.gt.shape == data.gt_masks.shape == (2, 64, 128)
-    assert not np.array_equal(data.lefts, data.rights)
+    assert not np.array_equal(lefts, rights)
     both = data.masks & data.gt_masks
     assert np.median(np.abs(data.targets[both] - data.gt[both])) < 0.5
 
@@ -87,11 +97,8 @@ def test_distill_set_pairs_views_and_ground_truth():
 def test_scenes_render_at_the_photo_aspect_and_are_squeezed_to_the_input():
     from edgedepth.distill.dataset import ground_truth
 
-    spec = {"name": "image", "shape": [1, 3, 64, 128], "dtype": "float32", "layout": "NCHW", "color": "RGB",
-            "normalization": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255}}
-    data = build_stereo_distill_set(create_teacher("sgbm"), spec, 1, seed=1, with_gt=True, progress=False,
-                                    aspect=0.75)
-    assert data.lefts.shape == (1, 3, 64, 128) and StereoDistillConfig().scene_aspect == 2 / 3
+    data = _stereo_set(1, 0.75)
+    assert data.views["left"].shape == (1, 3, 64, 128) and StereoDistillConfig().scene_aspect == 2 / 3
     tall = get_dataset("procedural", n=1, seed=1, height=192, width=256)[0]  # 0.75 × 128, at twice the input
     gt, valid = ground_truth(tall, 64, 128)  # squeezed 96 → 64 rows; disparity halves with the width only
     assert np.array_equal(data.gt_masks[0], valid) and np.allclose(data.gt[0], gt)
@@ -115,7 +122,7 @@ def test_pair_augmentation_is_photometric_and_shared():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("stereo-distill") / "stereo.safetensors"
-    return distill_stereo(CONFIG, path, progress=False)
+    return train(CONFIG, path, progress=False)
 
 
 def test_tiny_run_writes_a_reloadable_stereo_checkpoint(trained):
@@ -136,6 +143,6 @@ def test_tiny_run_writes_a_reloadable_stereo_checkpoint(trained):
 
 def test_refuses_flip_and_mono_students(tmp_path):
     with pytest.raises(ValueError, match="flip"):
-        distill_stereo(StereoDistillConfig(augment=Augment()), tmp_path / "a.safetensors", progress=False)
+        train(StereoDistillConfig(augment=Augment()), tmp_path / "a.safetensors", progress=False)
     with pytest.raises(ValueError, match="not a stereo student"):
-        distill_stereo(StereoDistillConfig(model="midas_small_lite0"), tmp_path / "b.safetensors", progress=False)
+        train(StereoDistillConfig(model="midas_small_lite0"), tmp_path / "b.safetensors", progress=False)

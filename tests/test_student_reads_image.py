@@ -15,10 +15,12 @@ import torch
 from torch import nn
 
 from edgedepth.data import get_dataset
+from edgedepth.distill.config import DistillConfig
 from edgedepth.distill.dataset import DistillSet, ground_truth
-from edgedepth.distill.mono import DistillConfig, train_student
+from edgedepth.distill.objectives.teacher import train_student
 from edgedepth.models import create_model
 from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
+from edgedepth.tasks import get_task
 from edgedepth.threads import torch_threads
 from runtime.metrics import input_dependence, mirror_equivariance, output_correlation
 from runtime.preprocess import prepare_input
@@ -56,11 +58,12 @@ def trained_student():
     torch.manual_seed(0)
     scenes = get_dataset("procedural", n=64, seed=0, height=HEIGHT, width=WIDTH)
     truths = [ground_truth(s, HEIGHT, WIDTH) for s in scenes]
-    data = DistillSet(_inputs(scenes), np.stack([t for t, _ in truths]), np.stack([m for _, m in truths]),
+    data = DistillSet({"left": _inputs(scenes)}, np.stack([t for t, _ in truths]), np.stack([m for _, m in truths]),
                       IMAGENET_MEAN, IMAGENET_STD)
     model = create_model("midas_small_lite0", features=16)
     with torch_threads(2):  # at most this worker's share of the cores (EDGEDEPTH_MAX_THREADS)
-        train_student(model, data, DistillConfig(steps=250, batch_size=8, warmup_steps=20), progress=False)
+        train_student(model, data, DistillConfig(steps=250, batch_size=8, warmup_steps=20), get_task("mono"),
+                      progress=False)
     return model.eval()
 
 

@@ -1,1 +1,2 @@
-"""Distillation: the data it trains on, augmentation, the training loop."""
+"""Training a student: the objectives it can learn by (`objectives/`), the one training path (`train.train`), the
+data it trains on, augmentation and the optimisation loop."""

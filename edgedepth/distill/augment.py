@@ -1,4 +1,5 @@
-"""Training-time augmentation on normalised student inputs: mirror, exposure and sensor noise.
+"""Training-time augmentation on normalised student inputs: mirror, exposure and sensor noise; a task names how its
+views are augmented (one image: mirrored with its targets; a stereo pair: photometric only).
 
 Sensor noise matters beyond accuracy: a student that reacts to one grey level of noise also reacts to the
 rounding of int8 activations, so noise-robust training is what lets the int8 artifact track the fp32 one.
@@ -43,6 +44,43 @@ def augment_batch(
     std = std.reshape(1, 3, 1, 1).astype(np.float32)
     gain, bias, sigma = exposure_draws(rng, n, config)
     return exposed(_mirrored(images, flip, copy=False), mean, std, gain, bias, sigma, rng), targets, masks
+
+
+def augment_pair(
+    lefts: np.ndarray,
+    rights: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    rng: np.random.Generator,
+    config: Augment,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Photometric augmentation of normalised N×3×H×W pairs: one exposure gain and offset per pair (both views),
+    independent sensor noise per view; geometry is left alone so the disparity targets stay exact."""
+    if config.flip:
+        raise ValueError("stereo augmentation takes no flip: mirroring a pair swaps the views and needs the "
+                         "right view's disparity; use Augment(flip=0.0)")
+    mean = mean.reshape(1, 3, 1, 1).astype(np.float32)
+    std = std.reshape(1, 3, 1, 1).astype(np.float32)
+    gain, bias, sigma = exposure_draws(rng, lefts.shape[0], config)  # one exposure per pair, noise per view
+    out = [exposed(view, mean, std, gain, bias, sigma, rng) for view in (lefts, rights)]
+    return out[0], out[1]
+
+
+Views = list[np.ndarray]
+
+
+def augment_single_view(views: Views, targets: np.ndarray, masks: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                        rng: np.random.Generator, config: Augment) -> tuple[Views, np.ndarray, np.ndarray]:
+    """A one-image student's batch: `augment_batch` on its image, the targets mirrored with it."""
+    images, targets, masks = augment_batch(views[0], targets, masks, mean, std, rng, config)
+    return [images], targets, masks
+
+
+def augment_pair_views(views: Views, targets: np.ndarray, masks: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                       rng: np.random.Generator, config: Augment) -> tuple[Views, np.ndarray, np.ndarray]:
+    """A pair student's batch: `augment_pair` on its two views, the targets as they are."""
+    lefts, rights = augment_pair(views[0], views[1], mean, std, rng, config)
+    return [lefts, rights], targets, masks
 
 
 def exposure_draws(rng: np.random.Generator, n: int, config: Augment) -> tuple[np.ndarray, ...]:

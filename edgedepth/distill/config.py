@@ -1,6 +1,7 @@
-"""What decides a distillation run, per task: one base of the fields every task shares, and each task's own.
+"""What decides a training run: one base of the fields every objective shares, the fields distillation from a
+teacher adds, and each task's distillation config (a self-supervised objective keeps its config in its own file).
 
-Torch-free on purpose: the command line reads these defaults for its help and its flags without loading a model.
+Torch-free on purpose: the task registry names these, and the command line reads them without loading a model.
 Every config is recorded in the student's checkpoint."""
 
 from __future__ import annotations
@@ -18,20 +19,15 @@ RUN_CONTROL_FIELDS = ("threads", "cache", "device", "micro_batches", "checkpoint
 
 @dataclass
 class TrainConfig:
-    """The fields every task's distillation has: student, teacher, procedural scenes, optimisation, machine.
-    Its defaults are the mono student's; a task's config overrides those that differ."""
+    """The fields every objective has: student, procedural scenes, optimisation, machine. Its defaults are the
+    mono student's; a config overrides those that differ."""
 
     model: str = "midas_small_lite0"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     input_size: tuple[int, int] = (128, 192)
-    teacher: str = "sgbm"
-    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
-    cache: str | None = None  # teacher-output cache directory; None computes every prediction afresh
-    scenes: int = 200  # procedural scenes, when no image folder is given
+    scenes: int = 200  # procedural scenes, when no other data is given
     scene_family: str = "grounded"  # "grounded" (objects standing on the ground) or "classic" (floating solids)
-    teacher_scale: int = 2  # the teacher sees scenes rendered at this multiple of the student's input
-    gt_weight: float = 0.0  # weight of the scenes' exact ground truth next to the teacher's targets
-    eval_every: int = 0  # steps between held-out measurements for the learning curve (0: none)
+    teacher_scale: int = 2  # scenes are rendered at this multiple of the student's input, then brought to it
     # Mono: on grounded scenes held-out δ1 still rises past 1,500 steps; 1,200 keep `make demo` within ~8 min.
     steps: int = 1200
     batch_size: int = 8
@@ -42,23 +38,32 @@ class TrainConfig:
     threads: int = 2
     augment: Augment = field(default_factory=Augment)
     mixed_precision: str = "auto"  # "auto" (bf16 forward where the CPU has native bf16), "bf16" or "off"
-    device: str = "auto"  # "auto" (CUDA where torch sees it, else the CPU), "cpu" or "cuda"
-    # Each step's batch in this many equal parts, their gradients summed (each part's loss / parts): the
-    # one-process twin of as many ranks (batch statistics and loss normalisation per part, as per rank).
-    micro_batches: int = 1
     checkpoint_every: int = 0  # steps between resumable training states written next to the output (0: none)
     resume: bool = False  # continue from the training state next to the output, when there is one
 
 
 @dataclass
-class DistillConfig(TrainConfig):
-    """Mono distillation: the shared fields, plus photos to distil on and the relative-depth loss's weights."""
+class TeacherConfig(TrainConfig):
+    """What distillation from a teacher adds, for every task: the teacher and its output cache, ground truth mixed
+    in, learning-curve measurements, and the ranks or micro-batches that share each batch."""
+
+    teacher: str = "sgbm"
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    cache: str | None = None  # teacher-output cache directory; None computes every prediction afresh
+    gt_weight: float = 0.0  # weight of the scenes' exact ground truth next to the teacher's targets
+    eval_every: int = 0  # steps between held-out measurements for the learning curve (0: none)
+    device: str = "auto"  # "auto" (CUDA where torch sees it, else the CPU), "cpu" or "cuda"
+    # Each step's batch in this many equal parts, their gradients summed (each part's loss / parts): the
+    # one-process twin of as many ranks (batch statistics and loss normalisation per part, as per rank).
+    micro_batches: int = 1
+
+
+@dataclass
+class DistillConfig(TeacherConfig):
+    """Mono distillation: a teacher's fields, plus photos to distil on, weights to start from and the
+    relative-depth loss's weights."""
 
     images: str | None = None  # a folder of JPEG/PNG photos to distil on instead of procedural scenes
-    pairs: str | None = None  # self:stereo: a folder of rectified pairs (left/, right/, calib.txt) instead of scenes
-    frames: str | None = None  # self:video: a folder of frames (sorted by name) or a video file instead of sequences
-    intrinsics: str | None = None  # self:video --frames: 3×3 K or fx fy cx cy (default FOLDER/intrinsics.txt)
-    frame_step: int = 1  # self:video --frames: keep every K-th frame (a long or slow video)
     holdout: int | None = None  # photos kept for verify (default 10 %, at least 1)
     max_side: int = 1024  # photos are shrunk to this longer side before the teacher sees them
     init: str | None = None  # weights to start from (official MiDaS v2.1 small .pt, or a student checkpoint)
@@ -68,8 +73,8 @@ class DistillConfig(TrainConfig):
 
 
 @dataclass
-class StereoDistillConfig(TrainConfig):
-    """Stereo distillation: the shared fields with a pair student's defaults, plus the scenes' aspect and the
+class StereoDistillConfig(TeacherConfig):
+    """Stereo distillation: a teacher's fields with a pair student's defaults, plus the scenes' aspect and the
     smooth-L1 transition."""
 
     model: str = "stereo_small"

@@ -1,5 +1,6 @@
 """Distillation set: training images (procedural scenes or a user's photos), the teacher's prediction for each,
-and the student's inputs.
+and the student's inputs, for every task (a task names the views its student reads and how a teacher's map
+becomes a target).
 
 The teacher sees each image at its own resolution (procedural scenes are made at `teacher_scale`× the
 student's input size: stereo matching is better at higher resolution); its prediction and validity are then
@@ -10,30 +11,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgedepth.data.sample import StereoSample
+from edgedepth.errors import ConfigError
 from edgedepth.progress import progress_bar
-from edgedepth.teachers.base import Teacher
+from runtime.bundle import DISPARITY
 from runtime.preprocess import prepare_input, resize_bilinear
+
+if TYPE_CHECKING:  # the teachers import torch; this module is named by the task registry, which must not
+    from edgedepth.teachers.base import Teacher
 
 
 @dataclass
 class DistillSet:
-    """Student inputs (N×3×H×W, normalised), teacher targets (N×H×W) and their validity (N×H×W bool); the
-    scenes' exact disparity and its validity (N×H×W) when ground truth is mixed in, else None."""
+    """The student's inputs per view (name → N×3×H×W, normalised, in the order the model takes them), the
+    teacher's targets (N×H×W) and their validity (N×H×W bool), the inputs' normalisation, and the scenes' exact
+    disparity and its validity (N×H×W) when ground truth is mixed in, else None."""
 
-    images: np.ndarray
+    views: dict[str, np.ndarray]
     targets: np.ndarray
     masks: np.ndarray
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     gt: np.ndarray | None = None
     gt_masks: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.targets.shape[0])
+
+    def inputs(self, index: np.ndarray) -> list[np.ndarray]:
+        """The model's inputs for the samples at `index`, in call order."""
+        return [view[index] for view in self.views.values()]
 
 
 def teacher_target(teacher: Teacher, sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +60,16 @@ def teacher_target(teacher: Teacher, sample: StereoSample, height: int, width: i
     return target, mask
 
 
+def teacher_disparity(teacher: Teacher, sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's disparity resized to (height, width) and rescaled to that width's pixels, and its validity."""
+    if teacher.kind != DISPARITY:
+        raise ConfigError(f"stereo distillation needs a disparity teacher; {teacher.name!r} predicts {teacher.kind}")
+    target, mask = teacher_target(teacher, sample, height, width)
+    # Disparity is a horizontal distance: resizing the width by r multiplies it by r.
+    target = (target * np.float32(width / sample.shape[1])).astype(np.float32)
+    return target, mask
+
+
 def ground_truth(sample: StereoSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The sample's exact disparity (pixels of `width`) and validity at (height, width); all invalid without."""
     if sample.disparity is None:
@@ -59,26 +80,15 @@ def ground_truth(sample: StereoSample, height: int, width: int) -> tuple[np.ndar
     return np.where(valid, small.disparity, 0.0).astype(np.float32), valid
 
 
-Target = Callable[[Teacher, StereoSample, int, int], tuple[np.ndarray, np.ndarray]]
+Target = Callable[["Teacher", StereoSample, int, int], tuple[np.ndarray, np.ndarray]]
 
 
-@dataclass
-class Labelled:
-    """Stacked training arrays: the student's inputs per view (N×3×H×W, normalised), the teacher's targets and
-    their validity (N×H×W), and the samples' exact disparity and its validity when asked for (else None)."""
-
-    inputs: dict[str, np.ndarray]
-    targets: np.ndarray
-    masks: np.ndarray
-    gt: np.ndarray | None
-    gt_masks: np.ndarray | None
-
-
-def label_samples(teacher: Teacher, spec: dict, samples: Sequence[StereoSample], views: Sequence[str] = ("left",),
-                  target: Target = teacher_target, with_gt: bool = False, progress: bool = True) -> Labelled:
+def build_distill_set(teacher: Teacher, spec: dict, samples: Sequence[StereoSample], progress: bool = True,
+                      with_gt: bool = False, views: Sequence[str] = ("left",),
+                      target: Target = teacher_target) -> DistillSet:
     """Run the teacher once on each sample (its own resolution) and stack the student's inputs (each of `views`
-    of the sample) and the targets `target(teacher, sample, height, width)` at the student's input size; with
-    `with_gt`, the samples' exact disparity too. One builder for every task's distillation set."""
+    of the sample, prepared as `spec` says) and the targets `target(teacher, sample, height, width)` at the
+    student's input size; with `with_gt`, the samples' exact disparity too. One builder for every task."""
     _, _, height, width = spec["shape"]
     inputs: dict[str, list[np.ndarray]] = {view: [] for view in views}
     targets, masks, gts, gt_masks = [], [], [], []
@@ -92,23 +102,7 @@ def label_samples(teacher: Teacher, spec: dict, samples: Sequence[StereoSample],
             gt, gt_mask = ground_truth(sample, height, width)
             gts.append(gt)
             gt_masks.append(gt_mask)
-    return Labelled({view: np.stack(arrays) for view, arrays in inputs.items()}, np.stack(targets), np.stack(masks),
-                    np.stack(gts) if with_gt else None, np.stack(gt_masks) if with_gt else None)
-
-
-def normalization(spec: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) of an input spec, as the distillation sets record them."""
     norm = spec["normalization"]
-    return tuple(norm["mean"]), tuple(norm["std"])
-
-
-def build_distill_set(
-    teacher: Teacher,
-    spec: dict,
-    samples: Sequence[StereoSample],
-    progress: bool = True,
-    with_gt: bool = False,
-) -> DistillSet:
-    """The mono distillation set: each sample's left view and the teacher's targets at the student's input size."""
-    data = label_samples(teacher, spec, samples, ("left",), teacher_target, with_gt, progress)
-    return DistillSet(data.inputs["left"], data.targets, data.masks, *normalization(spec), data.gt, data.gt_masks)
+    return DistillSet({view: np.stack(arrays) for view, arrays in inputs.items()}, np.stack(targets),
+                      np.stack(masks), tuple(norm["mean"]), tuple(norm["std"]),
+                      np.stack(gts) if with_gt else None, np.stack(gt_masks) if with_gt else None)

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -231,53 +232,82 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
     optimizer = make_optimizer(model, config)
     first, losses, seconds_before = _resumed(state, model, optimizer, rng, monitor)
     net = wrap(model, world)
-    monitor_seconds = 0.0
-    start = time.perf_counter() - seconds_before
+    clock = _Clock(time.perf_counter() - seconds_before)
     bar = progress_bar(range(first, config.steps), desc=desc, disable=not (progress and world.main), unit="step",
                        initial=first, total=config.steps)
     with mixed_precision(model, precision, device_type), narrow_batchnorm_nchw(model), \
             stop_on_sigint(state is not None) as stop:
         for step in bar:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, config)
-            try:
-                if micro * world.size == 1:
-                    value, stopping = _plain_step(batch_loss, rng, optimizer), bool(stop)
-                else:
-                    value, stopping = _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
-            except NonFiniteGradient as bad:
-                if math.isfinite(bad.loss):
-                    bar.close()
-                    raise EdgeDepthError(f"the training gradient became non-finite at step {step + 1} of "
-                                         f"{config.steps} (loss {bad.loss:.4g}); the step was not taken and nothing "
-                                         "was written (a lower --lr, or the data, is where to look)") from None
-                value, stopping = bad.loss, False  # a non-finite loss: reported just below
+            value, stopping = _take_step(step, model, net, batch_loss, rng, optimizer, config, micro, world, stop, bar)
             losses.append(value)
-            if not math.isfinite(value):
-                bar.close()
-                raise EdgeDepthError(f"the training loss became {value} at step {step + 1} of {config.steps}; "
-                                     "the weights are no longer usable and nothing was written (a lower --lr, or "
-                                     "the data, is where to look)")
+            _check_finite(value, step, config, bar)
             if monitor is not None:
-                paused = time.perf_counter()
-                _monitored(monitor, model, world.device)(model, step + 1, paused - start - monitor_seconds,
-                                                         step == config.steps - 1)
-                monitor_seconds += time.perf_counter() - paused
+                _monitor_step(monitor, model, world, step, config, clock)
             if step % 20 == 0 or step == config.steps - 1:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if state is not None and (stopping or state.due(step + 1, config.steps)):
-                saved = _save_state(state, step + 1, model, optimizer, rng, losses,
-                                    time.perf_counter() - start - monitor_seconds, monitor, world)
+                saved = _save_state(state, step + 1, model, optimizer, rng, losses, clock.training(), monitor, world)
                 if stopping:
                     bar.close()
                     raise TrainingInterrupted(step + 1, config.steps, saved)
-    seconds = round(time.perf_counter() - start, 2)
+    seconds = round(time.perf_counter() - clock.start, 2)
     model.to(device="cpu", memory_format=torch.contiguous_format).eval()
-    timing = {"monitor_seconds": round(monitor_seconds, 2)} if monitor is not None else {}
+    timing = {"monitor_seconds": round(clock.monitor_seconds, 2)} if monitor is not None else {}
     split = {"ranks": world.size, "micro_batches": micro} if micro * world.size > 1 else {}
     resumed = {"resumed_at_step": first} if first else {}
     return {"steps": config.steps, "seconds": seconds, **timing, **split, **resumed, "precision": precision,
             **_loss_ends(losses)}
+
+
+@dataclass
+class _Clock:
+    """The loop's time: wall time since `start`, of which `monitor_seconds` went to the monitor."""
+
+    start: float
+    monitor_seconds: float = 0.0
+
+    def training(self) -> float:
+        """Seconds of training so far (the monitor's left out)."""
+        return time.perf_counter() - self.start - self.monitor_seconds
+
+
+def _take_step(step: int, model: torch.nn.Module, net: torch.nn.Module, batch_loss: BatchLoss,
+               rng: np.random.Generator, optimizer: torch.optim.Optimizer, config: LoopConfig, micro: int,
+               world: World, stop: Any, bar: Any) -> tuple[float, bool]:
+    """Step `step` (0-based) at its learning rate: (its loss, whether to stop after it). A non-finite gradient
+    under a finite loss ends the run in one line, the step not taken; under a non-finite loss the loss is returned
+    (`_check_finite` reports it)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, config)
+    try:
+        if micro * world.size == 1:
+            return _plain_step(batch_loss, rng, optimizer), bool(stop)
+        return _split_step(model, net, batch_loss, rng, optimizer, config, micro, world, stop)
+    except NonFiniteGradient as bad:
+        if math.isfinite(bad.loss):
+            bar.close()
+            raise EdgeDepthError(f"the training gradient became non-finite at step {step + 1} of "
+                                 f"{config.steps} (loss {bad.loss:.4g}); the step was not taken and nothing "
+                                 "was written (a lower --lr, or the data, is where to look)") from None
+        return bad.loss, False
+
+
+def _check_finite(value: float, step: int, config: LoopConfig, bar: Any) -> None:
+    """End the run in one line when step `step`'s loss is not finite: the weights are no longer usable."""
+    if not math.isfinite(value):
+        bar.close()
+        raise EdgeDepthError(f"the training loss became {value} at step {step + 1} of {config.steps}; "
+                             "the weights are no longer usable and nothing was written (a lower --lr, or "
+                             "the data, is where to look)")
+
+
+def _monitor_step(monitor: Monitor, model: torch.nn.Module, world: World, step: int, config: LoopConfig,
+                  clock: _Clock) -> None:
+    """The monitor after step `step` (0-based), given the training seconds so far; its own time is clocked apart."""
+    paused = time.perf_counter()
+    _monitored(monitor, model, world.device)(model, step + 1, paused - clock.start - clock.monitor_seconds,
+                                             step == config.steps - 1)
+    clock.monitor_seconds += time.perf_counter() - paused
 
 
 def _resumed(state: TrainingState | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

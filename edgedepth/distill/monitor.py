@@ -57,7 +57,7 @@ def _held_out(count: int, height: int, width: int, family: str) -> list[StereoSa
 def mono_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Evaluator:
     """δ1 and AbsRel (MiDaS alignment) on `count` held-out scenes and on the motorcycle, for a mono student;
     the top-to-bottom gradient's δ1 on both (the report's baseline row) as baselines."""
-    from edgedepth.evaluation import gradient_rows
+    from edgedepth.scoring import gradient_rows
     _, _, height, width = spec["shape"]
     scenes = _held_out(count, height, width, family)
     motorcycle = get_dataset("motorcycle", max_width=448)[0]

@@ -69,7 +69,7 @@ def teacher_of(identity: dict, cache: str | None = None) -> Teacher:
     the output cache when a cache directory is given."""
     if "name" not in identity:
         raise EdgeDepthError("the student checkpoint does not name its teacher; measuring needs one as reference")
-    return build_teacher(identity["name"], identity.get("params", {}), cache)
+    return build_teacher(identity.get("reference", identity["name"]), identity.get("params", {}), cache)
 
 
 @dataclass

@@ -8,7 +8,6 @@ from edgedepth.teachers.monodepth2 import Monodepth2Teacher
 from edgedepth.teachers.onnx_model import ONNXDepthTeacher
 from edgedepth.teachers.raft_stereo import RAFTStereoTeacher
 from edgedepth.teachers.registry import TeacherConfigError, create_teacher, list_teachers, register_teacher
-from edgedepth.teachers.selfsup import SelfSupervision
 from edgedepth.teachers.sgbm import SGBMTeacher
 
 register_teacher("sgbm", SGBMTeacher)
@@ -18,7 +17,6 @@ register_teacher("midas_v21_small", MidasV21SmallTeacher, location="checkpoint")
 register_teacher("hf", HFDepthTeacher, location="path")
 register_teacher("monodepth2", Monodepth2Teacher, location="path")
 register_teacher("aanet", AANetTeacher, location="checkpoint")
-register_teacher("self", SelfSupervision, location="mode")
 
 __all__ = [
     "KINDS",
@@ -29,7 +27,6 @@ __all__ = [
     "Prediction",
     "RAFTStereoTeacher",
     "SGBMTeacher",
-    "SelfSupervision",
     "Teacher",
     "TeacherConfigError",
     "create_teacher",
