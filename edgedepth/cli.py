@@ -14,6 +14,7 @@ from edgedepth.data.procedural import SCENE_FAMILIES
 from edgedepth.distill.config import DEVICE_CHOICES, MIXED_PRECISION_CHOICES
 from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
+from edgedepth.progress import quiet_library_bars
 from edgedepth.recipes import DEFAULT, load_recipe
 from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
@@ -667,6 +668,7 @@ COMMANDS = {"demo": _cmd_demo, "distill": _cmd_distill, "export": _cmd_export, "
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line on stderr and exit 2, an operating-system failure
     (a full disk, a vanished folder) one line and exit 1; anything else is a bug and keeps its traceback."""
+    quiet_library_bars()
     args = build_parser().parse_args(argv)
     try:
         code = COMMANDS[args.command](args)

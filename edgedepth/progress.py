@@ -4,12 +4,14 @@ end; a log then holds a dozen lines rather than every `\\r` refresh of a bar."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Generic, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TextIO, TypeVar
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 T = TypeVar("T")
 
@@ -24,10 +26,20 @@ def progress_bar(iterable: Iterable[T] | None = None, *, desc: str, unit: str, t
     that stream is a terminal, else a `LogProgress` with the same interface that writes plain lines."""
     stream = sys.stderr if file is None else file
     if _is_terminal(stream):
+        from tqdm import tqdm
+
         return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, disable=disable, delay=delay,
                     file=stream)
     return LogProgress(iterable, desc=desc, unit=unit, total=total, initial=initial, disable=disable, delay=delay,
                        file=stream)
+
+
+def quiet_library_bars(stream: TextIO | None = None) -> None:
+    """Off a terminal, turn off the tqdm bars that libraries draw (coremltools' conversion passes, ai-edge-quantizer's
+    calibration): a log then holds edgedepth's own lines, not thousands of refreshes. tqdm reads TQDM_DISABLE when it
+    is first imported, so this runs before anything imports it; a TQDM_DISABLE the user set wins."""
+    if not _is_terminal(sys.stderr if stream is None else stream):
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 from tqdm import tqdm
 
-from edgedepth.progress import LogProgress, progress_bar
+from edgedepth.progress import LogProgress, progress_bar, quiet_library_bars
 
 
 class Terminal(io.StringIO):
@@ -79,3 +82,23 @@ def test_a_terminal_gets_tqdm() -> None:
     assert isinstance(bar, tqdm)
     assert list(bar) == list(range(5))
     assert "\r" in stream.getvalue()
+
+
+def test_library_bars_are_turned_off_in_a_log_and_kept_on_a_terminal(monkeypatch):
+    """A library's own tqdm bar (coremltools, ai-edge-quantizer) writes nothing when edgedepth's output is a log."""
+    script = ("import io, sys; from edgedepth.progress import quiet_library_bars; quiet_library_bars(); "
+              "from tqdm import tqdm; [None for _ in tqdm(range(50), desc='library')]")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and "library" not in done.stderr, done.stderr
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    quiet_library_bars(Terminal())
+    assert "TQDM_DISABLE" not in os.environ
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    quiet_library_bars(io.StringIO())
+    assert os.environ["TQDM_DISABLE"] == "0"  # the user's own setting wins

@@ -40,6 +40,7 @@ from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_predi
 from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.threads import torch_threads
 from runtime.bundle import METRIC, RELATIVE
+from runtime.errors import first_line
 
 MODEL_CLASSES = {
     "depth_anything": "DepthAnythingForDepthEstimation",
@@ -50,12 +51,6 @@ ACCEPTED = ("a Depth Anything (V1/V2), DPT / MiDaS v3.x or ZoeDepth depth-estima
             "(config.json model_type depth_anything, dpt or zoedepth)")
 HALF = (0.5, 0.5, 0.5)
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (transformers' messages run to many lines)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _transformers() -> Any:
@@ -83,7 +78,7 @@ def resolve_folder(path: str) -> Path:
         try:
             cached = try_to_load_from_cache(path, "config.json")
         except Exception as exc:
-            raise EdgeDepthError(f"hf:{path}: not a usable repo id ({_first_line(exc)})") from None
+            raise EdgeDepthError(f"hf:{path}: not a usable repo id ({first_line(exc)})") from None
         if isinstance(cached, str):
             return Path(cached).parent
         raise EdgeDepthError(f"hf:{path}: no such folder, and no snapshot of {path!r} with a config.json in the "
@@ -100,7 +95,7 @@ def read_config(folder: Path, path: str) -> dict[str, Any]:
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EdgeDepthError(f"hf:{path}: cannot read {file}: {_first_line(exc)}") from None
+        raise EdgeDepthError(f"hf:{path}: cannot read {file}: {first_line(exc)}") from None
     if not isinstance(config, dict):
         raise EdgeDepthError(f"hf:{path}: {file} is not a JSON object")
     return config
@@ -202,7 +197,7 @@ def _processor_overrides(folder: Path, path: str) -> dict[str, Any]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EdgeDepthError(f"hf:{path}: cannot read {file}: {_first_line(exc)}") from None
+        raise EdgeDepthError(f"hf:{path}: cannot read {file}: {first_line(exc)}") from None
     found: dict[str, Any] = {}
     size = data.get("size")
     if isinstance(size, int) and size > 0:
@@ -313,7 +308,7 @@ class HFDepthTeacher(Teacher):
                 str(self.folder), local_files_only=True, use_safetensors=safetensors, dtype=torch.float32,
                 output_loading_info=True)
         except Exception as exc:
-            raise EdgeDepthError(f"hf:{self.path}: cannot load it as {class_name}: {_first_line(exc)}") from exc
+            raise EdgeDepthError(f"hf:{self.path}: cannot load it as {class_name}: {first_line(exc)}") from exc
         missing = sorted(info.get("missing_keys") or ())
         if missing:
             raise EdgeDepthError(f"hf:{self.path}: the weights lack {len(missing)} of the model's tensors (e.g. "

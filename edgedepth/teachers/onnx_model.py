@@ -18,11 +18,10 @@ from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_prediction
 from edgedepth.teachers.registry import TeacherConfigError
-from runtime.bundle import sha256_file
-from runtime.preprocess import prepare_input
+from runtime.bundle import LAYOUTS, sha256_file
+from runtime.preprocess import output_map, prepare_input
 from runtime.threads import capped_threads
 
-LAYOUTS = ("NCHW", "NHWC")
 _INPUT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
 
@@ -58,16 +57,14 @@ def pad_amounts(height: int, width: int, target_h: int, target_w: int) -> tuple[
     return pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2
 
 
-def output_map(arr: np.ndarray, name: str) -> np.ndarray:
-    """One H×W float32 map from an output shaped H×W, 1×H×W, 1×1×H×W or 1×H×W×1; other shapes fail in one line."""
-    arr = np.asarray(arr)
-    shape = list(arr.shape)
-    if arr.ndim == 4 and arr.shape[0] == 1 and arr.shape[1] == 1:
-        arr = arr[0, 0]
-    elif arr.ndim == 4 and arr.shape[0] == 1 and arr.shape[3] == 1:
-        arr = arr[0, ..., 0]
-    elif arr.ndim == 3 and arr.shape[0] == 1:
-        arr = arr[0]
+def teacher_map(arr: np.ndarray, name: str) -> np.ndarray:
+    """One H×W float32 map from a teacher's output (`runtime.preprocess.output_map`'s rule: batch and channel axes
+    of size 1 dropped), at least 2×2; anything else fails in one line naming the output."""
+    shape = list(np.shape(arr))
+    try:
+        arr = output_map(arr)
+    except ValueError:
+        arr = np.zeros((0, 0))
     if arr.ndim != 2 or min(arr.shape) < 2:
         raise EdgeDepthError(f"onnx: output '{name}' has shape {shape}, not one depth map "
                              "(expected H×W, 1×H×W, 1×1×H×W or 1×H×W×1)")
@@ -195,7 +192,7 @@ class ONNXDepthTeacher(Teacher):
         net_h, net_w = self.input_size
         if not self.keep_aspect:
             feed = prepare_input(image, self._spec(net_h, net_w))
-            return output_map(self.session.run([self.output_name], {self.input_name: feed})[0], self.output_name)
+            return teacher_map(self.session.run([self.output_name], {self.input_name: feed})[0], self.output_name)
         height, width = image.shape[:2]
         scale = min(net_h / height, net_w / width)
         fit_h, fit_w = min(net_h, max(1, round(height * scale))), min(net_w, max(1, round(width * scale)))
@@ -204,7 +201,7 @@ class ONNXDepthTeacher(Teacher):
         spatial = [(top, bottom), (left, right)]
         pads = [(0, 0), (0, 0), *spatial] if self.layout == "NCHW" else [(0, 0), *spatial, (0, 0)]
         feed = np.pad(feed, pads, mode="edge")
-        out = output_map(self.session.run([self.output_name], {self.input_name: feed})[0], self.output_name)
+        out = teacher_map(self.session.run([self.output_name], {self.input_name: feed})[0], self.output_name)
         sy, sx = out.shape[0] / net_h, out.shape[1] / net_w
         y0, y1 = round(top * sy), round((top + fit_h) * sy)
         x0, x1 = round(left * sx), round((left + fit_w) * sx)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from edgedepth.checkpoint import checkpoint_sha256
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
+from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from edgedepth.teachers.aanet.model import CONFIGS, AANet, architecture_config
 from edgedepth.teachers.aanet.weights import architecture_of, load_official_state_dict, read_official_checkpoint
 from edgedepth.teachers.base import (
@@ -33,9 +34,6 @@ from edgedepth.teachers.registry import TeacherConfigError
 from edgedepth.teachers.stereo_network import StereoNetworkTeacher
 from edgedepth.threads import torch_threads
 from runtime.bundle import DISPARITY
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class AANetTeacher(StereoNetworkTeacher):
