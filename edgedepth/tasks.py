@@ -21,6 +21,7 @@ from edgedepth.distill.dataset import Target, teacher_disparity, teacher_target
 from edgedepth.errors import ConfigError, EdgeDepthError
 from edgedepth.scoring import DEPTH_SCORING, DISPARITY_SCORING, Scoring, row_metrics
 from runtime.bundle import DISPARITY, MONO, STEREO
+from runtime.registry import Registry
 
 
 def _depth_loss(*args: Any) -> Any:
@@ -89,27 +90,22 @@ class Task:
             raise ConfigError(f"{name} needs an input size in multiples of {stride}, got {height}x{width}")
 
 
-_TASKS: dict[str, Task] = {}
+TASKS: Registry[Task] = Registry("task", key=lambda task: task.name, error=EdgeDepthError)
 
 
 def register_task(task: Task) -> Task:
     """Make `task` reachable by its name; a name is registered once."""
-    if task.name in _TASKS and _TASKS[task.name] != task:
-        raise ValueError(f"task name '{task.name}' is taken")
-    _TASKS[task.name] = task
-    return task
+    return TASKS.register(task)
 
 
 def get_task(name: str) -> Task:
     """The task registered as `name`; a one-line error for an unknown one."""
-    if name not in _TASKS:
-        raise EdgeDepthError(f"unknown task '{name}' (known: {', '.join(_TASKS)})")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def list_tasks() -> list[str]:
     """Registered task names, in registration order (the first is the default)."""
-    return list(_TASKS)
+    return [name for name, _ in TASKS.items()]
 
 
 MONO_TASK = register_task(Task(

@@ -21,7 +21,7 @@ from edgedepth.distill.config import TrainConfig
 from edgedepth.distill.dataset import ground_truth
 from edgedepth.distill.loop import on_device
 from edgedepth.distill.objectives import Objective, Run, register_objective
-from edgedepth.distill.objectives.registry import _OBJECTIVES
+from edgedepth.distill.objectives.registry import OBJECTIVES
 from edgedepth.distill.train import train
 from edgedepth.losses import ssi_loss
 from edgedepth.tasks import Task
@@ -72,7 +72,7 @@ def toy_objective():
     """Step 3: one registry line (and its removal afterwards, so other tests see the builtin set)."""
     register_objective(ExactDepth)
     yield
-    _OBJECTIVES.pop(ExactDepth.name, None)
+    OBJECTIVES.unregister(ExactDepth.name)
 
 
 def test_a_toy_objective_trains_through_the_library(toy_objective, tmp_path: Path) -> None:

@@ -37,8 +37,6 @@ DEVICE_LIBRARIES = {
 OPTIONAL_DEVICE_LIBRARIES = {"cv2": "portrait's disc blur: OpenCV's filter2D when installed, numpy's FFT otherwise"}
 # Files that name project modules in strings instead of importing them, and why each cannot import them directly.
 DOTTED_LOOKUPS = {
-    "edgedepth/tasks.py": "a task names its config, distillation and row metrics as 'module:attribute' so that "
-                          "importing the task table (the CLI's help, the specs) imports no torch",
     "export/registry.py": "each format module imports the registry to register itself: importing them here at "
                           "module level would be a file cycle, so they are named and imported on first lookup",
     "runtime/runners/registry.py": "each runner module imports the registry to register itself: importing them "

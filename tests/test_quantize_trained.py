@@ -21,9 +21,9 @@ from edgedepth.checkpoint import load_student  # noqa: E402
 from edgedepth.cli import main  # noqa: E402
 from edgedepth.data.calibration import calibration_inputs  # noqa: E402
 from edgedepth.distill.config import DistillConfig  # noqa: E402
+from edgedepth.distill.train import train  # noqa: E402
 from edgedepth.specs import input_spec  # noqa: E402
 from edgedepth.stages.export import export_many  # noqa: E402
-from edgedepth.tasks import get_task  # noqa: E402
 from quantize.registry import get_method  # noqa: E402
 from runtime.bundle import load_bundle  # noqa: E402
 from runtime.runners.litert import LiteRTRunner  # noqa: E402
@@ -42,7 +42,7 @@ SANE_SCALE = 1e-7
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("trained") / "student.safetensors"
-    get_task("mono").distill(TRAINING, path, progress=False)
+    train(TRAINING, path, progress=False)
     model, info = load_student(path)
     return path, model, info
 

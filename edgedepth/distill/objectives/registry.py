@@ -21,6 +21,7 @@ from edgedepth.errors import ConfigError
 from edgedepth.models import create_model
 from edgedepth.tasks import Task, get_task
 from runtime.bundle import MONO
+from runtime.registry import Registry
 
 
 class Objective:
@@ -72,7 +73,7 @@ class Objective:
         raise NotImplementedError
 
 
-_OBJECTIVES: dict[str, Objective] = {}
+OBJECTIVES: Registry[Objective] = Registry("objective", key=lambda objective: objective.name, error=ConfigError)
 DEFAULT_OBJECTIVE = "distill"  # what `edgedepth distill` trains by unless told otherwise: a teacher's predictions
 
 ObjectiveClass = TypeVar("ObjectiveClass", bound=type[Objective])
@@ -80,27 +81,25 @@ ObjectiveClass = TypeVar("ObjectiveClass", bound=type[Objective])
 
 def register_objective(cls: ObjectiveClass) -> ObjectiveClass:
     """Class decorator: make an objective reachable by its `name`; a name is registered once."""
-    if cls.name in _OBJECTIVES:
+    if cls.name in OBJECTIVES.names():
         raise ValueError(f"objective {cls.name!r} is registered twice")
-    _OBJECTIVES[cls.name] = cls()
+    OBJECTIVES.register(cls())
     return cls
 
 
 def get_objective(name: str) -> Objective:
     """The objective registered as `name`; a one-line error for an unknown one."""
-    if name not in _OBJECTIVES:
-        raise ConfigError(f"unknown objective '{name}' (known: {', '.join(list_objectives())})")
-    return _OBJECTIVES[name]
+    return OBJECTIVES.get(name)
 
 
 def list_objectives() -> list[str]:
     """Registered objective names: the default first, then the others in registration order."""
-    return sorted(_OBJECTIVES, key=lambda name: name != DEFAULT_OBJECTIVE)
+    return sorted(OBJECTIVES.names(), key=lambda name: name != DEFAULT_OBJECTIVE)
 
 
 def objective_of(config: Any) -> tuple[Objective, Task]:
     """The objective and the task a config belongs to (each config class belongs to one)."""
-    for objective in _OBJECTIVES.values():
+    for objective in OBJECTIVES.values():
         for name in objective.tasks:
             task = get_task(name)
             if objective.config_class(task) is type(config):
@@ -118,7 +117,7 @@ def unavailable(flag: str, name: str, objective: Objective, task: Task) -> str:
     task or objective it is not for, and the objectives that take it."""
     for_task = any(has_field(objective, get_task(other), name) for other in objective.tasks)
     where = f"--task {task.name}" if for_task else f"--objective {objective.name}"
-    takers = [other.name for other in _OBJECTIVES.values() if other is not objective
+    takers = [other.name for other in OBJECTIVES.values() if other is not objective
               and any(has_field(other, get_task(t), name) for t in other.tasks)]
     return f"{flag}: not available with {where}" + (f"; use it with --objective {' or '.join(takers)}"
                                                      if takers else "")
