@@ -16,6 +16,7 @@ import numpy as np
 
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import EdgeDepthError
+from edgedepth.models.midas_small import IMAGENET_MEAN, IMAGENET_STD
 from edgedepth.teachers.base import MONO_KINDS, Prediction, Teacher, dense_prediction
 from edgedepth.teachers.registry import TeacherConfigError
 from runtime.bundle import LAYOUTS, sha256_file
@@ -104,8 +105,8 @@ class ONNXDepthTeacher(Teacher):
         path: str,
         kind: str | None = None,
         size: str | list[int] | None = None,
-        mean: Any = (0.485, 0.456, 0.406),
-        std: Any = (0.229, 0.224, 0.225),
+        mean: Any = IMAGENET_MEAN,
+        std: Any = IMAGENET_STD,
         layout: str = "NCHW",
         threads: int | None = None,
         output: str | None = None,
