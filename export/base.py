@@ -19,6 +19,7 @@ from export.parity import MAX_FP32_ABS_REL, reference_inputs, torch_vs_bundle
 from export.precision import FLOAT_REFERENCE, Precision
 from quantize.calibration import CalibrationItem, calibration_sha256, item_arrays
 from quantize.registry import get_method
+from quantize.verify import check_runs_here
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
 from runtime.errors import RequestError
@@ -134,6 +135,8 @@ class Exporter(ABC):
             checks = self.check_bundle(load_bundle(tmp), row)
             if checks is not None:
                 manifest["checks"] = checks
+            if row.quantizer is not None:  # a quantized graph can abort its backend: try it in a child first
+                check_runs_here(load_bundle(tmp))
             parity = self.measure_parity(request, row, load_bundle(tmp))
             enforce_fp32_gate(self.format, row, parity)
             manifest["parity"] = parity

@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from quantize.ranges import floor_ranges
+from quantize.ranges import floor_ranges, floored, range_width
 from runtime.threads import capped_threads
 
 # ai-edge-quantizer's recipes, by its own names; which precision each writes is `quantize.registry`'s to say.
 STATIC_INT8, DYNAMIC_INT8, FLOAT16 = "static_wi8_ai8", "dynamic_wi8_afp32", "float_casting"
 RECIPES = (STATIC_INT8, DYNAMIC_INT8, FLOAT16)
+# XNNPACK's int8 ADD needs each input's scale at least 2^-10 of the output's; one power of two of margin.
+ADD_INPUT_RATIO = 2.0**-9
 # litert-torch names the single signature of a converted module this way.
 SIGNATURE = "serving_default"
 
@@ -54,11 +56,17 @@ def _recipe_quantizer(model: bytes, recipe_name: str, float_io: bool) -> tuple[A
                    "activations": "float32, quantized to int8 per call by the kernels", "io": "float32"}
     if recipe_name == STATIC_INT8:
         q.load_quantization_recipe(recipe.static_wi8_ai8())
+        # A ReLU that is not fused into the op before it (a residual unit's first activation: its input also feeds
+        # the skip) has no int8 XNNPACK kernel: quantized, it splits the graph into several delegate partitions
+        # with LiteRT's own kernels between them. Kept float (dequantize → ReLU → quantize), XNNPACK takes it all.
+        q.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName.RELU,
+                                     algorithm_key=AlgorithmName.NO_QUANTIZE)
         if float_io:
             for end in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
                 q.update_quantization_recipe(regex=".*", operation_name=end, algorithm_key=AlgorithmName.NO_QUANTIZE)
         return q, {"method": "ai-edge-quantizer static_wi8_ai8", "weights": "int8 per-channel symmetric",
-                   "activations": "int8 per-tensor asymmetric (min/max over the calibration set)",
+                   "activations": "int8 per-tensor asymmetric (min/max over the calibration set); unfused ReLUs "
+                                  "float",
                    "io": "float32" if float_io else "int8"}
     raise ValueError(f"ai-edge-quantizer recipes: {', '.join(RECIPES)}, not '{recipe_name}'")
 
@@ -83,6 +91,7 @@ def quantize_tflite(model: bytes, recipe_name: str, input_name: str | list[str],
             entry["calibration_samples"] = len(calibration or [])
             entry["ranges"] = "min/max over all calibration samples"
             entry["floored_ranges"] = sorted(apply_range_floor(ranges))
+            entry["widened_add_inputs"] = sorted(apply_add_rule(model, ranges))
         result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
     return bytes(result.quantized_model), entry
 
@@ -100,17 +109,50 @@ def global_ranges(q: Any, input_name: str | list[str], calibration: list, thread
     return ranges
 
 
-def apply_range_floor(ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Raise every per-tensor activation range narrower than the model's floor (`quantize.ranges`) in place;
-    returns {tensor: new (min, max)} for the ones raised."""
-    per_tensor = {name: (float(np.min(qsv["min"])), float(np.max(qsv["max"]))) for name, qsv in ranges.items()
-                  if "min" in qsv and "max" in qsv and np.size(qsv["min"]) == 1 and np.size(qsv["max"]) == 1}
-    raised = floor_ranges(per_tensor)
+def _per_tensor(ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """{tensor: (min, max)} for the per-tensor activation ranges of ai-edge-quantizer's calibration result."""
+    return {name: (float(np.min(qsv["min"])), float(np.max(qsv["max"]))) for name, qsv in ranges.items()
+            if "min" in qsv and "max" in qsv and np.size(qsv["min"]) == 1 and np.size(qsv["max"]) == 1}
+
+
+def _raise(ranges: dict[str, Any], raised: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Write the widened (min, max) of `raised` into the calibration result in place; returns `raised`."""
     for name, (low, high) in raised.items():
         qsv = ranges[name]
         qsv["min"] = np.full_like(qsv["min"], low)
         qsv["max"] = np.full_like(qsv["max"], high)
     return raised
+
+
+def apply_range_floor(ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Raise every per-tensor activation range narrower than the model's floor (`quantize.ranges`) in place;
+    returns {tensor: new (min, max)} for the ones raised."""
+    return _raise(ranges, floor_ranges(_per_tensor(ranges)))
+
+
+def apply_add_rule(model: bytes, ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Widen each ADD input whose range is under ADD_INPUT_RATIO of the sum's, in place: XNNPACK adds int8 tensors
+    only when each input's scale is at least 2^-10 of the output's, and runs a refused ADD outside its graph (a
+    second delegate partition, LiteRT's own kernels between). Such an input moves the sum by less than a quarter
+    of the sum's own step, so the wider range costs nothing. Returns {tensor: new (min, max)}."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=bytes(model),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
+    known = _per_tensor(ranges)
+    raised: dict[str, tuple[float, float]] = {}
+    for op in interpreter._get_ops_details():
+        out = names.get(op["outputs"][0]) if op["op_name"] == "ADD" and len(op["outputs"]) else None
+        if out not in known:
+            continue
+        least = range_width(*known[out]) * ADD_INPUT_RATIO
+        for index in op["inputs"]:
+            name = names.get(index)
+            widened = floored(*raised.get(name, known[name]), least) if name in known else None
+            if widened is not None:
+                raised[name] = widened
+    return _raise(ranges, raised)
 
 
 def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str], recipe: str) -> dict[str, Any]:

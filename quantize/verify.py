@@ -1,8 +1,13 @@
-"""A quantized artifact is checked on its backend before anyone is told it exists: it must load, run, and be
-compared with the fp32 bundle it came from on the same inputs (the check `export` does against torch)."""
+"""A quantized artifact is checked on its backend before anyone is told it exists: it must load and run (first in
+a child process, since a backend may abort on a model it cannot prepare), and be compared with the fp32 bundle it
+came from on the same inputs (the check `export` does against torch)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,50 @@ def runner_here(fmt: str) -> tuple[type[Runner] | None, str]:
     return None, reason
 
 
+def run_isolated(bundle: Bundle, runner: str, threads: int, timeout_s: float = 600.0) -> None:
+    """Load `bundle` in the runner `runner` and run it once on zeros, in a child process: a backend that aborts on
+    a model it cannot prepare (XNNPACK does, on some degenerate scales) then costs the child, not this process.
+    ArtifactFailed, in one line, when the child fails or dies."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    args = [sys.executable, "-c", _CHILD, str(bundle.path), runner, str(threads)]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise ArtifactFailed(f"the {bundle.format} {bundle.precision} artifact did not finish one run in {runner} "
+                             f"within {timeout_s:.0f} s") from exc
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("INFO:")]
+        why = lines[-1].strip() if lines else "no message"
+        if done.returncode < 0:
+            why = f"the backend crashed ({signal.Signals(-done.returncode).name}); {why}"
+        raise ArtifactFailed(f"the {bundle.format} {bundle.precision} artifact does not run in {runner}: {why}")
+
+
+def smoke(bundle_dir: str, runner: str, threads: int) -> None:
+    """The child's side of `run_isolated`: load the bundle and run it once on zeros shaped as its inputs."""
+    from runtime.runners.registry import get_runner
+
+    bundle = load_bundle(bundle_dir)
+    feed = {spec["name"]: np.zeros(spec["shape"], np.dtype(spec["dtype"])) for spec in bundle.inputs}
+    with get_runner(runner)() as loaded:
+        loaded.load(bundle, threads)
+        loaded.infer(feed)
+
+
+_CHILD = "import sys; from quantize.verify import smoke; smoke(sys.argv[1], sys.argv[2], int(sys.argv[3]))"
+
+
+def check_runs_here(bundle: Bundle, threads: int = 2) -> str | None:
+    """`run_isolated` with the runner that can run `bundle` here; returns that runner's name, or None (and checks
+    nothing) when no backend for its format is installed on this machine."""
+    runner_cls, _ = runner_here(bundle.format)
+    if runner_cls is None:
+        return None
+    run_isolated(bundle, runner_cls.name, threads)
+    return runner_cls.name
+
+
 def verify_quantized(fp32: Bundle, bundle_dir: Path, calibration: list, threads: int = 2) -> dict[str, Any]:
     """Load the bundle written in `bundle_dir` and the fp32 bundle in the same backend, run both on the same
     inputs, and return the manifest's "parity" entry (agreement with fp32). ArtifactFailed, in one line, when
@@ -54,6 +103,7 @@ def verify_quantized(fp32: Bundle, bundle_dir: Path, calibration: list, threads:
     if runner_cls is None:
         return {"vs": "fp32-bundle", "status": "skipped", "reason": reason}
     candidate = load_bundle(bundle_dir)
+    run_isolated(candidate, runner_cls.name, threads)
     feeds, origin = check_inputs(fp32, calibration)
     with runner_cls() as reference, runner_cls() as runner:
         reference.load(fp32, threads)
