@@ -20,10 +20,10 @@ from edgedepth.data.registry import procedural_training_samples
 from edgedepth.distill.config import TrainConfig
 from edgedepth.distill.dataset import ground_truth
 from edgedepth.distill.loop import on_device
+from edgedepth.distill.losses import ssi_loss
 from edgedepth.distill.objectives import Objective, Run, register_objective
 from edgedepth.distill.objectives.registry import _OBJECTIVES
 from edgedepth.distill.train import train
-from edgedepth.losses import ssi_loss
 from edgedepth.tasks import Task
 from runtime.bundle import RELATIVE
 from runtime.preprocess import prepare_input

@@ -126,8 +126,8 @@ def test_console_script_help_and_exit_code(tmp_path):
 
 def test_demo_chain_writes_a_complete_run(tmp_path):
     """run_demo on a tiny configuration: every stage's files land in --out, nothing is left half-written."""
-    from edgedepth.demo import DemoConfig, run_demo
     from edgedepth.distill.config import DistillConfig
+    from edgedepth.stages.demo import DemoConfig, run_demo
     from edgedepth.stages.measure import EvalConfig
 
     config = DemoConfig(training=DistillConfig(input_size=(64, 96), scenes=4, steps=3, batch_size=2, threads=1),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgedepth.data import StereoSample
-from edgedepth.evaluation import EvalItem, teacher_row_metrics
+from edgedepth.evaluation.items import EvalItem, teacher_row_metrics
 from edgedepth.tasks import get_task
 from edgedepth.teachers import Prediction
 from runtime.bundle import RELATIVE

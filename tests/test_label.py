@@ -13,7 +13,7 @@ import pytest
 
 from edgedepth.cli import main
 from edgedepth.data.images import ImageFolder
-from edgedepth.label import my_share, parse_shard
+from edgedepth.stages.label import my_share, parse_shard
 from edgedepth.teachers.cache import CachedTeacher
 from edgedepth.teachers.registry import create_teacher
 from tests.helpers import tiny_onnx_model, write_photos

@@ -7,9 +7,9 @@ import pytest
 
 from edgedepth.checkpoint import load_student
 from edgedepth.distill.config import DistillConfig
+from edgedepth.distill.learning_curve import draw_learning_curve
 from edgedepth.distill.monitor import curve_path
 from edgedepth.distill.train import train
-from edgedepth.learning_curve import draw_learning_curve
 
 pytestmark = pytest.mark.slow
 

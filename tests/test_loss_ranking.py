@@ -11,7 +11,7 @@ import torch
 
 from edgedepth.data import get_dataset
 from edgedepth.distill.config import DistillConfig
-from edgedepth.losses import ssi_loss
+from edgedepth.distill.losses import ssi_loss
 
 SCENES = 16
 SEED = 1_000_003  # the held-out seed verify uses

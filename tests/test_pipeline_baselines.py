@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgedepth.data.sample import StereoSample
-from edgedepth.evaluation import (
+from edgedepth.evaluation.items import (
     BASELINE_CONSTANT,
     BASELINE_GRADIENT,
     EvalItem,

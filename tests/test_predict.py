@@ -252,7 +252,7 @@ def test_predict_runs_with_only_numpy_pillow_and_onnxruntime(probes, tmp_path):
 def test_the_demo_shows_a_portrait_and_a_stereo_point_cloud(probes, tmp_path):
     from plyfile import PlyData
 
-    from edgedepth.showcase import showcase
+    from edgedepth.stages.showcase import showcase
     from runtime.host.report_html import render_html
     from runtime.host.report_model import use_section
 

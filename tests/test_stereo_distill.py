@@ -12,9 +12,9 @@ from edgedepth.data import get_dataset
 from edgedepth.distill.augment import Augment, augment_pair
 from edgedepth.distill.config import StereoDistillConfig
 from edgedepth.distill.dataset import DistillSet, build_distill_set, teacher_disparity
+from edgedepth.distill.losses import masked_smooth_l1
 from edgedepth.distill.objectives.teacher import training_samples
 from edgedepth.distill.train import train
-from edgedepth.losses import masked_smooth_l1
 from edgedepth.tasks import get_task
 from edgedepth.teachers import create_teacher
 

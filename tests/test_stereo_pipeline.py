@@ -128,8 +128,8 @@ def test_disparity_is_restored_in_sample_pixels():
 
 
 def test_unknown_task_is_refused_before_training(tmp_path):
-    from edgedepth.demo import DemoConfig, run_demo
     from edgedepth.errors import EdgeDepthError
+    from edgedepth.stages.demo import DemoConfig, run_demo
 
     with pytest.raises(EdgeDepthError, match="unknown task 'depthless'"):
         run_demo(tmp_path / "x", DemoConfig(task="depthless"), progress=False)

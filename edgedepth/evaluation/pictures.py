@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedepth.evaluation import EvalItem
+from edgedepth.evaluation.items import EvalItem
 from runtime.bundle import METRIC, RELATIVE
 from runtime.colormap import colorize
 from runtime.host.panels import write_panels_png

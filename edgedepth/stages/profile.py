@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgedepth.adb import Adb, device_machine, find_adb
 from edgedepth.errors import EdgeDepthError
+from edgedepth.stages.adb import Adb, device_machine, find_adb
 from runtime.bundle import Bundle, load_bundle, sha256_file
 from runtime.host.litert_benchmark import (
     TOOL,

@@ -11,9 +11,9 @@ from edgedepth.checkpoint import load_student
 from edgedepth.distill.train import train
 from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
-from edgedepth.showcase import showcase
 from edgedepth.stages.export import Exports, export_many, plan_exports, record_failures
 from edgedepth.stages.measure import EvalConfig, measure
+from edgedepth.stages.showcase import showcase
 from edgedepth.tasks import get_task
 from runtime.bundle import MONO
 from runtime.host.report import write_report

@@ -1,10 +1,10 @@
 """Evaluation data and the reference rows: the same samples, the same teacher predictions, for every artifact.
 
 Every artifact sees the same left images prepared by `runtime.preprocess` for its own input spec; its raw outputs
-are scored as its task's `Scoring` says (`edgedepth.scoring`): raw against the torch fp32 student's (fidelity),
-and restored to the sample's resolution against the teacher and ground truth as `alignment_text` says for the
-task and output kind: relative depth after per-image scale-and-shift alignment in inverse-depth space (the MiDaS
-protocol), metric depth and disparity unaligned.
+are scored as its task's `Scoring` says (`edgedepth.evaluation.scoring`): raw against the torch fp32 student's
+(fidelity), and restored to the sample's resolution against the teacher and ground truth as `alignment_text` says
+for the task and output kind: relative depth after per-image scale-and-shift alignment in inverse-depth space (the
+MiDaS protocol), metric depth and disparity unaligned.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import ConfigError, EdgeDepthError
-from edgedepth.scoring import depth_errors, gradient_rows, mean_dicts, teacher_as_depth
+from edgedepth.evaluation.scoring import depth_errors, gradient_rows, mean_dicts, teacher_as_depth
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
