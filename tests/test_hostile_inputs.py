@@ -27,9 +27,9 @@ from edgedepth.cli import main as edgedepth_main
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.__main__ import main as runtime_main
 from runtime.bundle import hash_bundle_files, manifest_digest
+from tests.cli.test_errors import _png_bomb
 from tests.helpers import make_onnx_bundle
-from tests.test_cli_errors import _png_bomb
-from tests.test_predict import _photo, _probe_bundle
+from tests.runtime.test_predict import _photo, _probe_bundle
 
 PROGS = {runtime_main: "python -m runtime", edgedepth_main: "edgedepth"}
 TEMPORARY = re.compile(r"\.(tmp|partial|old)-[0-9a-f]{8}|\.edgedepth-probe-")

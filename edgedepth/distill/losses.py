@@ -91,7 +91,8 @@ def gradient_matching_loss(residual: torch.Tensor, mask: torch.Tensor,
     valid); the gradients between neighbouring counted blocks are averaged over the counted blocks. Level 0 is
     the plain per-pixel term. Block means rather than MiDaS's subsampling, and no level below 4×: per-pixel
     noise (a stereo teacher's speckle) then costs little, while a wrong shape at 4-16 px still does, so the
-    loss ranks a noisy copy of the target above a map that ignores the image (`tests/test_loss_ranking.py`).
+    loss ranks a noisy copy of the target above a map that ignores the image
+    (`tests/distill/test_loss_ranking.py`).
     """
     total = residual.new_zeros(())
     valid = mask.to(residual.dtype)[:, None]

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from runtime.host.report import write_report
-from tests.test_runtime_report import baseline_report
+from tests.runtime.test_report import baseline_report
 
 pytestmark = pytest.mark.slow
 

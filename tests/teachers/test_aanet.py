@@ -26,7 +26,7 @@ from edgedepth.teachers.aanet.refinement import warp_right
 from edgedepth.teachers.aanet.weights import load_official_state_dict
 from tests.helpers import write_bad_checkpoint
 
-REFERENCE = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "reference",
+REFERENCE = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "reference",
                               Path("/work/shared/reference")) if p.is_dir()), None)
 # Learnable parameters, as the official model zoo lists them (3.93M, 8.44M).
 PARAMETERS = {"aanet": 3_931_676, "aanet_plus": 8_442_850}

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from edgedepth.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = 8
 TINY = ["--steps", str(STEPS), "--scenes", "4", "--size", "32x64", "--batch-size", "2", "--threads", "1",
         "--mixed-precision", "off", "--no-cache"]

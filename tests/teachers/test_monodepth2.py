@@ -18,7 +18,7 @@ from edgedepth.teachers import create_teacher
 from edgedepth.teachers.monodepth2 import MAX_DEPTH, MIN_DEPTH, STEREO_SCALE, Monodepth2, scaled_disparity
 from runtime.bundle import METRIC, RELATIVE
 
-REFERENCE = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "reference",
+REFERENCE = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "reference",
                               Path("/work/shared/reference")) if p.is_dir()), None)
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from edgedepth.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "3", "--scenes", "4", "--size", "32x64", "--batch-size", "4", "--threads", "1",
         "--mixed-precision", "off", "--no-cache", "--device", "cpu"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import make_onnx_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args, cwd=ROOT):

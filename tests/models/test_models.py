@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from edgedepth.models import EfficientNetLite, ModelConfigError, create_model, list_encoders, list_models
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEYS_NAME = "midas_v21_small_256.keys.json"
 # The official [key, shape, dtype] list (482 entries, official order), read off the official model.
 KEYS_FILE = REPO / "tests" / "data" / KEYS_NAME

@@ -232,7 +232,7 @@ def test_predict_runs_with_only_numpy_pillow_and_onnxruntime(probes, tmp_path):
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "numpy>=2.0,<2.4", "pillow>=10",
                     "onnxruntime==1.32.0"], check=True, timeout=900, capture_output=True)
     device = tmp_path / "device"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "runtime", device / "runtime",
+    shutil.copytree(Path(__file__).resolve().parents[2] / "runtime", device / "runtime",
                     ignore=shutil.ignore_patterns("__pycache__"))
     _photo(device / "photo.jpg")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}

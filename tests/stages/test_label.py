@@ -18,7 +18,7 @@ from edgedepth.teachers.cache import CachedTeacher
 from edgedepth.teachers.registry import create_teacher
 from tests.helpers import tiny_onnx_model, write_photos
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Stereo student exports: ONNX (onnxruntime parity and static int8 QDQ) and CoreML (conversion to an mlprogram
 of standard ops), two inputs with static shapes, no sampling or gather ops. The TFLite bundle of a stereo
-student is checked where the stage verbs export it (test_stereo_pipeline.py): parity at export, portable ops."""
+student is checked where the stage verbs export it (tests/e2e/test_stereo_pipeline.py): parity at export,
+portable ops."""
 
 import io
 import logging
