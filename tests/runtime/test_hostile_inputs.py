@@ -1,6 +1,7 @@
-"""Hostile inputs, generated from tables: damaged model files, manifests, checkpoints and teacher-cache entries;
-manifests that lie about shapes, types, normalisation and hashes; links out of a bundle; unusual, broken and
-bomb images; stereo pairs that do not pair; empty calibration; outputs that cannot be written or fill the disk.
+"""Hostile inputs to the device kit, generated from tables: damaged model files and manifests; manifests that lie
+about shapes, types, normalisation and hashes; links out of a bundle; unusual, broken and bomb images; stereo
+pairs that do not pair; outputs that cannot be written or fill the disk. (Checkpoints: tests/stages/; teacher-cache
+entries: tests/teachers/; calibration: tests/quantize/; the checks and damages they share: tests/hostile.py.)
 
 A refusal is one line on stderr with the documented exit code (2 for bad input, 1 for an operating-system failure
 on the way, 1 for `bench` rows that failed), no traceback, no temporary file left behind, and no file that existed
@@ -10,12 +11,9 @@ grey, alpha, palette, CMYK, 1×1) must succeed and write the right values instea
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import re
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,62 +22,14 @@ from PIL import Image
 
 import runtime.atomic
 from edgedepth.cli import main as edgedepth_main
-from edgedepth.teachers.base import Prediction, Teacher
 from runtime.__main__ import main as runtime_main
 from runtime.bundle import hash_bundle_files, manifest_digest
 from tests.cli.test_errors import _png_bomb
 from tests.helpers import make_onnx_bundle
+from tests.hostile import DAMAGES, PROC, assert_refused, leftovers, run, snapshot, truncated
 from tests.runtime.test_predict import _photo, _probe_bundle
 
-PROGS = {runtime_main: "python -m runtime", edgedepth_main: "edgedepth"}
-TEMPORARY = re.compile(r"\.(tmp|partial|old)-[0-9a-f]{8}|\.edgedepth-probe-")
 WEIGHTS = "model.mlpackage/Data/com.apple.CoreML/weights/weight.bin"
-
-
-# ---------------------------------------------------------------------------------------------- the checks
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """{relative path: sha256 of a file, or where a link points} of everything under `root` (links not followed)."""
-    found = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = Path(folder) / name
-            rel = path.relative_to(root).as_posix()
-            found[rel] = f"-> {os.readlink(path)}" if path.is_symlink() else \
-                hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
-
-
-def leftovers(root: Path) -> list[str]:
-    """Temporary files or folders of the atomic writers (or of a writability probe) under `root`."""
-    return sorted(str(p) for p in root.rglob("*") if TEMPORARY.search(p.name))
-
-
-def run(main, argv: list[str], capsys) -> tuple[int, str]:
-    """Exit code and stderr of one in-process command (argparse's exit included). A warning counts as stderr:
-    outside pytest it would print there."""
-    capsys.readouterr()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    err = capsys.readouterr().err
-    return code, "".join(f"{w.category.__name__}: {w.message}\n" for w in caught) + err
-
-
-def assert_refused(main, argv, capsys, root: Path, code: int, needle: str) -> str:
-    """`argv` fails as documented and leaves every file under `root` as it was."""
-    before = snapshot(root)
-    got, err = run(main, argv, capsys)
-    assert got == code, (got, err)
-    assert re.match(rf"{PROGS[main]}( \w+)?: error: ", err) and err.count("\n") == 1, err
-    assert "Traceback" not in err and needle in err, err
-    assert leftovers(root) == []
-    assert snapshot(root) == before
-    return err
 
 
 # ---------------------------------------------------------------------------------------------- bundles
@@ -134,27 +84,12 @@ def photo(tmp_path) -> Path:
     return tmp_path / "photo.png"
 
 
-def truncated(data: bytes) -> bytes:
-    return data[: len(data) // 2]
-
-
-def bit_flipped(data: bytes) -> bytes:
-    flipped = bytearray(data)
-    flipped[len(data) // 2] ^= 0x01
-    return bytes(flipped)
-
-
-def zero_length(data: bytes) -> bytes:
-    return b""
-
-
 def garbled(data: bytes) -> bytes:
     """The same length, a stretch in the middle overwritten: what a bad sector or a botched copy leaves."""
     middle = len(data) // 3
     return data[:middle] + b"\xff" * 64 + data[middle + 64:]
 
 
-DAMAGES = {"truncated": truncated, "bit-flipped": bit_flipped, "zero-length": zero_length}
 MODEL_FILES = {"onnx": "model.onnx", "tflite": "model.tflite", "coreml": WEIGHTS}
 
 
@@ -202,82 +137,6 @@ def test_bench_reports_a_sealed_broken_model_as_a_failed_row(fmt, copy_of, tmp_p
     (row,) = json.loads(report.read_text())["rows"]
     assert row["status"] == "failed" and "\n" not in row["reason"], row
     assert leftovers(tmp_path) == [] and {k: v for k, v in snapshot(tmp_path).items() if k != "bench.json"} == before
-
-
-def _safetensors_header_flip(data: bytes) -> bytes:
-    """One bit of the JSON header flipped (a flip in the tensor bytes is undetectable: safetensors has no sum)."""
-    flipped = bytearray(data)
-    flipped[8] ^= 0x01  # the header's opening brace
-    return bytes(flipped)
-
-
-CHECKPOINT_DAMAGES = {"truncated": truncated, "header bit-flipped": _safetensors_header_flip,
-                      "zero-length": zero_length, "not safetensors": lambda data: b"just some text\n" * 8}
-
-
-@pytest.mark.parametrize("damage", CHECKPOINT_DAMAGES)
-def test_a_damaged_checkpoint_is_refused_before_export(damage, student_ckpt, tmp_path, capsys):
-    checkpoint = tmp_path / "student.safetensors"
-    checkpoint.write_bytes(CHECKPOINT_DAMAGES[damage](student_ckpt.read_bytes()))
-    argv = ["export", "--student", checkpoint, "--out", tmp_path / "bundles", "--format", "onnx"]
-    assert_refused(edgedepth_main, argv, capsys, tmp_path, 2, "checkpoint")
-
-
-# ---------------------------------------------------------------------------------------------- teacher cache
-
-
-class RedTeacher(Teacher):
-    """A teacher whose prediction is the red channel."""
-
-    name, kind = "red", "relative_inverse_depth"
-
-    def params(self):
-        return {}
-
-    def predict(self, sample):
-        value = sample.left[..., 0].astype(np.float32) / 255
-        return Prediction(value, self.kind, np.ones(value.shape, bool))
-
-
-def _zip_field(offset_in_entry: int, signature: bytes, bit: int):
-    """Damage: flip `bit` of the byte `offset_in_entry` into the first zip record with `signature`."""
-    def damage(data: bytes) -> bytes:
-        at = data.index(signature) + offset_in_entry
-        flipped = bytearray(data)
-        flipped[at] ^= 1 << bit
-        return bytes(flipped)
-    return damage
-
-
-LOCAL, CENTRAL = b"PK\x03\x04", b"PK\x01\x02"
-CACHE_DAMAGES = {
-    **DAMAGES,
-    "not a zip": lambda data: b"x" * len(data),
-    "claims encryption": _zip_field(8, CENTRAL, 0),  # general-purpose flag bit 0
-    "unknown version": _zip_field(6, CENTRAL, 7),  # version needed to extract
-    "unknown compression": _zip_field(10, CENTRAL, 0),  # compression method
-    "extra field runs off the end": _zip_field(29, LOCAL, 0),  # extra-field length, high byte
-}
-
-
-@pytest.mark.parametrize("damage", CACHE_DAMAGES)
-def test_a_damaged_teacher_cache_entry_is_recomputed_and_replaced(damage, tmp_path):
-    from edgedepth.data.sample import StereoSample
-    from edgedepth.teachers.cache import CachedTeacher
-
-    rng = np.random.default_rng(0)
-    sample = StereoSample("s", rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), None)
-    cached = CachedTeacher(RedTeacher(), tmp_path / "cache")
-    fresh = cached.predict(sample)
-    (entry,) = (tmp_path / "cache").rglob("*.npz")
-    entry.write_bytes(CACHE_DAMAGES[damage](entry.read_bytes()))
-    again = cached.predict(sample)
-    assert cached.misses == 2 and np.array_equal(again.value, fresh.value) and np.array_equal(again.valid, fresh.valid)
-    with np.load(entry, allow_pickle=False) as stored:  # replaced by a whole entry
-        assert np.array_equal(stored["value"], fresh.value) and np.array_equal(stored["valid"], fresh.valid)
-    assert leftovers(tmp_path) == []
-    read_back = cached.predict(sample)
-    assert cached.hits == 1 and cached.misses == 2 and np.array_equal(read_back.value, fresh.value)
 
 
 # ---------------------------------------------------------------------------------------------- lying manifests
@@ -525,40 +384,8 @@ def test_a_stereo_pair_that_does_not_pair_is_refused(case, pristine, tmp_path, c
     assert_refused(runtime_main, argv, capsys, tmp_path, 2, STEREO[case])
 
 
-# ---------------------------------------------------------------------------------------------- calibration
-
-
-@pytest.fixture
-def fp32_bundle(tmp_path) -> Path:
-    return make_onnx_bundle(tmp_path / "onnx-fp32", name="onnx-fp32").path
-
-
-CALIBRATION = {
-    "empty folder": (lambda folder: None, "no image (.jpg"),
-    "only a text file named .jpg": (lambda folder: (folder / "a.jpg").write_text("not a photo\n"),
-                                    "cannot read image"),
-}
-
-
-@pytest.mark.parametrize("case", CALIBRATION)
-def test_quantize_without_usable_calibration_images_is_refused(case, fp32_bundle, tmp_path, capsys):
-    fill, needle = CALIBRATION[case]
-    images = tmp_path / "calibration"
-    images.mkdir()
-    fill(images)
-    argv = ["quantize", "--bundle", fp32_bundle, "--out", tmp_path / "int8", "--images", images, "--calibration", 2]
-    assert_refused(edgedepth_main, argv, capsys, tmp_path, 2, needle)
-
-
-@pytest.mark.parametrize("count", ["0", "-3", "many"])
-def test_quantize_with_a_calibration_count_below_one_is_a_usage_error(count, fp32_bundle, tmp_path, capsys):
-    argv = ["quantize", "--bundle", fp32_bundle, "--out", tmp_path / "int8", "--calibration", count]
-    assert_refused(edgedepth_main, argv, capsys, tmp_path, 2, "--calibration")
-
-
 # ---------------------------------------------------------------------------------------------- unwritable outputs
 
-PROC = "/proc/edgedepth-cannot-write"
 UNWRITABLE = {
     "predict into /proc": (runtime_main, lambda b, p, t, s: ["predict", b["mono"], p, "--out", f"{PROC}/out"],
                            "cannot write"),
@@ -569,19 +396,14 @@ UNWRITABLE = {
                                                               "--force"], "is a folder"),
     "bench --json into /proc": (runtime_main, lambda b, p, t, s: ["bench", b["mono"], "--iters", 1, "--warmup", 0,
                                                                "--json", f"{PROC}/b.json"], "cannot write"),
-    "export into /proc": (edgedepth_main, lambda b, p, t, s: ["export", "--student", s, "--out",
-                                                           f"{PROC}/bundles"], "cannot write"),
-    "quantize into /proc": (edgedepth_main, lambda b, p, t, s: ["quantize", "--bundle", b["onnx"], "--out",
-                                                             f"{PROC}/int8", "--calibration", 2], "cannot write"),
 }
 
 
 @pytest.mark.parametrize("case", UNWRITABLE)
-def test_an_output_where_nothing_can_be_written_is_refused_first(case, pristine, photo, student_ckpt, tmp_path,
-                                                                   capsys):
+def test_an_output_where_nothing_can_be_written_is_refused_first(case, pristine, photo, tmp_path, capsys):
     main, argv, needle = UNWRITABLE[case]
     (tmp_path / "d.png").mkdir()
-    assert_refused(main, argv(pristine, photo, tmp_path, student_ckpt), capsys, tmp_path, 2, needle)
+    assert_refused(main, argv(pristine, photo, tmp_path, None), capsys, tmp_path, 2, needle)
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
