@@ -443,7 +443,7 @@ def _export_plan(planned: dict[str, list[str]], formats: list[str] | None,
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from edgedepth.demo import QUICK_TRAINING, DemoConfig, run_demo
+    from edgedepth.stages.demo import QUICK_TRAINING, DemoConfig, run_demo
 
     config = DemoConfig.quick(args.task) if args.quick else DemoConfig(task=args.task)
     given = {name: ("--quick", value) for name, value in QUICK_TRAINING.items() if args.quick}
@@ -527,7 +527,7 @@ def _distill_fields(args: argparse.Namespace, with_teacher: bool, teacher: str |
 def _cmd_label(args: argparse.Namespace) -> None:
     from edgedepth.distill.config import DistillConfig
     from edgedepth.distill.distributed import launched
-    from edgedepth.label import label_folder, parse_shard
+    from edgedepth.stages.label import label_folder, parse_shard
 
     rank, size, _ = launched()
     shard = parse_shard(args.shard) if args.shard else (rank, size)
@@ -638,7 +638,7 @@ def _cmd_portrait(args: argparse.Namespace) -> int:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from edgedepth.profile import OUT_FILE, ProfileRequest, adb_target, profile_table, write_profile
+    from edgedepth.stages.profile import OUT_FILE, ProfileRequest, adb_target, profile_table, write_profile
 
     serial, bundles = adb_target(args.adb, args.bundles)
     request = ProfileRequest(bundles=bundles, benchmark_binary=args.benchmark_binary, out=args.out, serial=serial,

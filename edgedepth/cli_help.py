@@ -100,7 +100,7 @@ def _objective_default(name: str) -> str:
 
 
 def _quick_steps() -> str:
-    from edgedepth.demo import QUICK_TRAINING
+    from edgedepth.stages.demo import QUICK_TRAINING
 
     return str(QUICK_TRAINING["steps"])
 

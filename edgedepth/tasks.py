@@ -19,21 +19,21 @@ from edgedepth.distill.augment import augment_pair_views, augment_single_view
 from edgedepth.distill.config import DistillConfig, StereoDistillConfig
 from edgedepth.distill.dataset import Target, teacher_disparity, teacher_target
 from edgedepth.errors import ConfigError, EdgeDepthError
-from edgedepth.scoring import DEPTH_SCORING, DISPARITY_SCORING, Scoring, row_metrics
+from edgedepth.evaluation.scoring import DEPTH_SCORING, DISPARITY_SCORING, Scoring, row_metrics
 from runtime.bundle import DISPARITY, MONO, STEREO
 from runtime.registry import Registry
 
 
 def _depth_loss(*args: Any) -> Any:
     """`losses.depth_distillation_loss` (torch: imported on first call)."""
-    from edgedepth.losses import depth_distillation_loss
+    from edgedepth.distill.losses import depth_distillation_loss
 
     return depth_distillation_loss(*args)
 
 
 def _disparity_loss(*args: Any) -> Any:
     """`losses.disparity_distillation_loss` (torch: imported on first call)."""
-    from edgedepth.losses import disparity_distillation_loss
+    from edgedepth.distill.losses import disparity_distillation_loss
 
     return disparity_distillation_loss(*args)
 

@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("runtime", "quantize", "edgedepth", "export")
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
 LAYERS = ("runtime", "runtime.host", "quantize", "edgedepth", "export", "edgedepth verbs")
-# The modules of edgedepth/ that orchestrate the others (and so may import export/): the commands and what only
-# they run. Everything else in edgedepth/ is a foundation that export/ builds on.
-VERBS = ("edgedepth.__main__", "edgedepth.cli", "edgedepth.cli_help", "edgedepth.demo", "edgedepth.label",
-         "edgedepth.profile", "edgedepth.showcase", "edgedepth.stages")
+# The modules of edgedepth/ that orchestrate the others (and so may import export/): the command line and the
+# verbs' implementations under stages/ (with what only they run). Everything else in edgedepth/ is a foundation
+# that export/ builds on.
+VERBS = ("edgedepth.__main__", "edgedepth.cli", "edgedepth.cli_help", "edgedepth.stages")
 # What the device kit may import besides the standard library and itself.
 DEVICE_LIBRARIES = {
     "numpy": "arrays, everywhere",

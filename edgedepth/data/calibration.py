@@ -9,7 +9,7 @@ import numpy as np
 
 from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
-from edgedepth.evaluation import sample_feed
+from edgedepth.evaluation.items import sample_feed
 from runtime.images import list_images
 
 

@@ -57,7 +57,7 @@ def _held_out(count: int, height: int, width: int, family: str) -> list[StereoSa
 def mono_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Evaluator:
     """δ1 and AbsRel (MiDaS alignment) on `count` held-out scenes and on the motorcycle, for a mono student;
     the top-to-bottom gradient's δ1 on both (the report's baseline row) as baselines."""
-    from edgedepth.scoring import gradient_rows
+    from edgedepth.evaluation.scoring import gradient_rows
     _, _, height, width = spec["shape"]
     scenes = _held_out(count, height, width, family)
     motorcycle = get_dataset("motorcycle", max_width=448)[0]
@@ -116,7 +116,7 @@ def write_curve(checkpoint: Path, rows: list[dict], metrics: tuple[str, ...],
                 baselines: dict[str, float] | None = None) -> Path:
     """Draw each of `metrics` (held-out first) against training minutes in one PNG next to the checkpoint, with
     the baselines as dashed lines."""
-    from edgedepth.learning_curve import draw_learning_curve
+    from edgedepth.distill.learning_curve import draw_learning_curve
 
     minutes = [row["minutes"] for row in rows]
     series = {name: [row[name] for row in rows] for name in metrics}

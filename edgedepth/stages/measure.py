@@ -15,7 +15,7 @@ import numpy as np
 from edgedepth.checkpoint import StudentInfo
 from edgedepth.data import get_dataset
 from edgedepth.errors import EdgeDepthError
-from edgedepth.evaluation import (
+from edgedepth.evaluation.items import (
     PROCEDURAL,
     EvalItem,
     add_accuracy_drop,
@@ -30,7 +30,7 @@ from edgedepth.evaluation import (
     sanity_metrics,
     teacher_row_metrics,
 )
-from edgedepth.pictures import write_pictures
+from edgedepth.evaluation.pictures import write_pictures
 from edgedepth.stages.export import ExportFailure
 from edgedepth.tasks import Task, get_task
 from edgedepth.teachers.base import Teacher

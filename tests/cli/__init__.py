@@ -1,0 +1,1 @@
+"""Tests of edgedepth/cli.py: help, one-line errors, recipes on the command line."""

@@ -1,0 +1,1 @@
+"""Tests of edgedepth/distill/: losses, the training loop, objectives, resuming, several processes."""

@@ -1,0 +1,1 @@
+"""Tests of edgedepth's top-level modules: checkpoints and progress reporting."""

@@ -1,0 +1,1 @@
+"""Tests of edgedepth/models/: the students and their encoders."""

@@ -1,0 +1,1 @@
+"""Tests of quantize/: the quantization methods and the rule for degenerate activation ranges."""
