@@ -51,33 +51,45 @@ def runner_here(fmt: str) -> tuple[type[Runner] | None, str]:
     return None, reason
 
 
-def run_isolated(bundle: Bundle, runner: str, threads: int, timeout_s: float = 600.0) -> None:
-    """Load `bundle` in the runner `runner` and run it once on zeros, in a child process: a backend that aborts on
-    a model it cannot prepare (XNNPACK does, on some degenerate scales) then costs the child, not this process.
-    ArtifactFailed, in one line, when the child fails or dies."""
+def run_isolated(bundle: Bundle, runner_cls: type[Runner], threads: int, timeout_s: float = 600.0) -> bool:
+    """Load `bundle` in `runner_cls` and run it once on zeros, in a child process: a backend that aborts on a model
+    it cannot prepare (XNNPACK does, on some degenerate scales) then costs the child, not this process. The child
+    imports the runner class by its module, so a plug-in runner works too; one defined in `__main__` cannot be
+    imported there and is not tried (returns False). ArtifactFailed, in one line, when the child fails or dies."""
+    if runner_cls.__module__ == "__main__":
+        return False
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    args = [sys.executable, "-c", _CHILD, str(bundle.path), runner, str(threads)]
+    path = [root, *(p for p in sys.path if p)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
+    where = f"{runner_cls.__module__}:{runner_cls.__qualname__}"
+    args = [sys.executable, "-c", _CHILD, str(bundle.path), where, str(threads)]
     try:
         done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        raise ArtifactFailed(f"the {bundle.format} {bundle.precision} artifact did not finish one run in {runner} "
-                             f"within {timeout_s:.0f} s") from exc
+        raise ArtifactFailed(f"the {bundle.format} {bundle.precision} artifact did not finish one run in "
+                             f"{runner_cls.name} within {timeout_s:.0f} s") from exc
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("INFO:")]
         why = lines[-1].strip() if lines else "no message"
         if done.returncode < 0:
             why = f"the backend crashed ({signal.Signals(-done.returncode).name}); {why}"
-        raise ArtifactFailed(f"the {bundle.format} {bundle.precision} artifact does not run in {runner}: {why}")
+        raise ArtifactFailed(f"the {bundle.format} {bundle.precision} artifact does not run in {runner_cls.name}: "
+                             f"{why}")
+    return True
 
 
 def smoke(bundle_dir: str, runner: str, threads: int) -> None:
-    """The child's side of `run_isolated`: load the bundle and run it once on zeros shaped as its inputs."""
-    from runtime.runners.registry import get_runner
+    """The child's side of `run_isolated`: load the bundle in the runner class `module:qualname` and run it once on
+    zeros shaped as its inputs."""
+    import importlib
 
+    module, _, qualname = runner.partition(":")
+    runner_cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        runner_cls = getattr(runner_cls, part)
     bundle = load_bundle(bundle_dir)
     feed = {spec["name"]: np.zeros(spec["shape"], np.dtype(spec["dtype"])) for spec in bundle.inputs}
-    with get_runner(runner)() as loaded:
+    with runner_cls() as loaded:
         loaded.load(bundle, threads)
         loaded.infer(feed)
 
@@ -91,7 +103,7 @@ def check_runs_here(bundle: Bundle, threads: int = 2) -> str | None:
     runner_cls, _ = runner_here(bundle.format)
     if runner_cls is None:
         return None
-    run_isolated(bundle, runner_cls.name, threads)
+    run_isolated(bundle, runner_cls, threads)
     return runner_cls.name
 
 
@@ -103,7 +115,7 @@ def verify_quantized(fp32: Bundle, bundle_dir: Path, calibration: list, threads:
     if runner_cls is None:
         return {"vs": "fp32-bundle", "status": "skipped", "reason": reason}
     candidate = load_bundle(bundle_dir)
-    run_isolated(candidate, runner_cls.name, threads)
+    run_isolated(candidate, runner_cls, threads)
     feeds, origin = check_inputs(fp32, calibration)
     with runner_cls() as reference, runner_cls() as runner:
         reference.load(fp32, threads)

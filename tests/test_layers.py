@@ -46,7 +46,8 @@ DOTTED_LOOKUPS = {
 # Files that call importlib.import_module (or __import__) at all: the registries above, and backend probes whose
 # strings name third-party libraries, never a project module.
 DYNAMIC_IMPORTS = set(DOTTED_LOOKUPS) | {"runtime/runners/base.py", "runtime/runners/litert.py",
-                                          "runtime/registry.py"}  # imports the module names a registry is given
+                                          "runtime/registry.py",  # imports the module names a registry is given
+                                          "quantize/verify.py"}  # its child process imports the runner's module
 
 
 @dataclass(frozen=True)
