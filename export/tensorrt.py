@@ -24,8 +24,7 @@ from export.precision import Precision, quantized
 from export.registry import register_exporter
 from runtime.bundle import Bundle
 from runtime.host.tensorrt_build import MODEL_FILE, finish_bundle
-from runtime.runners.base import Runner
-from runtime.runners.registry import emulation_for_format, runner_for_format
+from runtime.runners.registry import runner_here
 
 
 @register_exporter
@@ -54,9 +53,7 @@ class TensorRTExporter(OnnxExporter):
 
     def measure_parity(self, request: ExportRequest, precision: Precision, bundle: Bundle) -> dict[str, Any]:
         """Against torch through TensorRT where it runs here, else through its onnxruntime emulation (said so)."""
-        runner_cls: type[Runner] | None = runner_for_format(self.format)
-        if runner_cls is None or not runner_cls.available()[0]:
-            runner_cls = emulation_for_format(self.format)
+        runner_cls, _ = runner_here(self.format)
         height, width = request.info.input_size
         inputs, origin = reference_inputs(precision, request.calibration, [1, 3, height, width], len(bundle.inputs))
         stats = torch_vs_bundle(request.model, bundle, inputs, runner_cls=runner_cls)

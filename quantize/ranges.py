@@ -1,4 +1,5 @@
-"""The one rule for degenerate activation ranges, shared by every int8 quantizer.
+"""The one rule for degenerate activation ranges, shared by the onnxruntime and ai-edge-quantizer int8 paths (NNCF
+applies its own minimum range).
 
 A trained network can leave an activation all zeros over the calibration set (a ReLU path it no longer uses).
 Its calibrated range is then zero, and the quantizer's epsilon turns that into a scale near 1e-12: the next

@@ -18,7 +18,7 @@ from runtime.bundle import Bundle, load_bundle
 from runtime.compare import compare_runners
 from runtime.errors import ArtifactFailed, one_line
 from runtime.runners.base import Runner
-from runtime.runners.registry import emulation_for_format, runner_for_format
+from runtime.runners.registry import runner_here
 
 # How many inputs the check feeds: the last calibration inputs, or image-like noise when there are none.
 CHECK_INPUTS = 2
@@ -36,19 +36,6 @@ def check_inputs(fp32: Bundle, calibration: list) -> tuple[list[dict[str, np.nda
     feeds = [{spec["name"]: np.clip(rng.normal(0.0, 1.0, size=spec["shape"]), -2.5, 2.5).astype(np.float32)
               for spec in fp32.inputs} for _ in range(CHECK_INPUTS)]
     return feeds, "synthetic"
-
-
-def runner_here(fmt: str) -> tuple[type[Runner] | None, str]:
-    """The runner that can check a `fmt` artifact on this machine (the real backend, else its emulation) and,
-    when none can, why not."""
-    real = runner_for_format(fmt)
-    ok, reason = real.available()
-    if ok:
-        return real, ""
-    emulation = emulation_for_format(fmt)
-    if emulation is not None and emulation.available()[0]:
-        return emulation, ""
-    return None, reason
 
 
 def run_isolated(bundle: Bundle, runner_cls: type[Runner], threads: int, timeout_s: float = 600.0) -> bool:

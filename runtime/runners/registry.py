@@ -52,3 +52,16 @@ def emulation_for_format(fmt: str) -> type[Runner] | None:
     """A runner that reproduces the numerics (not the speed) of format `fmt`'s backend on this machine's CPU, for
     when the real one cannot run here; None when the format has none."""
     return next((cls for cls in RUNNERS.values() if fmt in cls.formats and cls.emulates), None)
+
+
+def runner_here(fmt: str) -> tuple[type[Runner] | None, str]:
+    """The runner that can run a `fmt` bundle on this machine, for checks that need numbers rather than a timed
+    row: the real backend, else its CPU emulation; (None, why not) when neither can."""
+    real = runner_for_format(fmt)
+    ok, reason = real.available()
+    if ok:
+        return real, ""
+    emulation = emulation_for_format(fmt)
+    if emulation is not None and emulation.available()[0]:
+        return emulation, ""
+    return None, reason
