@@ -34,12 +34,20 @@ or all at once on the embedded data:
 """
 
 
-def _size(text: str) -> tuple[int, int]:
+def _any_size(text: str) -> tuple[int, int]:
+    """HEIGHTxWIDTH, both positive (a model family's own rule checks the multiple)."""
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH like 160x224, got '{text}'") from exc
-    if height <= 0 or width <= 0 or height % 32 or width % 32:
+    if height <= 0 or width <= 0:
+        raise argparse.ArgumentTypeError(f"input size {text} must be positive")
+    return height, width
+
+
+def _size(text: str) -> tuple[int, int]:
+    height, width = _any_size(text)
+    if height % 32 or width % 32:
         raise argparse.ArgumentTypeError(f"input size {text} must be positive multiples of 32")
     return height, width
 
@@ -284,14 +292,24 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     """The export: bundles from a checkpoint."""
-    exp = sub.add_parser("export", help="export a student checkpoint to deployable bundles",
-                         formatter_class=RegistryHelp,
-                         description="Export the student to one bundle per (format, precision): model file + "
-                         "manifest.json with sha256s, each compared with the torch student. Quantized bundles are "
-                         "calibrated on procedural scenes. A format whose library is missing or whose conversion "
-                         "fails is reported and recorded in exports.json; the others are still written. "
+    exp = sub.add_parser("export", help="export a student checkpoint, or an original teacher network, to "
+                         "deployable bundles", formatter_class=RegistryHelp,
+                         description="Export the student (or, with --model, the original network a teacher spec "
+                         "names) to one bundle per (format, precision): model file + manifest.json with sha256s, "
+                         "each compared with the torch model. Quantized bundles are calibrated on procedural "
+                         "scenes (or --images). A format whose library is missing or whose conversion fails is "
+                         "reported and recorded in exports.json; the others are still written. "
                          "Formats: {formats}. Precisions per format: {precisions}; 'all' for every one.")
-    exp.add_argument("--student", type=Path, required=True, help="student checkpoint (.safetensors)")
+    what = exp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--student", type=Path, help="student checkpoint (.safetensors)")
+    what.add_argument("--model", metavar="SPEC", help="an original network as a teacher spec: {originals} "
+                      "(keywords through --teacher-arg)")
+    _teacher_arg(exp, "a keyword of the --model spec's teacher, repeatable (e.g. config=realtime, random_init=true)")
+    exp.add_argument("--size", type=_any_size, default=None, metavar="HxW",
+                     help="--model's fixed input size (default: the family's; checked against its rule, e.g. "
+                     "multiples of 14 for DINOv2)")
+    exp.add_argument("--images", type=Path, default=None,
+                     help="calibrate quantized bundles on the photos under this folder instead of procedural scenes")
     exp.add_argument("--out", type=Path, required=True, help="directory that receives the bundles")
     exp.add_argument("--format", type=_csv, default=None,
                      help="comma-separated formats or 'all' (default: the recipe's, else onnx)")
@@ -538,17 +556,36 @@ def _cmd_label(args: argparse.Namespace) -> None:
           f"computed, {done['cached']} already cached) in {done['directory']}")
 
 
+def _export_source(args: argparse.Namespace):
+    """What `export` converts: the student checkpoint, or the original network --model names (built and checked
+    before anything is written)."""
+    from edgedepth.originals import original_from_spec
+    from edgedepth.stages.export import ExportSource
+
+    images = None if args.images is None else str(args.images)
+    if args.student is not None:
+        if args.teacher_arg or args.size:
+            raise EdgeDepthError("--teacher-arg and --size apply to --model, not to a student (its size is fixed)")
+        if not args.student.is_file():
+            raise EdgeDepthError(f"no student checkpoint at {args.student}")
+        source = ExportSource.of_student(args.student, args.calibration, args.seed)
+        source.images = images
+        return source
+    original = original_from_spec(args.model, dict(args.teacher_arg), args.size)
+    return ExportSource.of_original(original, args.calibration, args.seed, images)
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from edgedepth.stages.export import export_many, record_failures
 
-    if not args.student.is_file():
-        raise EdgeDepthError(f"no student checkpoint at {args.student}")
-    check_writable(args.out, force=True, directory=True)
+    if args.images is not None and not args.images.is_dir():
+        raise EdgeDepthError(f"--images {args.images} is not a folder")
     recipe = load_recipe(args.recipe) if args.recipe else None
     exports = _export_plan((recipe.exports if recipe else {}) or {"onnx": ["fp32"]}, args.format, args.precision)
     layout = args.layout or (recipe.layout if recipe else None) or "NCHW"
-    bundles, failures = export_many(args.student, args.out, exports, layout, args.calibration, args.seed,
-                                    force=args.force)
+    source = _export_source(args)
+    check_writable(args.out, force=True, directory=True)
+    bundles, failures = export_many(source, args.out, exports, layout, force=args.force)
     record_failures(args.out, bundles, failures)
     failed = [f for f in failures if f.status == "failed"]
     print(f"{len(bundles)} bundle(s) written, {len(failed)} failed, {len(failures) - len(failed)} skipped")

@@ -37,6 +37,12 @@ def _models() -> str:
     return ", ".join(list_models())
 
 
+def _originals() -> str:
+    from edgedepth.originals import exportable_specs
+
+    return ", ".join(f"{name}:..." for name in exportable_specs())
+
+
 def _objectives() -> str:
     from edgedepth.distill.objectives import get_objective, list_objectives
 
@@ -106,7 +112,8 @@ def _quick_steps() -> str:
 
 
 SOURCES: dict[str, Callable[[], str]] = {"formats": _formats, "precisions": _precisions, "teachers": _teachers,
-                                         "models": _models, "recipes": _recipes, "quick_steps": _quick_steps,
+                                         "models": _models, "originals": _originals, "recipes": _recipes,
+                                         "quick_steps": _quick_steps,
                                          "objectives": _objectives, "objective_names": _objective_names}
 
 

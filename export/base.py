@@ -23,6 +23,7 @@ from quantize.verify import check_runs_here
 from runtime.atomic import atomic_directory
 from runtime.bundle import Bundle, load_bundle, write_manifest
 from runtime.errors import RequestError
+from runtime.resize import DEFAULT_FILTER
 
 
 @dataclass
@@ -41,6 +42,10 @@ class ExportRequest:
     layout: str = "NCHW"
     precision: str = "fp32"
     calibration: list[CalibrationItem] | None = None
+    # An original (a teacher network) records where it came from and the resize filters of its reference
+    # pipeline (input, output), which the runtime then reproduces; students leave both at their defaults.
+    origin: dict[str, Any] | None = None
+    filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)
 
     def calibration_feed(self) -> list[CalibrationItem]:
         """The calibration inputs in the exported model's own input layout (what its quantizer must feed)."""
@@ -53,8 +58,18 @@ class ExportRequest:
         return feed
 
     def input_specs(self) -> list[dict[str, Any]]:
-        """The manifest's input entries for this request's layout."""
-        return input_specs(self.info, self.layout)
+        """The manifest's input entries for this request's layout (with the input resize filter, if not default)."""
+        specs = input_specs(self.info, self.layout)
+        if self.filters[0] != DEFAULT_FILTER:
+            specs = [{**spec, "resize": {"filter": self.filters[0]}} for spec in specs]
+        return specs
+
+    def output_specs(self) -> list[dict[str, Any]]:
+        """The manifest's output entry (with the output resize filter, if not default)."""
+        spec = output_spec(self.info)
+        if self.filters[1] != DEFAULT_FILTER:
+            spec["resize"] = {"filter": self.filters[1]}
+        return [spec]
 
     def examples(self) -> tuple[torch.Tensor, ...]:
         """Zero tensors shaped like every input (in `layout`), to trace the model with."""
@@ -68,13 +83,14 @@ class ExportRequest:
             "format": fmt,
             "precision": precision,
             "inputs": self.input_specs(),
-            "outputs": [output_spec(self.info)],
+            "outputs": self.output_specs(),
             "source": {
                 "model": self.info.config,
                 "teacher": self.info.teacher,
                 "checkpoint_sha256": self.checkpoint_sha256,
                 "calibration_sha256": None,
                 "toolkit_version": __version__,
+                **({"original": self.origin} if self.origin else {}),
             },
             **extra,
         }

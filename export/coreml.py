@@ -34,6 +34,7 @@ from export.precision import Precision
 from export.registry import register_exporter
 from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
+from runtime.errors import first_line
 from runtime.runners.coreml import MACOS_ONLY
 
 MODEL_FILE = "model.mlpackage"
@@ -110,11 +111,30 @@ def _convert(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...]
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
         traced = torch.jit.trace(module.eval(), example, check_trace=False)
     precision = ct.precision.FLOAT32 if compute == "fp32" else ct.precision.FLOAT16
-    return ct.convert(
-        traced, inputs=inputs, outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
-        convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
-        compute_precision=precision,
-    )
+    try:
+        return ct.convert(
+            traced, inputs=inputs, outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
+            convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+            compute_precision=precision,
+        )
+    except Exception as exc:
+        op = failing_torch_op(exc)
+        if op is None:
+            raise
+        raise RuntimeError(f"coremltools cannot convert torch op {op}: {first_line(exc)}") from exc
+
+
+def failing_torch_op(exc: BaseException) -> str | None:
+    """The torch op ('kind' at 'node name') coremltools was converting when `exc` was raised, read off the
+    traceback's frames; None when the failure was not in one op's conversion."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        node = tb.tb_frame.f_locals.get("node")
+        if node is not None and hasattr(node, "kind") and hasattr(node, "name"):
+            found = f"'{node.kind}' (at {node.name})"
+        tb = tb.tb_next
+    return found
 
 
 def palette_bits(precision: Precision) -> int | None:

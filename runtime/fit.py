@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.bundle import DISPARITY
-from runtime.preprocess import output_map, resize_bilinear
+from runtime.preprocess import output_map
+from runtime.resize import DEFAULT_FILTER, resize
 
 FITS = ("stretch", "letterbox", "crop")
 FILL = 127.5  # letterbox padding: mid grey, near the normalised zero of ImageNet-style inputs
@@ -33,16 +34,18 @@ class Fit:
     model_size: tuple[int, int]
     photo_box: tuple[int, int, int, int]
     model_box: tuple[int, int, int, int]
+    input_filter: str = DEFAULT_FILTER  # how the photo is resized to the input (the manifest input's "resize")
+    output_filter: str = DEFAULT_FILTER  # how the output is brought back (the manifest output's "resize")
 
     def to_model(self, image: np.ndarray) -> np.ndarray:
         """The photo (H×W×C) as the model's H×W×C input, float32 pixel values (normalisation comes later)."""
         if self.mode == "stretch":
-            return resize_bilinear(image, *self.model_size)
+            return resize(image, *self.model_size, self.input_filter)
         top, left, bottom, right = self.photo_box
         m_top, m_left, m_bottom, m_right = self.model_box
         canvas = np.full((*self.model_size, image.shape[2]), FILL, np.float32)
-        canvas[m_top:m_bottom, m_left:m_right] = resize_bilinear(image[top:bottom, left:right],
-                                                                 m_bottom - m_top, m_right - m_left)
+        canvas[m_top:m_bottom, m_left:m_right] = resize(image[top:bottom, left:right], m_bottom - m_top,
+                                                        m_right - m_left, self.input_filter)
         return canvas
 
     def to_photo(self, output: np.ndarray, kind: str) -> np.ndarray:
@@ -50,10 +53,10 @@ class Fit:
         values rescaled to the photo's pixels; NaN where the model saw nothing of the photo (crop)."""
         values = output_map(output).astype(np.float32)
         if values.shape != self.model_size:  # an output at a fraction of the input resolution
-            values = resize_bilinear(values, *self.model_size)
+            values = resize(values, *self.model_size, self.output_filter)
         top, left, bottom, right = self.photo_box
         m_top, m_left, m_bottom, m_right = self.model_box
-        region = resize_bilinear(values[m_top:m_bottom, m_left:m_right], bottom - top, right - left)
+        region = resize(values[m_top:m_bottom, m_left:m_right], bottom - top, right - left, self.output_filter)
         if kind == DISPARITY:
             region *= np.float32((right - left) / (m_right - m_left))
         photo = np.full(self.photo_size, np.nan, np.float32)
@@ -61,23 +64,25 @@ class Fit:
         return photo
 
 
-def plan_fit(mode: str, photo_size: tuple[int, int], model_size: tuple[int, int]) -> Fit:
-    """The Fit of `mode` for a photo of `photo_size` (H, W) and a model input of `model_size` (h, w)."""
+def plan_fit(mode: str, photo_size: tuple[int, int], model_size: tuple[int, int],
+             filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)) -> Fit:
+    """The Fit of `mode` for a photo of `photo_size` (H, W) and a model input of `model_size` (h, w); `filters`
+    are the (input, output) resize filters."""
     if mode not in FITS:
         raise ValueError(f"unknown fit '{mode}' (known: {', '.join(FITS)})")
     (height, width), (h, w) = photo_size, model_size
     whole_photo, whole_model = (0, 0, height, width), (0, 0, h, w)
     if mode == "stretch":
-        return Fit(mode, photo_size, model_size, whole_photo, whole_model)
+        return Fit(mode, photo_size, model_size, whole_photo, whole_model, *filters)
     if mode == "letterbox":
         scale = min(h / height, w / width)
         inner_h, inner_w = max(1, round(height * scale)), max(1, round(width * scale))
         top, left = (h - inner_h) // 2, (w - inner_w) // 2
-        return Fit(mode, photo_size, model_size, whole_photo, (top, left, top + inner_h, left + inner_w))
+        return Fit(mode, photo_size, model_size, whole_photo, (top, left, top + inner_h, left + inner_w), *filters)
     scale = max(h / height, w / width)
     seen_h, seen_w = min(height, max(1, round(h / scale))), min(width, max(1, round(w / scale)))
     top, left = (height - seen_h) // 2, (width - seen_w) // 2
-    return Fit(mode, photo_size, model_size, (top, left, top + seen_h, left + seen_w), whole_model)
+    return Fit(mode, photo_size, model_size, (top, left, top + seen_h, left + seen_w), whole_model, *filters)
 
 
 def restore_disparity(output: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from runtime.errors import BundleError, InputError, one_line
 from runtime.fit import plan_fit
 from runtime.images import read_image
 from runtime.preprocess import input_hwc, prepare_input
+from runtime.resize import filter_of
 from runtime.runners.registry import runner_for_format
 
 STEREO_INPUTS = ("left", "right")
@@ -78,7 +79,8 @@ class Predictor:
             sizes = " and ".join(f"{i.shape[1]}×{i.shape[0]}" for i in images)
             raise InputError(f"{name}: left and right differ in size ({sizes})")
         height, width, _ = input_hwc(self.bundle.inputs[0])
-        fit = plan_fit(self.fit, images[0].shape[:2], (height, width))
+        filters = (filter_of(self.bundle.inputs[0]), filter_of(self.bundle.outputs[0]))
+        fit = plan_fit(self.fit, images[0].shape[:2], (height, width), filters)
         feed = {spec["name"]: prepare_input(fit.to_model(image), spec)
                 for spec, image in zip(self.bundle.inputs, images, strict=True)}
         start = time.perf_counter()

@@ -121,7 +121,9 @@ def prepare_input(image_rgb_uint8: np.ndarray, spec: dict[str, Any]) -> np.ndarr
             raise ValueError(f"input '{spec['name']}' takes {channels} channels, the image {image.shape[2]}")
     if str(spec.get("color", "RGB")).upper() == "BGR":
         image = image[..., ::-1]
-    pixels = resize_bilinear(image, height, width)
+    from runtime.resize import filter_of, resize
+
+    pixels = resize(image, height, width, filter_of(spec))
     values = _normalize(pixels, spec.get("normalization"))
     if spec["layout"] == "NCHW":
         values = values.transpose(2, 0, 1)
@@ -150,6 +152,9 @@ def output_map(pred: np.ndarray) -> np.ndarray:
     return arr
 
 
-def restore_output(pred: np.ndarray, height: int, width: int) -> np.ndarray:
-    """One output map back at image size: drop batch/channel dims of size 1, bilinear resize, float32."""
-    return resize_bilinear(output_map(pred), height, width)
+def restore_output(pred: np.ndarray, height: int, width: int, spec: dict[str, Any] | None = None) -> np.ndarray:
+    """One output map back at image size: drop batch/channel dims of size 1, resize (the output entry's filter
+    where `spec` names one, else bilinear), float32."""
+    from runtime.resize import filter_of, resize
+
+    return resize(output_map(pred), height, width, filter_of(spec or {}))

@@ -11,6 +11,7 @@ from typing import Any
 from edgedepth.checkpoint import checkpoint_sha256, load_student
 from edgedepth.data.calibration import calibration_inputs, training_images
 from edgedepth.errors import EdgeDepthError
+from edgedepth.originals import Original
 from edgedepth.specs import input_specs
 from export.base import ExportRequest
 from export.registry import get_exporter, list_formats
@@ -18,6 +19,7 @@ from quantize.registry import get_method, method_for_format
 from runtime.bundle import Bundle, load_bundle
 from runtime.errors import one_line
 from runtime.jsonsafe import as_float
+from runtime.resize import DEFAULT_FILTER
 
 
 @dataclass
@@ -35,33 +37,53 @@ def export_student(checkpoint: Path, out_dir: Path, fmt: str = "onnx", precision
                    layout: str = "NCHW", calibration_samples: int = 32, seed: int = 0,
                    force: bool = False) -> Bundle:
     """Export the student in `checkpoint` to one `<fmt>-<precision>` bundle under `out_dir`."""
-    model, info = load_student(checkpoint)
-    source = _ExportSource(model, info, checkpoint_sha256(checkpoint), calibration_samples, seed)
-    return source.export(out_dir, fmt, precision, layout, force)
+    return ExportSource.of_student(checkpoint, calibration_samples, seed).export(out_dir, fmt, precision, layout,
+                                                                                 force)
 
 
 @dataclass
-class _ExportSource:
-    """A loaded student and its calibration set (made once, on first need) for a series of exports."""
+class ExportSource:
+    """A loaded model (a student, or an original teacher network) and its calibration set (made once, on first
+    need) for a series of exports."""
 
     model: Any
     info: Any
     sha256: str
     calibration_samples: int
     seed: int
+    images: str | None = None  # calibration photos (None: the data the model was distilled on, else procedural)
+    origin: dict[str, Any] | None = None
+    filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)
     _calibration: list | None = None
+
+    @classmethod
+    def of_student(cls, checkpoint: Path, samples: int = 32, seed: int = 0) -> ExportSource:
+        """A student checkpoint (a missing or corrupt one is the user's error, one line)."""
+        model, info = load_student(checkpoint)
+        return cls(model, info, checkpoint_sha256(checkpoint), samples, seed)
+
+    @classmethod
+    def of_original(cls, original: Original, samples: int = 32, seed: int = 0,
+                    images: str | None = None) -> ExportSource:
+        """A teacher network at its fixed export size, calibrated on `images` or procedural scenes."""
+        return cls(original.module, original.info(), original.sha256, samples, seed, images, original.origin(),
+                   (original.input_filter, original.output_filter))
+
+    def calibration(self) -> list:
+        """The calibration inputs, prepared as the bundle's inputs are (made on first call)."""
+        if self._calibration is None:
+            folder, files = (self.images, None) if self.images else training_images(self.info)
+            self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed,
+                                                   folder, files)
+        return self._calibration
 
     def export(self, out_dir: Path, fmt: str, precision: str, layout: str, force: bool) -> Bundle:
         exporter = get_exporter(fmt)
-        calibration = None
-        if exporter.precision(precision).calibrated:
-            if self._calibration is None:
-                self._calibration = calibration_inputs(input_specs(self.info), self.calibration_samples, self.seed,
-                                                       *training_images(self.info))
-            calibration = self._calibration
+        calibration = self.calibration() if exporter.precision(precision).calibrated else None
         # Each exporter gets its own copy: tracing, fusing and quantization may rewrite the module.
         request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
-                                layout=layout, precision=precision, calibration=calibration)
+                                layout=layout, precision=precision, calibration=calibration, origin=self.origin,
+                                filters=self.filters)
         return exporter.export(request, Path(out_dir), force=force)
 
 
@@ -89,14 +111,14 @@ def plan_exports(exports: Exports) -> list[tuple[str, str]]:
     return plan
 
 
-def export_many(checkpoint: Path, out_dir: Path, exports: Exports, layout: str = "NCHW",
+def export_many(source: Path | ExportSource, out_dir: Path, exports: Exports, layout: str = "NCHW",
                 calibration_samples: int = 32, seed: int = 0, force: bool = False,
                 report=print) -> tuple[list[Bundle], list[ExportFailure]]:
-    """One bundle per (format, precision) of `exports`; a missing library or a failing conversion costs only its
-    own row."""
+    """One bundle per (format, precision) of `exports` from a student checkpoint or an ExportSource; a missing
+    library or a failing conversion costs only its own row."""
     plan = plan_exports(exports)
-    model, info = load_student(checkpoint)  # a missing or corrupt checkpoint is the user's error, not a row
-    source = _ExportSource(model, info, checkpoint_sha256(checkpoint), calibration_samples, seed)
+    if not isinstance(source, ExportSource):  # a missing or corrupt checkpoint is the user's error, not a row
+        source = ExportSource.of_student(source, calibration_samples, seed)
     bundles: list[Bundle] = []
     failures: list[ExportFailure] = []
     for fmt, precision in plan:

@@ -17,6 +17,7 @@ from edgedepth.errors import EdgeDepthError
 from edgedepth.teachers import create_teacher
 from edgedepth.teachers.monodepth2 import MAX_DEPTH, MIN_DEPTH, STEREO_SCALE, Monodepth2, scaled_disparity
 from runtime.bundle import METRIC, RELATIVE
+from tests.helpers import official_monodepth2_folder
 
 REFERENCE = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "reference",
                               Path("/work/shared/reference")) if p.is_dir()), None)
@@ -42,13 +43,7 @@ def test_the_official_layout_is_the_models_own(depth):
 
 def _official_folder(root: Path, depth: int = 18, use_stereo: bool = False, seed: int = 0) -> Path:
     """encoder.pth and depth.pth as the official trainer saves them, from a random-init model."""
-    torch.manual_seed(seed)
-    model = Monodepth2(depth)
-    root.mkdir(parents=True, exist_ok=True)
-    encoder = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
-    torch.save({**encoder, "height": 64, "width": 96, "use_stereo": use_stereo}, root / "encoder.pth")
-    torch.save(model.depth_decoder.state_dict(), root / "depth.pth")
-    return root
+    return official_monodepth2_folder(root, depth, use_stereo, seed)
 
 
 def test_predictions_follow_the_official_conventions(tmp_path):

@@ -20,6 +20,7 @@ from edgedepth.teachers.base import dense_prediction
 from edgedepth.teachers.midas import network_size
 from edgedepth.threads import torch_threads
 from runtime.preprocess import resize_bilinear
+from tests.helpers import official_midas_checkpoint
 
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
@@ -55,12 +56,7 @@ def assert_one_line(exc: pytest.ExceptionInfo) -> str:
 @pytest.fixture(scope="module")
 def midas_ckpt(tmp_path_factory):
     """A seeded random-init checkpoint in the official layout, saved as a plain state_dict like the release."""
-    torch.manual_seed(0)
-    state = create_model("midas_small").state_dict()
-    state["scratch.output_conv.4.bias"] = torch.tensor([0.5])
-    path = tmp_path_factory.mktemp("midas") / "midas_v21_small_256.pt"
-    torch.save(state, path)
-    return path, state
+    return official_midas_checkpoint(tmp_path_factory.mktemp("midas") / "midas_v21_small_256.pt")
 
 
 @pytest.fixture(scope="module")

@@ -73,9 +73,10 @@ def modulated_deform_conv2d(
     tap_x = (torch.arange(kernel_w, dtype=dtype, device=device) * dilation).repeat(kernel_h)
     base_y = torch.arange(out_h, dtype=dtype, device=device) * stride - padding
     base_x = torch.arange(out_w, dtype=dtype, device=device) * stride - padding
-    grid_y = (tap_y[:, None, None] + base_y[None, :, None]).expand(taps, out_h, out_w)
-    grid_x = (tap_x[:, None, None] + base_x[None, None, :]).expand(taps, out_h, out_w)
-    pairs = offset.reshape(n, deformable_groups, taps, 2, out_h, out_w)
+    grid_y = (tap_y[:, None, None] + base_y[None, :, None]).expand(taps, out_h, out_w).reshape(taps, -1)
+    grid_x = (tap_x[:, None, None] + base_x[None, None, :]).expand(taps, out_h, out_w).reshape(taps, -1)
+    # At most 5-D (Core ML takes no rank-6 tensor): the output positions share one axis.
+    pairs = offset.reshape(n, deformable_groups, taps, 2, out_h * out_w)
     y = (grid_y + pairs[:, :, :, 0]).reshape(n, deformable_groups, taps * out_h * out_w)
     x_pos = (grid_x + pairs[:, :, :, 1]).reshape(n, deformable_groups, taps * out_h * out_w)
     image = x.reshape(n, deformable_groups, channels // deformable_groups, height, width)

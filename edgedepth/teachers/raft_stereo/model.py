@@ -74,10 +74,14 @@ def convex_upsample(flow: torch.Tensor, mask: torch.Tensor, factor: int) -> torc
     and the 3×3 neighbourhood is zero-padded at the border, as in the official model.
     """
     batch, channels, height, width = flow.shape
-    weights = torch.softmax(mask.view(batch, 1, 9, factor, factor, height, width), dim=2)
-    neighbours = F.unfold(factor * flow, [3, 3], padding=1).view(batch, channels, 9, 1, 1, height, width)
-    up = (weights * neighbours).sum(dim=2)  # B, D, fy, fx, h, w
-    return up.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels, factor * height, factor * width)
+    # At most 5-D throughout (LiteRT's converter takes no 6-D max or multiply): the fine pixels' (fy, fx) share
+    # one axis until the final reordering.
+    pixels, cells = height * width, factor * factor
+    weights = torch.softmax(mask.view(batch, 1, 9, cells, pixels), dim=2)
+    neighbours = F.unfold(factor * flow, [3, 3], padding=1).view(batch, channels, 9, 1, pixels)
+    up = (weights * neighbours).sum(dim=2)  # B, D, fy·fx, h·w
+    up = up.reshape(batch * channels, factor, factor, height, width).permute(0, 3, 1, 4, 2)
+    return up.reshape(batch, channels, factor * height, factor * width)
 
 
 def _coords_grid(batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:

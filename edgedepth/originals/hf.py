@@ -1,0 +1,112 @@
+"""Hugging Face originals (Depth Anything V1/V2, DPT / MiDaS v3.x, ZoeDepth) as fixed-size exportable modules.
+
+Rewrites make them convertible, each exact at the export size: attention runs as matmul–softmax–matmul
+("eager") instead of fused scaled-dot-product attention, which LiteRT's converter cannot lower; DINOv2's
+position embeddings, bicubically interpolated to the token grid on every call (an op Core ML cannot take), are
+interpolated once at the export size and kept as a constant; so are BEiT's relative position biases, whose
+index is rebuilt with in-place writes on every call.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+
+import torch
+from torch import nn
+
+from edgedepth.originals.base import Original, SizeRule
+from edgedepth.teachers.hf import HFDepthTeacher
+
+EAGER = "attention as matmul-softmax-matmul (eager)"
+FIXED_POSITIONS = "DINOv2 position embeddings interpolated once at the export size"
+FIXED_RELATIVE = "BEiT relative position biases built once at the export size"
+
+
+def size_rule(teacher: HFDepthTeacher) -> SizeRule:
+    """The family's fixed-size rule: DINOv2 backbones take multiples of their patch, the others of 32."""
+    p = teacher.preprocess
+    if teacher.family == "depth_anything":
+        return SizeRule("Depth Anything", p.multiple, (518, 518), f"DINOv2 patches are {p.multiple} px")
+    if teacher.family == "zoedepth":
+        return SizeRule("ZoeDepth", 32, (384, 512), "its BEiT backbone and decoder halve the input five times")
+    multiple = p.multiple if p.multiple > 1 else 32
+    return SizeRule("DPT", multiple, (p.height, p.width), f"the backbone's patches tile the input by {multiple}")
+
+
+def _fix_dinov2_positions(model: nn.Module, height: int, width: int) -> bool:
+    """Replace every DINOv2 embeddings' per-call interpolation with its result at height × width; True if any."""
+    fixed = False
+    for module in model.modules():
+        if type(module).__name__ != "Dinov2Embeddings":
+            continue
+        patch_h, patch_w = module.patch_embeddings.patch_size
+        tokens = (height // patch_h) * (width // patch_w) + 1
+        probe = torch.zeros(1, tokens, module.position_embeddings.shape[-1])
+        with torch.no_grad():
+            table = module.interpolate_pos_encoding(probe, height, width).detach().clone()
+        module.register_buffer("positions_at_export_size", table, persistent=False)
+        module.interpolate_pos_encoding = types.MethodType(lambda self, emb, h, w: self.positions_at_export_size,
+                                                           module)
+        fixed = True
+    return fixed
+
+
+def _freeze_relative_position_biases(model: nn.Module, height: int, width: int) -> bool:
+    """Replace every BEiT relative-position-bias module (its index is rebuilt with in-place writes on each call,
+    which Core ML cannot convert) with its output at height × width, recorded on one run; True if any."""
+    biases = [m for m in model.modules() if type(m).__name__.endswith("RelativePositionBias")]
+    if not biases:
+        return False
+    recorded: dict[int, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda mod, args, out: recorded.setdefault(id(mod), out.detach().clone()))
+             for m in biases]
+    try:
+        with torch.no_grad():
+            model(pixel_values=torch.zeros(1, 3, height, width))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for module in biases:
+        if id(module) not in recorded:
+            continue
+        module.register_buffer("bias_at_export_size", recorded[id(module)], persistent=False)
+        module.forward = types.MethodType(lambda self, *args, **kwargs: self.bias_at_export_size, module)
+    return bool(recorded)
+
+
+class HFDepthModule(nn.Module):
+    """The transformers model on normalised pixel values, returning its 1×h×w `predicted_depth`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        depth = self.model(pixel_values=pixel_values).predicted_depth
+        return depth.reshape(depth.shape[0], *depth.shape[-2:])
+
+
+def build(teacher: HFDepthTeacher, spec: str, size: tuple[int, int] | None) -> Original:
+    """The teacher's network at a fixed size, rewritten for the converters."""
+    height, width = size_rule(teacher).resolve(size)
+    model = copy.deepcopy(teacher.model).eval()
+    rewrites = []
+    if hasattr(model, "set_attn_implementation"):
+        try:
+            model.set_attn_implementation("eager")
+            rewrites.append(EAGER)
+        except (ValueError, AttributeError):  # a backbone with one implementation only: nothing to rewrite
+            pass
+    if _fix_dinov2_positions(model, height, width):
+        rewrites.append(FIXED_POSITIONS)
+    if _freeze_relative_position_biases(model, height, width):
+        rewrites.append(FIXED_RELATIVE)
+    p = teacher.preprocess
+    zoedepth = teacher.family == "zoedepth"
+    return Original(
+        family={"depth_anything": "depth-anything", "dpt": "dpt", "zoedepth": "zoedepth"}[teacher.family],
+        spec=spec, module=HFDepthModule(model).eval(), task="mono", input_size=(height, width), mean=p.mean,
+        std=p.std, output_kind=teacher.kind, sha256=teacher.weights_sha256, teacher=teacher.identity(),
+        input_filter="bilinear-align-corners" if zoedepth else "bicubic-antialias", output_filter="bicubic",
+        rewrites=rewrites)
