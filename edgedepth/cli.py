@@ -20,8 +20,15 @@ from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import LAYOUTS, BundleError
-from runtime.cli_types import OneLineParser, count, non_negative, positive_int
+from runtime.cli_types import (
+    OneLineParser,
+    count,
+    non_negative,
+    positive_int,
+    thread_count,
+)
 from runtime.errors import ArtifactFailed, first_line
+from runtime.signals import interrupted, terminate_as_interrupt
 
 EPILOG = """\
 typical run, stage by stage:
@@ -80,7 +87,7 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     parser.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--force", action="store_true", help=force_help)
-    parser.add_argument("--threads", type=positive_int, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--threads", type=thread_count, default=2, help="CPU threads for every backend (default 2)")
     parser.add_argument("--eval-scenes", type=count, default=32,
                         help="held-out procedural scenes (default 32; 0 leaves the procedural set out)")
     parser.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs per artifact (default 10)")
@@ -133,7 +140,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
     demo.add_argument("--steps", type=positive_int,
                       help="distillation steps (default {default:steps}; {quick_steps} with --quick)")
-    demo.add_argument("--threads", type=positive_int, default=None,
+    demo.add_argument("--threads", type=thread_count, default=None,
                       help="CPU threads for training and every backend (default {default:threads})")
     demo.add_argument("--formats", type=_csv, default=None,
                       help="comma-separated export formats ({formats}) or 'all' (default: the recipe's)")
@@ -209,7 +216,7 @@ def _data_args(dis: argparse.ArgumentParser) -> None:
                      "classic (floating solids) (default {default:scene_family})")
     dis.add_argument("--images", type=Path, default=None,
                      help="distill on the photos under this folder (no ground truth needed) instead of scenes")
-    dis.add_argument("--holdout", type=int, default=None,
+    dis.add_argument("--holdout", type=positive_int, default=None,
                      help="photos held out for verify (default 10%%, at least 1)")
     dis.add_argument("--pairs", type=Path, default=None,
                      help="with self:stereo: train on this folder of rectified pairs (left/, right/ with the same "
@@ -247,7 +254,7 @@ def _optimisation_args(dis: argparse.ArgumentParser) -> None:
 def _run_args(dis: argparse.ArgumentParser) -> None:
     """How a distillation runs (not what it learns): seed, threads, device, micro-batches, resumable state."""
     dis.add_argument("--seed", type=int, default=None, help="random seed (default {default:seed})")
-    dis.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default {default:threads})")
+    dis.add_argument("--threads", type=thread_count, default=None, help="CPU threads (default {default:threads})")
     dis.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                      help="auto: CUDA where torch sees a GPU (under torchrun, the rank's local GPU), else the CPU "
                      "(default {default:device})")
@@ -368,7 +375,7 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     pro.add_argument("--benchmark-binary", type=Path, required=True, metavar="PATH",
                      help="LiteRT's benchmark_model for the phone (android_arm64)")
     pro.add_argument("--out", type=Path, required=True, help="directory for device.json")
-    pro.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")
+    pro.add_argument("--threads", type=thread_count, default=2, help="CPU threads (default 2)")
     pro.add_argument("--runs", type=positive_int, default=50, help="timed runs (default 50)")
     pro.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs (default 10)")
     pro.add_argument("--delegate", type=_csv, default=["xnnpack"],
@@ -476,7 +483,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         written = train(config, args.out, force=args.force)
     except TrainingInterrupted as stopped:
         print(f"edgedepth: {stopped}", file=sys.stderr)
-        return 130
+        return 128 + stopped.signum
     if os.environ.get("RANK", "0") == "0":
         print(f"wrote {written}")
     return 0
@@ -671,10 +678,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_bars()
     args = build_parser().parse_args(argv)
     try:
-        code = COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("edgedepth: interrupted", file=sys.stderr)
-        return 130
+        with terminate_as_interrupt():
+            code = COMMANDS[args.command](args)
+    except KeyboardInterrupt as exc:
+        return interrupted("edgedepth", exc)
     except (EdgeDepthError, BundleError) as exc:
         if os.environ.get("EDGEDEPTH_DEBUG"):
             raise
