@@ -61,7 +61,7 @@ def _shown(value: Any) -> str:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     for path in args.bundles:
-        bundle = load_bundle(path)
+        bundle = load_bundle(path, in_progress=False)
         m = bundle.manifest
         print(_shown(f"{bundle.name}  ({bundle.path})"))
         print(_shown(f"  format {bundle.format} · precision {bundle.precision} · task {bundle.task} · "
@@ -126,7 +126,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     args.threads = capped_threads(args.threads)  # what every row really runs on
     set_thread_env(args.threads)
-    bundles = [load_bundle(path) for path in args.bundles]  # all verified before anything is timed
+    # all verified before anything is timed
+    bundles = [load_bundle(path, in_progress=False) for path in args.bundles]
     if args.json is not None and str(args.json) != "-":
         _json_target(args.json, args.force)  # refused before the timing, not after it
     rows = [_bench_one(bundle, args) for bundle in bundles]

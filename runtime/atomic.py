@@ -173,6 +173,17 @@ def _unlock(fd: int | None) -> None:
         os.close(fd)
 
 
+def being_written(folder: Path) -> bool:
+    """Whether a live atomic write (this process's or another's) holds `folder`'s lock."""
+    try:
+        import fcntl  # noqa: F401 - where locks do not exist, no folder counts as held
+    except ImportError:
+        return False
+    fd = _lock(folder, blocking=False)
+    _unlock(fd)
+    return fd is None and folder.is_dir()
+
+
 def remove_stale_partials(final: Path) -> list[Path]:
     """Remove the `.partial` folders beside `final` that no live writer holds (a run killed with SIGKILL or a
     power cut left them); returns what was removed."""

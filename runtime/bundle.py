@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runtime.atomic import atomic_write_json, is_temporary
+from runtime.atomic import atomic_write_json, being_written, is_temporary
 from runtime.errors import BundleError
 from runtime.jsonsafe import json_safe
 from runtime.validate import Invalid, load_json
@@ -312,8 +312,11 @@ def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
                 f"bundle {root}: {name} sha256 mismatch (expected {str(expected)[:16]}…, got {got[:16]}…)")
 
 
-def load_bundle(path: str | os.PathLike) -> Bundle:
-    """Load and sha256-verify a bundle directory (or its manifest.json); one-line BundleError if unusable."""
+def load_bundle(path: str | os.PathLike, in_progress: bool = True) -> Bundle:
+    """Load and sha256-verify a bundle directory (or its manifest.json); one-line BundleError if unusable. A
+    `.partial` folder is never a bundle to a user: one a killed export left is always refused, and one a live
+    export is still writing is refused with `in_progress=False` (what users name, what is measured); only the
+    exporters' own checks of the folder they write (the default) read it."""
     root = Path(path)
     if root.name == MANIFEST and root.is_file():
         root = root.parent
@@ -321,8 +324,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"bundle {root}: no such directory")
     if not root.is_dir():
         raise BundleError(f"bundle {root}: not a directory")
-    if is_temporary(root.resolve().name):
-        raise BundleError(f"bundle {root}: an unfinished export's temporary folder, not a bundle (remove it)")
+    if is_temporary(root.resolve().name) and not (in_progress and being_written(root)):
+        raise BundleError(f"bundle {root}: the temporary folder of an unfinished or interrupted export, not a "
+                          "bundle")
     manifest = _read_manifest(root)
     problem = manifest_problem(manifest)
     if problem:

@@ -135,7 +135,7 @@ def _ply_ready(args: argparse.Namespace, kind: str) -> None:
 
 def run_predict(args: argparse.Namespace, prog: str) -> int:
     """Predict every input and write the chosen files; prints a one-line summary with per-image latency."""
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, in_progress=False)
     jobs = pair_inputs(list(args.inputs), args.left, args.right, is_stereo(bundle))
     unique_names(jobs)
     _targets(args.out, [name for name, _ in jobs], args.save, args.force)
@@ -180,7 +180,7 @@ def run_portrait(args: argparse.Namespace, prog: str) -> int:
     if args.out.is_dir():
         raise InputError(f"{args.out} is a folder; --out names the picture to write")
     writable(args.out.parent)
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, in_progress=False)
     stereo = is_stereo(bundle)
     if stereo and args.right is None:
         raise InputError("a stereo bundle takes the left view as PHOTO and the right view as --right")
