@@ -16,6 +16,7 @@ from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
 from edgedepth.progress import quiet_library_bars
 from edgedepth.recipes import DEFAULT, load_recipe
+from edgedepth.settings import size_argument, training_flag
 from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
@@ -39,16 +40,6 @@ typical run, stage by stage:
 or all at once on the embedded data:
   edgedepth demo --out runs/demo
 """
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH like 160x224, got '{text}'") from exc
-    if height <= 0 or width <= 0 or height % 32 or width % 32:
-        raise argparse.ArgumentTypeError(f"input size {text} must be positive multiples of 32")
-    return height, width
 
 
 def _csv(text: str) -> list[str]:
@@ -138,7 +129,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     _task_arg(demo)
     _recipe_arg(demo, DEFAULT, "training fields and the export plan; --steps, --formats and --precisions win")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
-    demo.add_argument("--steps", type=positive_int,
+    demo.add_argument("--steps", type=training_flag("steps"),
                       help="distillation steps (default {default:steps}; {quick_steps} with --quick)")
     demo.add_argument("--threads", type=thread_count, default=None,
                       help="CPU threads for training and every backend (default {default:threads})")
@@ -197,7 +188,7 @@ def _objective_args(dis: argparse.ArgumentParser) -> None:
 def _student_args(dis: argparse.ArgumentParser) -> None:
     """The student: architecture, input size, weights to start from."""
     dis.add_argument("--model", default=None, help="student architecture: {models} (default {default:model})")
-    dis.add_argument("--size", type=_size, default=None,
+    dis.add_argument("--size", type=size_argument, default=None,
                      help="student input HEIGHTxWIDTH (default {default:input_size})")
     dis.add_argument("--init", type=Path, default=None,
                      help="start from these weights: the official midas_v21_small_256.pt (with --model "
@@ -209,7 +200,7 @@ def _student_args(dis: argparse.ArgumentParser) -> None:
 
 def _data_args(dis: argparse.ArgumentParser) -> None:
     """What the student trains on: procedural scenes, or a user's photos, pairs or video."""
-    dis.add_argument("--scenes", type=positive_int, default=None,
+    dis.add_argument("--scenes", type=training_flag("scenes"), default=None,
                      help="procedural training scenes (default {default:scenes})")
     dis.add_argument("--scene-family", choices=SCENE_FAMILIES, default=None,
                      help="procedural scenes: grounded (objects standing on the ground, the cues one image has) or "
@@ -234,9 +225,10 @@ def _data_args(dis: argparse.ArgumentParser) -> None:
 
 def _optimisation_args(dis: argparse.ArgumentParser) -> None:
     """How the student is optimised: steps, batch, learning rate, ground-truth weight, precision, the recipe."""
-    dis.add_argument("--steps", type=positive_int, default=None,
+    dis.add_argument("--steps", type=training_flag("steps"), default=None,
                      help="optimisation steps (default {default:steps})")
-    dis.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default {default:batch_size})")
+    dis.add_argument("--batch-size", type=training_flag("batch_size"), default=None,
+                     help="batch size (default {default:batch_size})")
     _recipe_arg(dis, DEFAULT, "its training fields for the task; flags given here win")
     dis.add_argument("--eval-every", type=positive_int, default=None,
                      help="measure held-out accuracy every N steps and draw the learning curve next to the "
@@ -244,7 +236,7 @@ def _optimisation_args(dis: argparse.ArgumentParser) -> None:
     dis.add_argument("--gt-weight", type=non_negative, default=None,
                      help="weight of the procedural scenes' exact depth next to the teacher's targets (default "
                      "{default:gt_weight}; 0 = teacher only)")
-    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default {default:lr})")
+    dis.add_argument("--lr", type=training_flag("lr"), default=None, help="peak learning rate (default {default:lr})")
     dis.add_argument("--mixed-precision", choices=MIXED_PRECISION_CHOICES, default=None,
                      help="auto: bf16 forward where the CPU computes bf16 natively (AVX512-BF16 or AMX), float32 "
                      "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 "
