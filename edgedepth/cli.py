@@ -21,13 +21,7 @@ from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import LAYOUTS, BundleError
-from runtime.cli_types import (
-    OneLineParser,
-    count,
-    non_negative,
-    positive_int,
-    thread_count,
-)
+from runtime.cli_types import OneLineParser, count, finite_float, non_negative, positive_int, thread_count
 from runtime.errors import ArtifactFailed, first_line
 from runtime.signals import interrupted, terminate_as_interrupt
 
@@ -328,9 +322,9 @@ def _add_measure(sub: argparse._SubParsersAction) -> None:
                          "write report.json, report.md and pictures/ to --out. Exits 1 when a bundle failed or "
                          "misses a --min-psnr / --max-delta1-drop budget.")
     _eval_args(ver, out_help="report directory", force_help="overwrite an existing report")
-    ver.add_argument("--min-psnr", type=float, default=None, metavar="DB",
+    ver.add_argument("--min-psnr", type=finite_float, default=None, metavar="DB",
                      help="exit 1 when an artifact's PSNR vs the fp32 student is below DB (a CI fidelity gate)")
-    ver.add_argument("--max-delta1-drop", type=float, default=None, metavar="X",
+    ver.add_argument("--max-delta1-drop", type=finite_float, default=None, metavar="X",
                      help="exit 1 when an artifact's δ1 drop vs the fp32 student exceeds X on any dataset")
 
     ben = sub.add_parser("bench", help="time every bundle and the fp32 student at a fixed thread count",
@@ -616,12 +610,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _existing_report(path: Path) -> dict | None:
     """A previous verify's report.json, or None."""
+    from runtime.validate import load_json
+
     if not path.exists():
         return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise EdgeDepthError(f"{path} is not valid JSON ({exc})") from exc
+    return load_json(path, "report")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
