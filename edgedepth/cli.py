@@ -22,7 +22,7 @@ from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import LAYOUTS, BundleError
 from runtime.cli_types import OneLineParser, count, finite_float, non_negative, positive_int, thread_count
-from runtime.errors import ArtifactFailed, first_line
+from runtime.errors import ArtifactFailed, own_line
 from runtime.signals import interrupted, terminate_as_interrupt
 
 EPILOG = """\
@@ -670,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EdgeDepthError, BundleError) as exc:
         if os.environ.get("EDGEDEPTH_DEBUG"):
             raise
-        print(f"edgedepth: error: {first_line(exc)}", file=sys.stderr)
+        print(f"edgedepth: error: {own_line(exc)}", file=sys.stderr)
         return 2
     except ArtifactFailed as exc:  # an artifact edgedepth made fails its own check: the tool's failure
         if os.environ.get("EDGEDEPTH_DEBUG"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from runtime.bundle import Bundle, BundleError, load_bundle
 from runtime.cli_types import OneLineParser, count, positive_int, thread_count
-from runtime.errors import first_line
+from runtime.errors import own_line
 from runtime.gate import failed_rows
 from runtime.measure import size_mb
 from runtime.predict_cli import add_portrait_args, add_predict_args, run_portrait, run_predict
@@ -185,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         return interrupted(PROG, exc)
     except BundleError as exc:
-        message = first_line(exc)
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {own_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # the machine's, not the user's: a full disk, a folder gone on the way
         where = f" ({exc.filename})" if exc.filename else ""
