@@ -44,7 +44,7 @@ def load_recipe(name_or_file: str | Path) -> Recipe:
     """A shipped recipe by name, or a YAML file by path; a one-line error for an unknown name or a bad file."""
     text = str(name_or_file)
     path = FOLDER / f"{text}.yaml" if text in recipe_names() else Path(text)
-    if not path.is_file():
+    if not path.exists():  # a folder or a special file is the reader's to refuse, in its words
         raise EdgeDepthError(f"unknown recipe '{text}' (known: {', '.join(recipe_names())}, or a YAML file)")
     from edgedepth.settings import load_yaml
 
