@@ -156,6 +156,7 @@ def test_checkpoint_metadata_is_checked_before_export(case, student_ckpt, tmp_pa
 # ---------------------------------------------------------------------------------------------- signals
 
 
+@pytest.mark.slow  # converts the student to ONNX first (several seconds)
 def test_sigterm_during_export_is_exit_143_and_leaves_no_partial_folder(student_ckpt, tmp_path, capsys,
                                                                          monkeypatch):
     """SIGTERM arrives as the manifest is sealed (the model written, parity not yet checked): the .partial folder
