@@ -21,6 +21,7 @@ from edgedepth.errors import EdgeDepthError
 from edgedepth.version import __version__
 from runtime.atomic import atomic_write_bytes
 from runtime.bundle import sha256_file
+from runtime.validate import Invalid as InvalidSetting
 
 METADATA_KEY = "edgedepth"
 
@@ -45,8 +46,13 @@ class StudentInfo:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> StudentInfo:
-        data = json.loads(text)
+    def from_json(cls, text: str, where: str = "student metadata") -> StudentInfo:
+        """The metadata checked field by field (edgedepth.settings.STUDENT) before anything is built from it: a
+        size, a width, a normalisation or a kind the command line would refuse is refused here too."""
+        from edgedepth.settings import check_student
+        from runtime.validate import parse_json
+
+        data = check_student(parse_json(text, where, max_depth=24), where)
         data["input_size"] = tuple(data["input_size"])
         return cls(**data)
 
@@ -154,11 +160,20 @@ def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:
     if METADATA_KEY not in metadata:
         raise EdgeDepthError(f"{path} is not an edgedepth student checkpoint (no '{METADATA_KEY}' metadata)")
     try:
-        info = StudentInfo.from_json(metadata[METADATA_KEY])
+        info = StudentInfo.from_json(metadata[METADATA_KEY], f"{path}: student metadata")
+    except InvalidSetting as exc:
+        raise EdgeDepthError(str(exc)) from None
     except (ValueError, TypeError, KeyError) as exc:
         raise EdgeDepthError(f"{path}: unreadable student metadata ({exc})") from exc
     config = dict(info.config)
     model = create_model(config.pop("name"), **config)
+    from edgedepth.tasks import get_task
+
+    task = get_task(info.task)
+    task.check_student(model, str(path), info.input_size)  # a stereo network recorded as mono, and the reverse
+    if task.output_kind is not None and info.output_kind != task.output_kind:
+        raise EdgeDepthError(f"{path}: a {info.task} student predicts {task.output_kind}, the metadata says "
+                             f"{info.output_kind}")
     load_weights_strict(model, state, str(path))
     return model.eval(), info
 

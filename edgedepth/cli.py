@@ -16,12 +16,14 @@ from edgedepth.errors import EdgeDepthError
 from edgedepth.outputs import check_writable
 from edgedepth.progress import quiet_library_bars
 from edgedepth.recipes import DEFAULT, load_recipe
+from edgedepth.settings import size_argument, training_flag
 from edgedepth.tasks import get_task, list_tasks
 from edgedepth.version import __version__
 from quantize.registry import describe_methods
 from runtime.bundle import LAYOUTS, BundleError
-from runtime.cli_types import OneLineParser, count, non_negative, positive_int
-from runtime.errors import ArtifactFailed, first_line
+from runtime.cli_types import OneLineParser, count, finite_float, non_negative, positive_int, thread_count
+from runtime.errors import ArtifactFailed, own_line
+from runtime.signals import interrupted, terminate_as_interrupt
 
 EPILOG = """\
 typical run, stage by stage:
@@ -35,20 +37,15 @@ or all at once on the embedded data:
 
 
 def _any_size(text: str) -> tuple[int, int]:
-    """HEIGHTxWIDTH, both positive (a model family's own rule checks the multiple)."""
+    """HEIGHTxWIDTH, both positive and at most MAX_SIDE (a model family's own rule checks the multiple)."""
+    from edgedepth.settings import MAX_SIDE
+
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH like 160x224, got '{text}'") from exc
-    if height <= 0 or width <= 0:
-        raise argparse.ArgumentTypeError(f"input size {text} must be positive")
-    return height, width
-
-
-def _size(text: str) -> tuple[int, int]:
-    height, width = _any_size(text)
-    if height % 32 or width % 32:
-        raise argparse.ArgumentTypeError(f"input size {text} must be positive multiples of 32")
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"input size {text}: each side must be 1 to {MAX_SIDE}")
     return height, width
 
 
@@ -88,7 +85,7 @@ def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) 
     parser.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--force", action="store_true", help=force_help)
-    parser.add_argument("--threads", type=positive_int, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--threads", type=thread_count, default=2, help="CPU threads for every backend (default 2)")
     parser.add_argument("--eval-scenes", type=count, default=32,
                         help="held-out procedural scenes (default 32; 0 leaves the procedural set out)")
     parser.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs per artifact (default 10)")
@@ -139,9 +136,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     _task_arg(demo)
     _recipe_arg(demo, DEFAULT, "training fields and the export plan; --steps, --formats and --precisions win")
     demo.add_argument("--quick", action="store_true", help="a one-minute run with a barely trained student")
-    demo.add_argument("--steps", type=positive_int,
+    demo.add_argument("--steps", type=training_flag("steps"),
                       help="distillation steps (default {default:steps}; {quick_steps} with --quick)")
-    demo.add_argument("--threads", type=positive_int, default=None,
+    demo.add_argument("--threads", type=thread_count, default=None,
                       help="CPU threads for training and every backend (default {default:threads})")
     demo.add_argument("--formats", type=_csv, default=None,
                       help="comma-separated export formats ({formats}) or 'all' (default: the recipe's)")
@@ -198,7 +195,7 @@ def _objective_args(dis: argparse.ArgumentParser) -> None:
 def _student_args(dis: argparse.ArgumentParser) -> None:
     """The student: architecture, input size, weights to start from."""
     dis.add_argument("--model", default=None, help="student architecture: {models} (default {default:model})")
-    dis.add_argument("--size", type=_size, default=None,
+    dis.add_argument("--size", type=size_argument, default=None,
                      help="student input HEIGHTxWIDTH (default {default:input_size})")
     dis.add_argument("--init", type=Path, default=None,
                      help="start from these weights: the official midas_v21_small_256.pt (with --model "
@@ -210,14 +207,14 @@ def _student_args(dis: argparse.ArgumentParser) -> None:
 
 def _data_args(dis: argparse.ArgumentParser) -> None:
     """What the student trains on: procedural scenes, or a user's photos, pairs or video."""
-    dis.add_argument("--scenes", type=positive_int, default=None,
+    dis.add_argument("--scenes", type=training_flag("scenes"), default=None,
                      help="procedural training scenes (default {default:scenes})")
     dis.add_argument("--scene-family", choices=SCENE_FAMILIES, default=None,
                      help="procedural scenes: grounded (objects standing on the ground, the cues one image has) or "
                      "classic (floating solids) (default {default:scene_family})")
     dis.add_argument("--images", type=Path, default=None,
                      help="distill on the photos under this folder (no ground truth needed) instead of scenes")
-    dis.add_argument("--holdout", type=int, default=None,
+    dis.add_argument("--holdout", type=positive_int, default=None,
                      help="photos held out for verify (default 10%%, at least 1)")
     dis.add_argument("--pairs", type=Path, default=None,
                      help="with self:stereo: train on this folder of rectified pairs (left/, right/ with the same "
@@ -235,9 +232,10 @@ def _data_args(dis: argparse.ArgumentParser) -> None:
 
 def _optimisation_args(dis: argparse.ArgumentParser) -> None:
     """How the student is optimised: steps, batch, learning rate, ground-truth weight, precision, the recipe."""
-    dis.add_argument("--steps", type=positive_int, default=None,
+    dis.add_argument("--steps", type=training_flag("steps"), default=None,
                      help="optimisation steps (default {default:steps})")
-    dis.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default {default:batch_size})")
+    dis.add_argument("--batch-size", type=training_flag("batch_size"), default=None,
+                     help="batch size (default {default:batch_size})")
     _recipe_arg(dis, DEFAULT, "its training fields for the task; flags given here win")
     dis.add_argument("--eval-every", type=positive_int, default=None,
                      help="measure held-out accuracy every N steps and draw the learning curve next to the "
@@ -245,7 +243,7 @@ def _optimisation_args(dis: argparse.ArgumentParser) -> None:
     dis.add_argument("--gt-weight", type=non_negative, default=None,
                      help="weight of the procedural scenes' exact depth next to the teacher's targets (default "
                      "{default:gt_weight}; 0 = teacher only)")
-    dis.add_argument("--lr", type=float, default=None, help="peak learning rate (default {default:lr})")
+    dis.add_argument("--lr", type=training_flag("lr"), default=None, help="peak learning rate (default {default:lr})")
     dis.add_argument("--mixed-precision", choices=MIXED_PRECISION_CHOICES, default=None,
                      help="auto: bf16 forward where the CPU computes bf16 natively (AVX512-BF16 or AMX), float32 "
                      "elsewhere; bf16: always; off: float32 throughout. Weights stay float32 "
@@ -255,7 +253,7 @@ def _optimisation_args(dis: argparse.ArgumentParser) -> None:
 def _run_args(dis: argparse.ArgumentParser) -> None:
     """How a distillation runs (not what it learns): seed, threads, device, micro-batches, resumable state."""
     dis.add_argument("--seed", type=int, default=None, help="random seed (default {default:seed})")
-    dis.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default {default:threads})")
+    dis.add_argument("--threads", type=thread_count, default=None, help="CPU threads (default {default:threads})")
     dis.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                      help="auto: CUDA where torch sees a GPU (under torchrun, the rank's local GPU), else the CPU "
                      "(default {default:device})")
@@ -347,9 +345,9 @@ def _add_measure(sub: argparse._SubParsersAction) -> None:
                          "write report.json, report.md and pictures/ to --out. Exits 1 when a bundle failed or "
                          "misses a --min-psnr / --max-delta1-drop budget.")
     _eval_args(ver, out_help="report directory", force_help="overwrite an existing report")
-    ver.add_argument("--min-psnr", type=float, default=None, metavar="DB",
+    ver.add_argument("--min-psnr", type=finite_float, default=None, metavar="DB",
                      help="exit 1 when an artifact's PSNR vs the fp32 student is below DB (a CI fidelity gate)")
-    ver.add_argument("--max-delta1-drop", type=float, default=None, metavar="X",
+    ver.add_argument("--max-delta1-drop", type=finite_float, default=None, metavar="X",
                      help="exit 1 when an artifact's δ1 drop vs the fp32 student exceeds X on any dataset")
 
     ben = sub.add_parser("bench", help="time every bundle and the fp32 student at a fixed thread count",
@@ -386,7 +384,7 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     pro.add_argument("--benchmark-binary", type=Path, required=True, metavar="PATH",
                      help="LiteRT's benchmark_model for the phone (android_arm64)")
     pro.add_argument("--out", type=Path, required=True, help="directory for device.json")
-    pro.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")
+    pro.add_argument("--threads", type=thread_count, default=2, help="CPU threads (default 2)")
     pro.add_argument("--runs", type=positive_int, default=50, help="timed runs (default 50)")
     pro.add_argument("--warmup", type=count, default=10, help="untimed warm-up runs (default 10)")
     pro.add_argument("--delegate", type=_csv, default=["xnnpack"],
@@ -494,7 +492,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         written = train(config, args.out, force=args.force)
     except TrainingInterrupted as stopped:
         print(f"edgedepth: {stopped}", file=sys.stderr)
-        return 130
+        return 128 + stopped.signum
     if os.environ.get("RANK", "0") == "0":
         print(f"wrote {written}")
     return 0
@@ -654,12 +652,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _existing_report(path: Path) -> dict | None:
     """A previous verify's report.json, or None."""
+    from runtime.validate import load_json
+
     if not path.exists():
         return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise EdgeDepthError(f"{path} is not valid JSON ({exc})") from exc
+    return load_json(path, "report")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -708,14 +705,14 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_bars()
     args = build_parser().parse_args(argv)
     try:
-        code = COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("edgedepth: interrupted", file=sys.stderr)
-        return 130
+        with terminate_as_interrupt():
+            code = COMMANDS[args.command](args)
+    except KeyboardInterrupt as exc:
+        return interrupted("edgedepth", exc)
     except (EdgeDepthError, BundleError) as exc:
         if os.environ.get("EDGEDEPTH_DEBUG"):
             raise
-        print(f"edgedepth: error: {first_line(exc)}", file=sys.stderr)
+        print(f"edgedepth: error: {own_line(exc)}", file=sys.stderr)
         return 2
     except ArtifactFailed as exc:  # an artifact edgedepth made fails its own check: the tool's failure
         if os.environ.get("EDGEDEPTH_DEBUG"):

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from runtime.bundle import Bundle, BundleError, load_bundle
-from runtime.cli_types import OneLineParser, count, positive_int
-from runtime.errors import first_line
+from runtime.cli_types import OneLineParser, count, positive_int, thread_count
+from runtime.errors import own_line
 from runtime.gate import failed_rows
 from runtime.measure import size_mb
 from runtime.predict_cli import add_portrait_args, add_predict_args, run_portrait, run_predict
 from runtime.rows import bundle_row, format_value
+from runtime.signals import interrupted, terminate_as_interrupt
 
 PROG = "python -m runtime"
 
@@ -32,13 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
     bench = sub.add_parser("bench", help="time bundles on random inputs that match their manifests")
     bench.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE")
-    bench.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
+    bench.add_argument("--threads", type=thread_count, default=1, help="intra-op threads (default 1)")
     bench.add_argument("--warmup", type=count, default=10, help="untimed runs first (default 10)")
     bench.add_argument("--iters", type=positive_int, default=50, help="timed runs (default 50)")
     bench.add_argument("--min-seconds", type=float, default=0.0, help="keep timing at least this long")
     bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     bench.add_argument("--json", type=Path, metavar="OUT",
-                       help="write the results to OUT ('-': JSON alone on stdout)")
+                       help="write the results to OUT ('-': JSON alone on stdout); never inside a bundle")
+    bench.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     sub.add_parser("runners", help="list the runners and whether each can run here")
     predict = sub.add_parser("predict", help="run a bundle on your photos (or stereo pairs): depth pictures, "
                              "16-bit PNG, .npy, .pfm, point clouds", description="Run a bundle on photos and write "
@@ -51,27 +53,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(value: Any) -> str:
+    """A manifest value as a terminal may show it: control characters and escape sequences escaped, never sent."""
+    text = str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     for path in args.bundles:
-        bundle = load_bundle(path)
+        bundle = load_bundle(path, in_progress=False)
         m = bundle.manifest
-        print(f"{bundle.name}  ({bundle.path})")
-        print(f"  format {bundle.format} · precision {bundle.precision} · task {bundle.task} · "
-              f"{size_mb(bundle.model_path):.2f} MB · model {bundle.model_path.name}")
+        print(_shown(f"{bundle.name}  ({bundle.path})"))
+        print(_shown(f"  format {bundle.format} · precision {bundle.precision} · task {bundle.task} · "
+                     f"{size_mb(bundle.model_path):.2f} MB · model {bundle.model_path.name}"))
         for spec in bundle.inputs:
             norm = spec["normalization"]
             norm_text = (norm if isinstance(norm, str)
                          else f"scale {norm['scale']:.6g}, mean {norm['mean']}, std {norm['std']}")
-            print(f"  input  {spec['name']}: {spec['shape']} {spec['dtype']} {spec['layout']} ({norm_text})")
+            print(_shown(f"  input  {spec['name']}: {spec['shape']} {spec['dtype']} {spec['layout']} ({norm_text})"))
         for spec in bundle.outputs:
             quant = f", quant {spec['quant']}" if spec.get("quant") else ""
-            print(f"  output {spec['name']}: {spec['shape']} {spec['dtype']} {spec['kind']}{quant}")
+            print(_shown(f"  output {spec['name']}: {spec['shape']} {spec['dtype']} {spec['kind']}{quant}"))
         source = m.get("source") or {}
-        print(f"  source toolkit {source.get('toolkit_version')}"
-              f" · checkpoint {str(source.get('checkpoint_sha256'))[:16]}"
-              f" · calibration {str(source.get('calibration_sha256'))[:16]}")
-        covered = "manifest digest verified" if "digest" in m else "manifest not covered (an older bundle)"
-        print(f"  files  {len(m['files'])} listed, sha256 verified; {covered}")
+        print(_shown(f"  source toolkit {source.get('toolkit_version')}"
+                     f" · checkpoint {str(source.get('checkpoint_sha256'))[:16]}"
+                     f" · calibration {str(source.get('calibration_sha256'))[:16]}"))
+        print(f"  files  {len(m['files'])} listed, sha256 verified; manifest digest verified")
     return 0
 
 
@@ -101,17 +108,28 @@ def bench_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(text)
 
 
+def _json_target(path: Path, force: bool) -> None:
+    """Refuse a --json file that exists without --force, is a folder, or lies where nothing may be written."""
+    from runtime.atomic import writable
+    from runtime.errors import OverwriteRefused
+
+    if path.is_dir():
+        raise BundleError(f"{path} is a folder; --json names the file to write")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OverwriteRefused(f"{path} already exists (use --force to overwrite)")
+    writable(path.parent)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from runtime.bench import machine_info, set_thread_env
     from runtime.threads import capped_threads
 
     args.threads = capped_threads(args.threads)  # what every row really runs on
     set_thread_env(args.threads)
-    bundles = [load_bundle(path) for path in args.bundles]  # all verified before anything is timed
+    # all verified before anything is timed
+    bundles = [load_bundle(path, in_progress=False) for path in args.bundles]
     if args.json is not None and str(args.json) != "-":
-        from runtime.atomic import writable
-
-        writable(args.json.parent)  # an unwritable --json is refused before the timing, not after it
+        _json_target(args.json, args.force)  # refused before the timing, not after it
     rows = [_bench_one(bundle, args) for bundle in bundles]
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -162,13 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"info": _cmd_info, "bench": _cmd_bench, "runners": _cmd_runners,
                 "predict": lambda a: run_predict(a, PROG), "portrait": lambda a: run_portrait(a, PROG)}
     try:
-        return commands[args.command](args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        with terminate_as_interrupt():
+            return commands[args.command](args)
+    except KeyboardInterrupt as exc:
+        return interrupted(PROG, exc)
     except BundleError as exc:
-        message = first_line(exc)
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {own_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # the machine's, not the user's: a full disk, a folder gone on the way
         where = f" ({exc.filename})" if exc.filename else ""

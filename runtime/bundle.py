@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runtime.atomic import atomic_write_json
+from runtime.atomic import atomic_write_json, being_written, is_temporary
 from runtime.errors import BundleError
 from runtime.jsonsafe import json_safe
+from runtime.validate import Invalid, load_json
 
 MANIFEST = "manifest.json"
 # The model file of each format's bundles written before manifests named theirs in `model_file` (exporters now do).
@@ -46,6 +47,10 @@ _CHUNK = 1 << 20
 DIGEST = "digest"  # sha256 of the manifest itself, written last by write_manifest
 MAX_DIM = 16384  # a declared dimension larger than this is a lie or a mistake
 MAX_ELEMENTS = 1 << 26  # 64 Mi elements (256 MB of float32) per declared tensor
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest is a few KB; a CoreML package lists a few hundred files at most
+# |std| and |scale| below this (or |mean|, |std|, |scale| above NORM_MAX) turn 0..255 pixels into inf or 1e30s
+NORM_MIN, NORM_MAX = 1e-6, 1e6
+MAX_NAME = 200  # a bundle's name is a folder name and a report row: printable, one line
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,15 @@ def _check_entries(manifest: dict[str, Any], key: str, fields: tuple[str, ...]) 
     return None
 
 
+def _channels(spec: dict[str, Any]) -> int | None:
+    """The channel count an input entry declares through its layout (None when not a fixed image tensor)."""
+    shape = spec["shape"]
+    if len(shape) != 4:
+        return None
+    channels = shape[1] if spec["layout"] == "NCHW" else shape[3]
+    return channels if isinstance(channels, int) and not isinstance(channels, bool) else None
+
+
 def _check_entry_values(manifest: dict[str, Any]) -> str | None:
     for index, spec in enumerate(manifest["inputs"]):
         if spec["layout"] not in LAYOUTS:
@@ -129,7 +143,7 @@ def _check_entry_values(manifest: dict[str, Any]) -> str | None:
         complete = isinstance(norm, dict) and all(k in norm for k in NORMALIZATION_FIELDS)
         if norm != "baked-in" and not complete:
             return f"inputs[{index}].normalization must be {{mean, std, scale}} or \"baked-in\""
-        problem = _normalization_problem(norm) if complete else None
+        problem = _normalization_problem(norm, _channels(spec)) if complete else None
         if problem:
             return f"inputs[{index}].normalization: {problem}"
     for key in ("inputs", "outputs"):
@@ -158,15 +172,29 @@ def _finite_numbers(value: Any) -> list[float] | None:
     return [float(v) for v in values]
 
 
-def _normalization_problem(norm: dict[str, Any]) -> str | None:
-    """mean, std and scale must be finite numbers, std and scale non-zero: else every input becomes NaN or inf."""
+def _normalization_problem(norm: dict[str, Any], channels: int | None) -> str | None:
+    """mean, std and scale must be finite numbers of a sane size, std and scale non-zero (else every input becomes
+    NaN or inf), mean and std one value or one per channel (else they do not broadcast)."""
     for key in NORMALIZATION_FIELDS:
         values = _finite_numbers(norm[key])
         if values is None:
             return f"{key} {norm[key]!r} is not a finite number or a list of them"
         if key != "mean" and 0.0 in values:
             return f"{key} {norm[key]!r} holds a zero"
+        if key != "mean" and any(abs(v) < NORM_MIN for v in values):
+            return f"{key} {norm[key]!r} holds a value under {NORM_MIN:g} (inputs would overflow)"
+        if any(abs(v) > NORM_MAX for v in values):
+            return f"{key} {norm[key]!r} holds a value over {NORM_MAX:g}"
+        if key == "scale" and isinstance(norm[key], list) and len(values) != 1:
+            return f"scale {norm[key]!r} must be one number"
+        if isinstance(norm[key], list) and len(values) not in (1, channels):
+            return f"{key} has {len(values)} values for {channels} channels (one, or one per channel)"
     return None
+
+
+def _printable(value: Any) -> bool:
+    """Whether a manifest string is one printable line (no escape sequences, newlines or control characters)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isprintable()
 
 
 def _shape_problem(shape: list) -> str | None:
@@ -194,6 +222,9 @@ def manifest_problem(manifest: Any) -> str | None:
     missing = [f for f in REQUIRED if f not in manifest]
     if missing:
         return f"manifest lacks {', '.join(missing)}"
+    for key in ("name", "precision"):
+        if not _printable(manifest[key]):
+            return f"{key} must be printable text on one line, at most {MAX_NAME} characters"
     if manifest["task"] not in TASKS:
         return f"task '{manifest['task']}' is not one of {', '.join(TASKS)}"
     if not isinstance(manifest["format"], str) or not manifest["format"]:
@@ -245,10 +276,9 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     if not path.resolve().is_relative_to(root.resolve()):
         raise BundleError(f"bundle {root}: {MANIFEST} is a link to a file outside the bundle")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        detail = str(exc).splitlines()[0]
-        raise BundleError(f"bundle {root}: {MANIFEST} is not valid JSON ({detail})") from None
+        return load_json(path, f"bundle {root}:", MAX_MANIFEST_BYTES)
+    except Invalid as exc:  # "bundle B: B/manifest.json …" reads better as "bundle B: manifest.json …"
+        raise BundleError(str(exc).replace(f"{root}: {path}", f"{root}: {MANIFEST}", 1)) from None
 
 
 def _safe_relative(name: str) -> bool:
@@ -282,8 +312,11 @@ def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
                 f"bundle {root}: {name} sha256 mismatch (expected {str(expected)[:16]}…, got {got[:16]}…)")
 
 
-def load_bundle(path: str | os.PathLike) -> Bundle:
-    """Load and sha256-verify a bundle directory (or its manifest.json); one-line BundleError if unusable."""
+def load_bundle(path: str | os.PathLike, in_progress: bool = True) -> Bundle:
+    """Load and sha256-verify a bundle directory (or its manifest.json); one-line BundleError if unusable. A
+    `.partial` folder is never a bundle to a user: one a killed export left is always refused, and one a live
+    export is still writing is refused with `in_progress=False` (what users name, what is measured); only the
+    exporters' own checks of the folder they write (the default) read it."""
     root = Path(path)
     if root.name == MANIFEST and root.is_file():
         root = root.parent
@@ -291,12 +324,18 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"bundle {root}: no such directory")
     if not root.is_dir():
         raise BundleError(f"bundle {root}: not a directory")
+    if is_temporary(root.resolve().name) and not (in_progress and being_written(root)):
+        raise BundleError(f"bundle {root}: the temporary folder of an unfinished or interrupted export, not a "
+                          "bundle")
     manifest = _read_manifest(root)
     problem = manifest_problem(manifest)
     if problem:
         raise BundleError(f"bundle {root}: {problem}")
     _check_file_names(root, manifest)
-    if DIGEST in manifest and manifest[DIGEST] != manifest_digest(manifest):
+    if DIGEST not in manifest:  # optional, one flipped bit would switch the check off
+        raise BundleError(f"bundle {root}: {MANIFEST} has no digest (made by an older edgedepth, or edited; export "
+                          "again)")
+    if manifest[DIGEST] != manifest_digest(manifest):
         raise BundleError(f"bundle {root}: {MANIFEST} does not match its digest (edited or corrupted after "
                           "export; export again)")
     _verify_files(root, manifest)

@@ -7,6 +7,9 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
+from runtime.threads import MAX_THREADS
+from runtime.validate import as_argument, number
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line (and exit code 2), pointing at --help."""
@@ -21,7 +24,7 @@ def _bounded(parse: Callable[[str], float], low: float, what: str) -> Callable[[
             value = parse(text)
         except ValueError:
             value = None
-        if value is None or not value >= low:
+        if value is None or not value >= low or value in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
         return value
 
@@ -30,4 +33,8 @@ def _bounded(parse: Callable[[str], float], low: float, what: str) -> Callable[[
 
 positive_int = _bounded(int, 1, "a positive integer")
 count = _bounded(int, 0, "a whole number ≥ 0")
-non_negative = _bounded(float, 0.0, "a number ≥ 0")
+non_negative = _bounded(float, 0.0, "a number ≥ 0")  # NaN fails `value >= low`, inf is refused below
+# The checks every file's copy of the same setting goes through too (runtime.validate):
+thread_count = as_argument(number(1, MAX_THREADS, integer=True))
+finite_float = as_argument(number())
+positive_float = as_argument(number(above=0.0))

@@ -105,16 +105,17 @@ def npy_bytes(values: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_map(path: Path, save: str, values: np.ndarray, kind: str) -> None:
-    """Write one of the map formats (png, png16, npy, pfm) of `values` to `path`, atomically."""
+def write_map(path: Path, save: str, values: np.ndarray, kind: str, overwrite: bool = True) -> None:
+    """Write one of the map formats (png, png16, npy, pfm) of `values` to `path`, atomically (without
+    `overwrite`, never over a file that exists by then)."""
     if save == "png":
-        atomic_write_bytes(path, png_bytes(colour_picture(values, kind), {"edgedepth:kind": kind}))
+        atomic_write_bytes(path, png_bytes(colour_picture(values, kind), {"edgedepth:kind": kind}), overwrite)
     elif save == "png16":
         encoded, text = png16(values, kind)
-        atomic_write_bytes(path, png_bytes(encoded, text))
+        atomic_write_bytes(path, png_bytes(encoded, text), overwrite)
     elif save == "npy":
-        atomic_write_bytes(path, npy_bytes(values))
+        atomic_write_bytes(path, npy_bytes(values), overwrite)
     elif save == "pfm":
-        atomic_write_bytes(path, pfm_bytes(values))
+        atomic_write_bytes(path, pfm_bytes(values), overwrite)
     else:
         raise ValueError(f"write_map writes {', '.join(SAVES[:4])}, not {save}")

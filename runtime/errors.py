@@ -31,6 +31,15 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def own_line(exc: BaseException, limit: int = 2000) -> str:
+    """One of edgedepth's own errors as one line: its messages are written as one line, so a line break in one
+    comes from a value it quotes (an image path with a newline) and is shown escaped, not cut there."""
+    text = str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text or type(exc).__name__
+
+
 def one_line(exc: BaseException, limit: int = 1000) -> str:
     """`Type: the message`, its lines joined into one (cut at `limit` characters, with an ellipsis): a failure
     as a report row states it, whole (backends often put the useful part on the second line)."""

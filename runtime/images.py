@@ -16,6 +16,11 @@ from runtime.errors import InputError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 MAX_PIXELS = 120_000_000  # refuse larger declared sizes before decoding (a small file can declare a huge image)
+# What a command allocates grows with the photo: predict about 40 bytes per pixel (the photo, the map at its size,
+# the picture and the files' bytes), portrait about 150 (each depth layer filled, blurred and composited in
+# float32). The limits keep them near 2 GB: predict takes photos up to 50 Mpx, portrait up to 12 Mpx.
+PREDICT_MAX_PIXELS = 50_000_000
+PORTRAIT_MAX_PIXELS = 12_000_000
 
 
 def _pillow():
@@ -26,26 +31,40 @@ def _pillow():
     return Image, ImageOps
 
 
+def _grey_by_range(values: np.ndarray, unit: float) -> np.ndarray:
+    """32-bit integer or float grey values as 0..255: by `unit` (255 for 8-bit values stored wide, 1 for floats
+    in 0..1) when every value lies in 0..unit, else by the image's own range, min to max (a float TIFF with one
+    pixel at 1.001, or 32-bit integers up to 300, would otherwise be read as a nearly black 0..255 picture)."""
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if low >= 0.0 and high <= unit:
+        scaled = values * (255.0 / unit)
+    else:
+        scaled = (values - low) * (255.0 / (high - low))  # high > low here: some value lies outside 0..unit
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def _to_rgb8(image) -> np.ndarray:
-    """Any Pillow mode → H×W×3 uint8: 16-bit and 32-bit integer greys scaled to 8 bits, alpha dropped."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if image.mode != "I" or values.max(initial=0) > 255 else 255.0
-        grey = np.clip(np.rint(values * (255.0 / peak)), 0, 255).astype(np.uint8)
+    """Any Pillow mode → H×W×3 uint8: 16-bit greys by their bit depth, 32-bit integer and float greys by their
+    range (`_grey_by_range`), alpha dropped."""
+    if image.mode in ("I;16", "I;16B", "I;16L"):
+        values = np.asarray(image, dtype=np.float32)
+        grey = np.clip(np.rint(values * np.float32(255.0 / 65535.0)), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-    if image.mode == "F":
+    if image.mode in ("I", "F"):
         values = np.asarray(image, dtype=np.float64)
         if not np.isfinite(values).all():
             raise InputError(f"{np.count_nonzero(~np.isfinite(values)):,} pixel(s) are NaN or infinite")
-        grey = np.clip(np.rint(values * (255.0 if values.max(initial=0) <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
+        grey = _grey_by_range(values, 1.0 if image.mode == "F" else 255.0)
         return np.repeat(grey[..., None], 3, axis=2)
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
-def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
+def read_image(path: str | Path, max_side: int | None = None, max_pixels: int = MAX_PIXELS,
+               purpose: str = "") -> np.ndarray:
     """The photo at `path` as H×W×3 uint8 RGB, upright as its EXIF orientation says. The declared size is checked
-    against MAX_PIXELS before anything is decoded; with `max_side`, a JPEG is decoded at the smallest reduction
-    still at least that large (the caller shrinks the rest of the way)."""
+    against `max_pixels` before anything is decoded (`purpose` names the command whose limit it is); with
+    `max_side`, a JPEG is decoded at the smallest reduction still at least that large (the caller shrinks the
+    rest of the way)."""
     Image, ImageOps = _pillow()
     path = Path(path)
     if not path.is_file():
@@ -55,8 +74,9 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             opened = Image.open(path)
         with opened as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise InputError(f"{path}: {image.width}×{image.height} is over the {MAX_PIXELS:,}-pixel limit")
+            if image.width * image.height > max_pixels:
+                raise InputError(f"{path}: {image.width}×{image.height} is over the {max_pixels:,}-pixel limit"
+                                 + (f" of {purpose} (resize it first)" if purpose else ""))
             longest = max(image.size)
             if max_side is not None and longest > max_side and image.format == "JPEG":
                 scale = max_side / longest

@@ -13,6 +13,13 @@ import numpy as np
 from runtime.atomic import atomic_write_bytes
 from runtime.bundle import DISPARITY, METRIC
 from runtime.errors import InputError
+from runtime.validate import Schema, number, optional, read_text
+
+# The camera numbers a point cloud may come from, whichever door they come through (flags or calib.txt): a focal
+# length or baseline that is 0, negative or NaN makes every vertex NaN, inf or z = 0.
+CAMERA = Schema({"fx": number(above=0.0), "fy": number(above=0.0), "cx": number(), "cy": number(),
+                 "width": optional(number(1, 1 << 20, integer=True)), "baseline": optional(number(above=0.0)),
+                 "doffs": number()})
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,11 @@ class Camera:
     baseline: float | None = None
     doffs: float = 0.0
 
+    def checked(self, where: str) -> Camera:
+        """This camera when its numbers are finite and its focal lengths and baseline positive; else one line."""
+        CAMERA.check(dict(self.__dict__), where)
+        return self
+
     def scaled_to(self, width: int, height: int) -> Camera:
         """The same camera for an image resized to `width` (pixel quantities scale by width / self.width)."""
         if self.width is None or self.width == width:
@@ -40,18 +52,17 @@ class Camera:
 
 def read_middlebury_calib(path: str | Path) -> Camera:
     """A Middlebury `calib.txt` (cam0=[f 0 cx; 0 f cy; 0 0 1], doffs, baseline in mm, width)."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read calibration {path} ({exc.strerror or exc})") from None
+    text = read_text(path, "calibration")
     fields = dict(re.findall(r"^\s*(\w+)\s*=\s*(.+?)\s*$", text, flags=re.M))
     try:
         numbers = [float(v) for v in re.split(r"[\s;]+", fields["cam0"].strip("[] "))]
         fx, _, cx, _, fy, cy = numbers[:6]
-        return Camera(fx=fx, fy=fy, cx=cx, cy=cy, width=int(float(fields["width"])),
-                      baseline=float(fields["baseline"]) / 1000.0, doffs=float(fields.get("doffs", 0.0)))
-    except (KeyError, ValueError, IndexError) as exc:
+        width = float(fields["width"])
+        camera = Camera(fx=fx, fy=fy, cx=cx, cy=cy, width=int(width) if width.is_integer() else -1,
+                        baseline=float(fields["baseline"]) / 1000.0, doffs=float(fields.get("doffs", 0.0)))
+    except (KeyError, ValueError, IndexError, OverflowError) as exc:
         raise InputError(f"{path} is not a Middlebury calib.txt (needs cam0, width, baseline; {exc})") from None
+    return camera.checked(str(path))
 
 
 def metric_depth(values: np.ndarray, kind: str, camera: Camera | None, scale: float | None = None,
@@ -102,12 +113,16 @@ def ply_bytes(points: np.ndarray, colours: np.ndarray, comments: list[str]) -> b
 
 
 def write_point_cloud(path: Path, values: np.ndarray, kind: str, image: np.ndarray, camera: Camera,
-                      scale: float | None = None, shift: float | None = None) -> int:
-    """Write the map's point cloud, coloured by the photo, to `path` atomically; returns the point count."""
+                      scale: float | None = None, shift: float | None = None, overwrite: bool = True) -> int:
+    """Write the map's point cloud, coloured by the photo, to `path` atomically; returns the point count. A
+    cloud with no point is refused rather than written."""
     camera = camera.scaled_to(values.shape[1], values.shape[0])  # disparity is in pixels of this map
     depth, note = metric_depth(values, kind, camera, scale, shift)
     points, keep = back_project(depth, camera)
+    if not len(points):
+        raise InputError(f"{path.name}: no pixel has a positive, finite depth with these camera numbers (doffs "
+                         f"{camera.doffs:g}, scale {scale}, shift {shift}): nothing to write")
     comments = [f"edgedepth {note}", f"intrinsics fx={camera.fx:.6g} fy={camera.fy:.6g} cx={camera.cx:.6g} "
                 f"cy={camera.cy:.6g} (pixels of a {depth.shape[1]}x{depth.shape[0]} image)"]
-    atomic_write_bytes(path, ply_bytes(points, image[keep], comments))
+    atomic_write_bytes(path, ply_bytes(points, image[keep], comments), overwrite)
     return len(points)

@@ -17,6 +17,9 @@ from runtime.preprocess import resize_bilinear
 
 LAYERS = 16
 MAX_RADIUS_FRACTION = 0.025  # disc radius at aperture 1 for the largest nearness difference, × max(H, W)
+# At most this aperture: the disc then spans a fifth of the photo's longer side, beyond which each layer is a
+# smear of the whole picture (and the disc's FFT alone grows with the square of it).
+MAX_APERTURE = 8.0
 AUTO_FOCUS_SHARE = 0.05  # auto focus: the nearest layer holding at least this share of the pixels
 
 
@@ -105,6 +108,8 @@ def render_portrait(image: np.ndarray, nearness: np.ndarray, focus: tuple[int, i
     relative inverse depth or 1/metric depth), focused at pixel `focus` (x, y) or automatically."""
     if image.shape[:2] != nearness.shape:
         raise ValueError(f"photo {image.shape[:2]} and depth map {nearness.shape} differ in size")
+    if not 0.0 <= aperture <= MAX_APERTURE:  # also refuses NaN
+        raise ValueError(f"aperture must be between 0 and {MAX_APERTURE:g}, got {aperture}")
     near = normalised_nearness(nearness)
     target = auto_focus(near, layers) if focus is None else focus_at(near, *focus)
     return render_layers(image, near, target, aperture * MAX_RADIUS_FRACTION * max(near.shape), layers)

@@ -13,9 +13,10 @@ import numpy as np
 from runtime.bundle import Bundle
 from runtime.errors import BundleError, InputError, one_line
 from runtime.fit import plan_fit
-from runtime.images import read_image
+from runtime.images import PREDICT_MAX_PIXELS, read_image
 from runtime.preprocess import input_hwc, prepare_input
 from runtime.resize import filter_of
+from runtime.runners.base import shape_matches
 from runtime.runners.registry import runner_for_format
 
 STEREO_INPUTS = ("left", "right")
@@ -92,11 +93,26 @@ class Predictor:
             raise BundleError(f"bundle {self.bundle.name}: {self._runner.name} cannot run {self.bundle.model_path.name}"
                               f" on the manifest's inputs ({one_line(exc, 300)})") from None
         latency = (time.perf_counter() - start) * 1000.0
-        output = outputs[self.bundle.outputs[0]["name"]]
+        output = checked_output(outputs[self.bundle.outputs[0]["name"]], self.bundle, name)
         return PhotoOutput(name, fit.to_photo(output, self.kind), self.kind, images[0], latency)
 
     def close(self) -> None:
         self._runner.close()
+
+
+def checked_output(output: np.ndarray, bundle: Bundle, name: str) -> np.ndarray:
+    """The model's first output when it has the shape the manifest declares and finite values: a map of another
+    size would be stretched onto the photo unnoticed, and a NaN map is an error, not a file."""
+    spec = bundle.outputs[0]
+    output = np.asarray(output)
+    if not shape_matches(output.shape, spec["shape"]):
+        raise BundleError(f"bundle {bundle.name}: the model's output '{spec['name']}' has shape "
+                          f"{list(output.shape)}, the manifest declares {spec['shape']}")
+    if output.dtype.kind == "f" and not np.isfinite(output).all():
+        bad = int(np.count_nonzero(~np.isfinite(output)))
+        raise BundleError(f"bundle {bundle.name}: the model's output for {name} holds {bad:,} NaN or infinite "
+                          f"value(s) of {output.size:,}; nothing written")
+    return output
 
 
 Job = tuple[str, list[Path]]  # output name, and the photo (or left and right) it is predicted from
@@ -134,9 +150,9 @@ def unique_names(jobs: list[Job]) -> None:
         seen[name] = files[0]
 
 
-def read_job(files: list[Path]) -> list[np.ndarray]:
-    """The photos of one prediction, read and checked."""
-    return [read_image(path) for path in files]
+def read_job(files: list[Path], max_pixels: int = PREDICT_MAX_PIXELS, purpose: str = "predict") -> list[np.ndarray]:
+    """The photos of one prediction, read and checked (at most `max_pixels` each: the command's memory bound)."""
+    return [read_image(path, max_pixels=max_pixels, purpose=purpose) for path in files]
 
 
 class Progress:

@@ -62,7 +62,9 @@ def resize_bilinear(arr: np.ndarray, height: int, width: int) -> np.ndarray:
         raise ValueError(f"resize_bilinear expects an H×W or H×W×C array, got shape {list(arr.shape)}")
     if height < 1 or width < 1 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"cannot resize shape {list(arr.shape)} to {height}×{width}")
-    out = arr.astype(np.float32, copy=False)
+    # No float32 copy of the whole input first: each axis's pass reads the source type and writes float32 at the
+    # new size (a 120-Mpx RGB photo as float32 alone is 1.4 GB).
+    out = arr.view(np.uint8) if arr.dtype == np.bool_ else arr
     out = _resample_axis(out, int(height), 0)
     out = _resample_axis(out, int(width), 1)
     return np.ascontiguousarray(out, dtype=np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 from edgedepth.data.images import read_photo
 from edgedepth.errors import EdgeDepthError
 from runtime.images import list_images
+from runtime.validate import read_text
 
 INTRINSICS_NAME = "intrinsics.txt"  # looked for inside a frames folder when --intrinsics is not given
 INTRINSICS_FORMAT = "three lines of the 3×3 K matrix, or one line fx fy cx cy, in pixels of the frames as stored"
@@ -38,8 +39,8 @@ def read_intrinsics(path: Path) -> np.ndarray:
     if not path.is_file():
         raise EdgeDepthError(f"--frames needs the camera's intrinsics: {path} is missing ({INTRINSICS_FORMAT})")
     try:
-        values = [float(v) for v in path.read_text().replace(",", " ").split()]
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        values = [float(v) for v in read_text(path, "intrinsics").replace(",", " ").split()]
+    except ValueError as exc:
         raise EdgeDepthError(f"{path}: unreadable intrinsics ({exc}); expected {INTRINSICS_FORMAT}") from None
     if len(values) == 9:
         k = np.asarray(values, np.float64).reshape(3, 3)

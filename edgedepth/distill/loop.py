@@ -249,7 +249,7 @@ def optimise(model: torch.nn.Module, batch_loss: BatchLoss, config: LoopConfig, 
                 saved = _save_state(state, step + 1, model, optimizer, rng, losses, clock.training(), monitor, world)
                 if stopping:
                     bar.close()
-                    raise TrainingInterrupted(step + 1, config.steps, saved)
+                    raise TrainingInterrupted(step + 1, config.steps, saved, stop.signum)
     seconds = round(time.perf_counter() - clock.start, 2)
     model.to(device="cpu", memory_format=torch.contiguous_format).eval()
     timing = {"monitor_seconds": round(clock.monitor_seconds, 2)} if monitor is not None else {}

@@ -44,14 +44,11 @@ def load_recipe(name_or_file: str | Path) -> Recipe:
     """A shipped recipe by name, or a YAML file by path; a one-line error for an unknown name or a bad file."""
     text = str(name_or_file)
     path = FOLDER / f"{text}.yaml" if text in recipe_names() else Path(text)
-    if not path.is_file():
+    if not path.exists():  # a folder or a special file is the reader's to refuse, in its words
         raise EdgeDepthError(f"unknown recipe '{text}' (known: {', '.join(recipe_names())}, or a YAML file)")
-    import yaml
+    from edgedepth.settings import load_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise EdgeDepthError(f"cannot read recipe {path}: {str(exc).splitlines()[0]}") from exc
+    data = load_yaml(path, "recipe")  # a regular file under 1 MB, no alias bomb, bounded nesting
     return _parse(path.stem if path.parent == FOLDER else str(path), data)
 
 
@@ -71,8 +68,15 @@ def _parse(name: str, data: Any) -> Recipe:
     formats = export.get("formats") or {}
     if not isinstance(formats, dict) or not all(isinstance(v, list) and v for v in formats.values()):
         raise EdgeDepthError(f"recipe {name}: export.formats must map each format to a list of precisions")
+    from edgedepth.settings import TRAIN
+
+    for task, values in train.items():  # the same checks as the command line's flags, before any work
+        TRAIN.check(values or {}, f"recipe {name}: train.{task}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise EdgeDepthError(f"recipe {name}: description must be text")
     layout = export.get("layout")
     if layout is not None and layout not in LAYOUTS:
         raise EdgeDepthError(f"recipe {name}: layout must be one of {', '.join(LAYOUTS)}, not {layout}")
-    return Recipe(name, str(data.get("description", "")), {task: dict(v or {}) for task, v in train.items()},
+    return Recipe(name, description, {task: dict(v or {}) for task, v in train.items()},
                   {fmt: [str(p) for p in precisions] for fmt, precisions in formats.items()}, layout)

@@ -16,6 +16,7 @@ from edgedepth.specs import input_specs
 from export.base import ExportRequest
 from export.registry import get_exporter, list_formats
 from quantize.registry import get_method, method_for_format
+from runtime.atomic import is_temporary
 from runtime.bundle import Bundle, load_bundle
 from runtime.errors import one_line
 from runtime.jsonsafe import as_float
@@ -204,9 +205,10 @@ def find_bundles(paths: list[Path]) -> list[Bundle]:
     for path in paths:
         path = Path(path)
         if (path / "manifest.json").exists():
-            found.append(load_bundle(path))
-        elif path.is_dir():
-            found.extend(load_bundle(p.parent) for p in sorted(path.glob("*/manifest.json")))
+            found.append(load_bundle(path, in_progress=False))
+        elif path.is_dir():  # an unfinished export's hidden .partial folder is no bundle: never measured
+            found.extend(load_bundle(p.parent, in_progress=False) for p in sorted(path.glob("*/manifest.json"))
+                         if not is_temporary(p.parent.name))
         else:
             raise EdgeDepthError(f"no bundle at {path}")
     if not found:

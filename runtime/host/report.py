@@ -33,7 +33,10 @@ PLOT_FILE = "accuracy_fps.png"
 
 
 def _escape(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell or list item as markdown text: no raw HTML (a device file's `<script>` shows as text), no
+    line break, no column break."""
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("\n", " "))
 
 
 
@@ -89,14 +92,18 @@ def write_report(out_dir: str | os.PathLike, report: dict) -> None:
     """Write report.json (strict JSON: inf → "inf", NaN → null), report.md, report.html and, when rows have speed
     and accuracy, the accuracy-against-FPS plot into `out_dir`."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     plot = accuracy_fps_png(report)
     if plot is not None:
-        atomic_write_bytes(out_dir / PLOT_FILE, plot)
         report = {**report, "plot": PLOT_FILE}
+    # Everything rendered first: a row that cannot be rendered changes no file, rather than leaving a new
+    # report.json beside an old report.md.
+    markdown, html = render_markdown(report), render_html(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if plot is not None:
+        atomic_write_bytes(out_dir / PLOT_FILE, plot)
     atomic_write_json(out_dir / "report.json", report)
-    atomic_write_text(out_dir / "report.md", render_markdown(report))
-    atomic_write_text(out_dir / "report.html", render_html(report))
+    atomic_write_text(out_dir / "report.md", markdown)
+    atomic_write_text(out_dir / "report.html", html)
 
 
 

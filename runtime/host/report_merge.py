@@ -5,33 +5,52 @@ tables, plot or gates. Merging a device's file again replaces its rows (same dev
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from runtime.errors import InputError
+from runtime.validate import Schema, choice, load_json, number, optional, text
 
 DEVICE_ROWS = "device_rows"
 
 
+MS = optional(number(0.0, 1e9))  # a latency in milliseconds: 0 to 11 days, finite
+DEVICE_ROW = Schema({
+    "artifact": text(200), "format": optional(text(100)), "precision": optional(text(100)),
+    "backend": optional(text(200)), "status": choice("ok", "failed", "skipped"), "reason": optional(text(2000)),
+    "threads": optional(number(1, 1 << 20, integer=True)), "size_mb": optional(number(0.0, 1e7)),
+    "init_ms": MS, "fps": optional(number(0.0, 1e9)),
+    "latency_ms": optional(lambda value, where: LATENCY.check(value, where)),
+})
+LATENCY = Schema({key: MS for key in ("p50", "p90", "p99", "mean", "min", "max", "std")})
+
+
+def check_device_rows(rows: Any, where: str) -> None:
+    """Device rows as a report shows them: an artifact name, a known status, finite non-negative latencies, FPS
+    and sizes (a p50 of 10**400 or "fast", a negative FPS, a status "weird" are refused in one line)."""
+    if not isinstance(rows, list):
+        raise InputError(f"{where}: rows must be a list")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("artifact"), str):
+            raise InputError(f"{where}: rows[{index}] is not a row with an artifact name")
+        DEVICE_ROW.check(row, f"{where}: rows[{index}]")
+
+
 def load_device_results(path: str | Path) -> dict[str, Any]:
-    """A device's results file, checked: a JSON object with `machine` {…} and `rows` [{artifact, …}, …]."""
+    """A device's results file, checked: a JSON object with `machine` {…} and `rows` [{artifact, …}, …]; a
+    regular file under the JSON size cap, its rows through DEVICE_ROW."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON ({str(exc).splitlines()[0]})") from None
+    data = load_json(path, "device results")
     if not isinstance(data, dict) or not isinstance(data.get("machine"), dict) or not isinstance(data.get("rows"),
                                                                                                  list):
         raise InputError(f"{path} is not a device's results (expected 'machine' and 'rows' as `python -m runtime "
                          "bench --json` or `edgedepth profile` write them)")
     for index, row in enumerate(data["rows"]):
-        if not isinstance(row, dict) or not isinstance(row.get("artifact"), str):
-            raise InputError(f"{path}: rows[{index}] is not a row with an artifact name")
-        if row.get("reference"):
+        if isinstance(row, dict) and row.get("reference"):
             raise InputError(f"{path}: rows[{index}] is a reference row: this is a report, not a device's results")
+    check_device_rows(data["rows"], str(path))
+    for key in ("name", "board", "cpu"):
+        optional(text(200))(data["machine"].get(key), f"{path}: machine.{key}")
     return data
 
 
@@ -67,12 +86,10 @@ def merge_into_report(out_dir: str | Path, paths: list[Path]) -> list[str]:
     report_path = Path(out_dir) / "report.json"
     if not report_path.is_file():
         raise InputError(f"no report at {report_path} (write one with edgedepth demo or edgedepth verify first)")
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{report_path} is not valid JSON ({str(exc).splitlines()[0]})") from None
+    report = load_json(report_path, "report")
     if not isinstance(report, dict) or not isinstance(report.get("rows"), list):
         raise InputError(f"{report_path} is not an edgedepth report (no rows)")
+    check_device_rows(report.get(DEVICE_ROWS) or [], f"{report_path}: {DEVICE_ROWS}")
     lines = []
     for path, results in [(path, load_device_results(path)) for path in paths]:
         replaced = merge_device_results(report, results)

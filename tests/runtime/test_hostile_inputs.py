@@ -452,3 +452,316 @@ def test_a_full_disk_is_one_line_exit_1_and_leaves_old_files_alone(case, pristin
     for name in ("photo.depth.png", "photo.npy"):
         (old / name).write_bytes(b"an earlier run's output")
     assert_refused(main, argv(pristine, photo, tmp_path, None), capsys, tmp_path, 1, "No space left on device")
+
+
+# ---------------------------------------------------------------------------------------------- a second probe
+# Values that reach the code through a door other than the command line (a manifest, a device's results, a
+# calibration file, the environment), special files, signals during a write, and writes that race or would land
+# where they must not.
+
+
+def _manifest_edit(bundle: Path, edit) -> None:
+    manifest = manifest_of(bundle)
+    edit(manifest)
+    seal(bundle, manifest)
+
+
+def _deep_manifest(bundle: Path) -> None:
+    (bundle / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _no_digest(bundle: Path) -> None:
+    manifest = manifest_of(bundle)
+    manifest["eigest"] = manifest.pop("digest")  # one bit: "d" → "e"
+    manifest["inputs"][0]["normalization"]["std"] = [0.329, 0.224, 0.225]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+# name → (damage to a copy of the onnx bundle, what the one line says)
+MANIFEST_DOORS = {
+    "mean of two values": (lambda b: _manifest_edit(b, lambda m: _norm(m, mean=[0.4, 0.4])), "2 values for 3"),
+    "std of 1e-300": (lambda b: _manifest_edit(b, lambda m: _norm(m, std=[1e-300] * 3)), "under 1e-06"),
+    "mean of 1e300": (lambda b: _manifest_edit(b, lambda m: _norm(m, mean=[1e300] * 3)), "over 1e+06"),
+    "JSON 100,000 deep": (_deep_manifest, "nests over"),
+    "digest key renamed": (_no_digest, "has no digest"),
+    "escape codes in the name": (lambda b: _manifest_edit(b, lambda m: m.update(name="x\x1b[2J\nowned")),
+                                 "printable text"),
+}
+
+
+@pytest.mark.parametrize("command", ["info", "predict"])
+@pytest.mark.parametrize("case", MANIFEST_DOORS)
+def test_a_manifest_value_the_checks_refuse_is_refused_from_the_file(case, command, copy_of, photo, tmp_path,
+                                                                      capsys):
+    damage, needle = MANIFEST_DOORS[case]
+    bundle = copy_of("onnx")
+    damage(bundle)
+    argv = ["info", bundle] if command == "info" else ["predict", bundle, photo, "--out", tmp_path / "out"]
+    assert_refused(runtime_main, argv, capsys, tmp_path, 2, needle)
+
+
+def _bench(bundle, *more):
+    return ["bench", bundle, "--iters", 1, "--warmup", 0, *more]
+
+
+# name → (argv from (pristine, copy_of, tmp_path), exit code, what the one line says)
+BENCH_OUTPUTS = {
+    "--json onto the bundle's manifest": (lambda p, c, t: _bench(c("mono"), "--json", t / "mono/manifest.json"), 2,
+                                          "already exists"),
+    "--json into a bundle, --force": (lambda p, c, t: _bench(c("mono"), "--json", t / "mono/b.json", "--force"), 2,
+                                      "never go into a bundle"),
+    "--json onto a file": (lambda p, c, t: _bench(p["mono"], "--json", t / "old.json"), 2, "already exists"),
+    "--json onto a folder": (lambda p, c, t: _bench(p["mono"], "--json", t / "d.png", "--force"), 2, "is a folder"),
+    "--threads 100000": (lambda p, c, t: _bench(p["mono"], "--threads", 100_000), 2, "≤ 1,024"),
+}
+
+
+@pytest.mark.parametrize("case", BENCH_OUTPUTS)
+def test_bench_never_overwrites_without_force_nor_writes_into_a_bundle(case, pristine, copy_of, tmp_path, capsys):
+    argv, code, needle = BENCH_OUTPUTS[case]
+    (tmp_path / "old.json").write_text("{}\n")
+    (tmp_path / "d.png").mkdir()
+    assert_refused(runtime_main, argv(pristine, copy_of, tmp_path), capsys, tmp_path, code, needle)
+
+
+def test_bench_json_with_force_replaces_the_file(pristine, tmp_path, capsys):
+    (tmp_path / "b.json").write_text("{}\n")
+    code, err = run(runtime_main, _bench(pristine["mono"], "--json", tmp_path / "b.json", "--force"), capsys)
+    assert code == 0 and json.loads((tmp_path / "b.json").read_text())["rows"][0]["status"] == "ok", err
+
+
+def _calib(tmp_path: Path, **values) -> Path:
+    fields = {"cam0": "[100 0 60; 0 100 30; 0 0 1]", "doffs": "0", "baseline": "100", "width": "120", **values}
+    path = tmp_path / "calib.txt"
+    path.write_text("".join(f"{k}={v}\n" for k, v in fields.items()))
+    return path
+
+
+# name → (extra argv from tmp_path, bundle, what the one line says)
+CAMERA_NUMBERS = {
+    "--fx 0": (lambda t: ["--fx", 0], "metric", "expected a finite number > 0"),
+    "--fx nan": (lambda t: ["--fx", "nan"], "metric", "expected a finite number > 0"),
+    "--scale nan": (lambda t: ["--fx", 100, "--scale", "nan", "--shift", 0], "mono", "expected a finite number > 0"),
+    "--scale -1": (lambda t: ["--fx", 100, "--scale", -1, "--shift", 0], "mono", "expected a finite number > 0"),
+    "--baseline 0": (lambda t: ["--fx", 100, "--baseline", 0], "stereo", "expected a finite number > 0"),
+    "calib fx nan": (lambda t: ["--calib", _calib(t, cam0="[nan 0 60; 0 nan 30; 0 0 1]")], "stereo", "fx"),
+    "calib baseline 0": (lambda t: ["--calib", _calib(t, baseline="0")], "stereo", "baseline"),
+    "calib doffs -1000 (no positive depth)": (lambda t: ["--calib", _calib(t, doffs="-1000")], "stereo",
+                                              "no pixel has a positive, finite depth"),
+    "calib /dev/zero": (lambda t: ["--calib", "/dev/zero"], "stereo", "not a regular file"),
+    "calib Latin-1": (lambda t: ["--calib", _latin1(t)], "stereo", "is not utf-8 text"),
+    "calib of 2 MB": (lambda t: ["--calib", _big(t)], "stereo", "over the 1,048,576-byte limit"),
+}
+
+
+def _latin1(tmp_path: Path) -> Path:
+    path = _calib(tmp_path)
+    path.write_bytes(path.read_bytes() + "# caméra\n".encode("latin-1"))
+    return path
+
+
+def _big(tmp_path: Path) -> Path:
+    path = _calib(tmp_path)
+    path.write_bytes(path.read_bytes() + b"#" * (2 << 20))
+    return path
+
+
+@pytest.mark.parametrize("case", CAMERA_NUMBERS)
+def test_a_point_cloud_needs_finite_positive_camera_numbers(case, pristine, photo, tmp_path, capsys):
+    extra, which, needle = CAMERA_NUMBERS[case]
+    probes = {**pristine, "metric": pristine["mono"]}
+    if which == "metric":
+        probes["metric"] = _probe_bundle(tmp_path / "metric-bundle", kind="metric_depth").path
+    inputs = ["--left", photo, "--right", photo] if which == "stereo" else [photo]
+    argv = ["predict", probes[which], *inputs, "--out", tmp_path / "out", "--save", "ply", *extra(tmp_path)]
+    assert_refused(runtime_main, argv, capsys, tmp_path, 2, needle)
+
+
+@pytest.mark.parametrize("aperture", ["inf", "nan", "1e6", "-1"])
+def test_portrait_aperture_is_bounded(aperture, pristine, photo, tmp_path, capsys):
+    argv = ["portrait", pristine["mono"], photo, "--out", tmp_path / "p.png", "--aperture", aperture]
+    assert_refused(runtime_main, argv, capsys, tmp_path, 2, "--aperture")
+
+
+def _nan_bundle(root: Path) -> Path:
+    """The mono probe whose output is the red channel divided by zero: NaN and inf everywhere."""
+    import onnx
+
+    bundle = _probe_bundle(root).path
+    model = onnx.load(str(bundle / "model.onnx"))
+    graph = model.graph
+    graph.node[-1].output[0] = "red2d"
+    graph.node.extend([onnx.helper.make_node("Sub", ["red2d", "red2d"], ["zero"]),
+                       onnx.helper.make_node("Div", ["red2d", "zero"], ["out"])])
+    onnx.save(model, str(bundle / "model.onnx"))
+    seal(bundle, manifest_of(bundle))
+    return bundle
+
+
+def _small_output_bundle(root: Path) -> Path:
+    """The mono probe with its output shrunk to 8×8 by the model, the manifest still declaring the input's size."""
+    import onnx
+
+    bundle = _probe_bundle(root).path
+    model = onnx.load(str(bundle / "model.onnx"))
+    graph = model.graph
+    graph.node[-1].output[0] = "full"
+    graph.initializer.extend([onnx.numpy_helper.from_array(np.array([0, 0, 0], np.int64), "s0"),
+                              onnx.numpy_helper.from_array(np.array([1, 8, 8], np.int64), "s1")])
+    graph.node.append(onnx.helper.make_node("Slice", ["full", "s0", "s1"], ["out"]))
+    del graph.output[0].type.tensor_type.shape.dim[:]
+    onnx.save(model, str(bundle / "model.onnx"))
+    seal(bundle, manifest_of(bundle))
+    return bundle
+
+
+OUTPUTS = {"NaN output": (_nan_bundle, "NaN or infinite"), "8×8 output": (_small_output_bundle, "has shape [1, 8, 8]")}
+
+
+@pytest.mark.parametrize("case", OUTPUTS)
+def test_a_model_output_is_checked_before_anything_is_written(case, photo, tmp_path, capsys):
+    make, needle = OUTPUTS[case]
+    bundle = make(tmp_path / "bundle")
+    assert_refused(runtime_main, ["predict", bundle, photo, "--out", tmp_path / "out"], capsys, tmp_path, 2, needle)
+
+
+def _float_tiff_over_one(path: Path) -> np.ndarray:
+    values = np.linspace(0, 1, 120, dtype=np.float32)[None].repeat(60, 0)
+    values[0, 0] = 1.001
+    Image.fromarray(values, mode="F").save(path)
+    return values / 1.001 * 255.0
+
+
+def _int32_tiff(path: Path) -> np.ndarray:
+    values = np.linspace(0, 300, 120).astype(np.int32)[None].repeat(60, 0)
+    Image.fromarray(values, mode="I").save(path)
+    return values / 300.0 * 255.0
+
+
+FINE_IMAGES.update({"float TIFF with one pixel at 1.001": ("f101.tif", _float_tiff_over_one),
+                    "32-bit integer TIFF up to 300": ("i32.tif", _int32_tiff)})
+BAD_IMAGES.update({
+    "PDF named .png": ("doc.png", lambda p: p.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"), "cannot read"),
+    "over predict's 50 Mpx": ("wide.png", lambda p: _png_bomb(p, 10000, 6000), "pixel limit of predict"),
+})
+
+
+def test_portrait_has_its_own_pixel_bound(pristine, tmp_path, capsys):
+    _png_bomb(tmp_path / "big.png", 4000, 3001)
+    argv = ["portrait", pristine["mono"], tmp_path / "big.png", "--out", tmp_path / "p.png"]
+    assert_refused(runtime_main, argv, capsys, tmp_path, 2, "pixel limit of portrait")
+
+
+def test_portrait_right_view_on_a_mono_bundle_is_refused(pristine, photo, tmp_path, capsys):
+    argv = ["portrait", pristine["mono"], photo, "--right", photo, "--out", tmp_path / "p.png"]
+    assert_refused(runtime_main, argv, capsys, tmp_path, 2, "--right is for stereo bundles")
+
+
+def test_a_newline_in_a_path_does_not_cut_the_line(pristine, tmp_path, capsys):
+    name = tmp_path / "two\nlines.png"
+    name.write_text("not a photo")
+    err = assert_refused(runtime_main, ["predict", pristine["mono"], name, "--out", tmp_path / "out"], capsys,
+                         tmp_path, 2, "two\\nlines.png")
+    assert "cannot read image" in err
+
+
+def test_a_name_near_the_file_system_limit_gets_a_temporary_name_that_fits(pristine, tmp_path, capsys):
+    stem = "p" * (255 - len(".depth16.png"))
+    Image.fromarray(_gradient()).save(tmp_path / "photo.png")
+    (tmp_path / "photo.png").rename(tmp_path / f"{stem}.png")
+    out = tmp_path / "out"
+    code, err = run(runtime_main, ["predict", pristine["mono"], tmp_path / f"{stem}.png", "--out", out, "--save",
+                                   "png16"], capsys)
+    assert code == 0 and err == "", err
+    assert (out / f"{stem}.depth16.png").is_file() and leftovers(tmp_path) == []
+
+
+def test_of_two_writers_of_one_output_the_second_is_refused(pristine, photo, tmp_path, capsys, monkeypatch):
+    """The other run writes photo.npy after this one checked --out and before this one writes it."""
+    out = tmp_path / "out"
+    real = runtime.atomic._publish
+
+    def other_run_first(tmp, path, overwrite):
+        path.write_bytes(b"the other run's complete output")
+        return real(tmp, path, overwrite)
+
+    monkeypatch.setattr(runtime.atomic, "_publish", other_run_first)
+    code, err = run(runtime_main, ["predict", pristine["mono"], photo, "--out", out, "--save", "npy"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "already exists" in err, err
+    assert (out / "photo.npy").read_bytes() == b"the other run's complete output" and leftovers(tmp_path) == []
+
+
+def test_a_refused_run_leaves_no_empty_out_folder(pristine, tmp_path, capsys):
+    (tmp_path / "doc.png").write_bytes(b"%PDF-1.4\n")
+    assert_refused(runtime_main, ["predict", pristine["mono"], tmp_path / "doc.png", "--out", tmp_path / "a" / "out"],
+                   capsys, tmp_path, 2, "cannot read image")
+    assert not (tmp_path / "a").exists()
+
+
+def test_sigterm_during_a_write_is_exit_143_and_leaves_nothing(pristine, photo, tmp_path, capsys, monkeypatch):
+    """SIGTERM raised while the first output's bytes are flushed: handled as Ctrl-C, the temporary file removed."""
+    import signal
+
+    real_fsync = runtime.atomic.os.fsync
+
+    def terminated(fd):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(runtime.atomic.os, "fsync", terminated)
+    before = snapshot(tmp_path)
+    code, err = run(runtime_main, ["predict", pristine["mono"], photo, "--out", tmp_path / "out"], capsys)
+    assert code == 143 and err == "python -m runtime: terminated\n", (code, err)
+    assert leftovers(tmp_path) == [] and snapshot(tmp_path) == before and not (tmp_path / "out").exists()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back
+
+
+def test_a_partial_folder_is_never_a_bundle(copy_of, tmp_path, capsys):
+    """What a killed export leaves (a complete-looking, sealed folder) is refused by name, by bench and by info."""
+    partial = copy_of("onnx").rename(tmp_path / ".onnx-fp32.partial-0123abcd")
+    for command in (["info", partial], _bench(partial)):
+        code, err = run(runtime_main, command, capsys)
+        assert code == 2 and "temporary folder" in err and err.count("\n") == 1, err
+
+
+# name → (the device file's rows, what the one line says); each merged into a report that must stay as it was
+DEVICE_FILES = {
+    "p50 of 10**400": ({"latency_ms": {"p50": 10**400}}, "latency_ms.p50"),
+    "p50 'fast'": ({"latency_ms": {"p50": "fast"}}, "latency_ms.p50"),
+    "negative FPS": ({"fps": -3.0}, "fps"),
+    "status 'weird'": ({"status": "weird"}, "status"),
+}
+
+
+@pytest.mark.parametrize("case", DEVICE_FILES)
+def test_a_device_file_with_values_a_report_cannot_hold_is_refused(case, tmp_path, capsys):
+    from runtime.host.report import write_report
+
+    fields, needle = DEVICE_FILES[case]
+    write_report(tmp_path / "rep", {"rows": [], "task": "mono"})
+    row = {"artifact": "onnx-fp32", "status": "ok", "latency_ms": {"p50": 5.0}, "fps": 200.0, **fields}
+    device = tmp_path / "dev.json"
+    device.write_text(json.dumps({"machine": {"cpu": "phone"}, "rows": [row]}))
+    assert_refused(edgedepth_main, ["report", "--merge", device, "--out", tmp_path / "rep"], capsys, tmp_path, 2,
+                   needle)
+
+
+def test_a_special_file_is_never_read(tmp_path, capsys):
+    from runtime.host.report import write_report
+
+    write_report(tmp_path / "rep", {"rows": [], "task": "mono"})
+    assert_refused(edgedepth_main, ["report", "--merge", "/dev/zero", "--out", tmp_path / "rep"], capsys, tmp_path, 2,
+                   "not a regular file")
+
+
+def test_raw_html_from_a_device_file_is_text_in_report_md(tmp_path, capsys):
+    from runtime.host.report import write_report
+
+    write_report(tmp_path / "rep", {"rows": [], "task": "mono"})
+    device = tmp_path / "dev.json"
+    device.write_text(json.dumps({"machine": {"cpu": "<script>alert(1)</script>"},
+                                  "rows": [{"artifact": "<b>x</b>", "status": "ok", "latency_ms": {"p50": 5.0}}]}))
+    code, err = run(edgedepth_main, ["report", "--merge", device, "--out", tmp_path / "rep"], capsys)
+    assert code == 0, err
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    assert "<script>" not in markdown and "<b>" not in markdown and "&lt;b&gt;x&lt;/b&gt;" in markdown
