@@ -74,6 +74,7 @@ class Protocol:
     """One benchmark's scoring rules: the crop and depth range of depth scoring, the stereo thresholds, and the
     headline column a summary shows (the first key of `headline_*` that a row has)."""
 
+
     name: str
     summary: str
     crop: str | None = None
@@ -82,6 +83,7 @@ class Protocol:
     thresholds: tuple[float, ...] = (1.0, 2.0, 3.0)
     headline_depth: tuple[str, ...] = ("delta1",)
     headline_stereo: tuple[str, ...] = ("bad2",)
+    occlusion: bool = True  # score the `_noc` columns where a sample has a non-occlusion mask
 
     def depth_mask(self, gt_depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """The pixels depth is scored on: valid, finite, inside the crop, min_depth < d* < max_depth."""
@@ -222,7 +224,8 @@ def score_disparity(pred: np.ndarray, gt_disp: np.ndarray, valid: np.ndarray, pr
 
 _STEREO_MIDDLEBURY = (0.5, 1.0, 2.0, 4.0)
 for _protocol in (
-    Protocol("procedural", "every valid pixel of the procedural scenes; no crop or depth range; bad-1/2/3, D1"),
+    Protocol("procedural", "every valid pixel of the procedural scenes; no crop or depth range; bad-1/2/3, D1",
+             occlusion=False),
     Protocol("middlebury", "every valid pixel (+inf or 0 = unknown), non-occluded where mask0nocc says; no crop or "
              "depth range; EPE, bad-0.5/1/2/4, D1", thresholds=_STEREO_MIDDLEBURY,
              headline_stereo=("bad2_noc", "bad2")),

@@ -19,12 +19,13 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import ConfigError, EdgeDepthError
-from edgedepth.evaluation.scoring import depth_errors, gradient_rows, mean_dicts, teacher_as_depth
+from edgedepth.evaluation.scoring import disparity_accuracy, gradient_rows, item_protocol, mean_dicts, teacher_as_depth
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
-from runtime.metrics import input_dependence, mirror_equivariance, stereo_metrics
+from runtime.metrics import input_dependence, mirror_equivariance
 from runtime.preprocess import output_map, prepare_input
+from runtime.protocols import Protocol, get_protocol, score_depth
 
 MOTORCYCLE = "middlebury-motorcycle"
 MOTORCYCLE_AT_INPUT = "middlebury-motorcycle-at-input"
@@ -48,13 +49,20 @@ def alignment_text(task: str, output_kind: str) -> str:
     return ALIGNMENT_METRIC if output_kind == METRIC else ALIGNMENT_RELATIVE
 
 
+# The protocol each embedded set is scored by: the motorcycle is a Middlebury 2014 scene, scored as one.
+EMBEDDED_PROTOCOLS = {MOTORCYCLE: "middlebury", MOTORCYCLE_AT_INPUT: "middlebury", PROCEDURAL: "procedural"}
+
+
 @dataclass
 class EvalItem:
-    """One evaluation sample with the teacher's prediction on it."""
+    """One evaluation sample with the teacher's prediction on it, and how its ground truth is scored: the
+    dataset's protocol (None: the plain procedural one) and, for depth, the alignment (None: by output kind)."""
 
     dataset: str
     sample: StereoSample
     teacher: Prediction
+    protocol: Protocol | None = None
+    alignment: str | None = None
 
 
 def eval_datasets(procedural_scenes: int, seed: int, height: int, width: int, motorcycle_width: int,
@@ -98,9 +106,17 @@ def evaluation_sets(info, procedural_scenes: int, seed: int, motorcycle_width: i
     return eval_datasets(procedural_scenes, seed, height * 2, width * 2, motorcycle_width,
                          input_width=width if get_task(info.task).motorcycle_at_input else None)
 
-def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher) -> list[EvalItem]:
-    """Run the teacher once on every evaluation sample."""
-    return [EvalItem(name, s, teacher.predict(s)) for name, samples in datasets.items() for s in samples]
+def dataset_protocol(name: str, protocols: dict[str, str] | None = None) -> Protocol:
+    """The protocol a dataset is scored by: the one `protocols` names for it, else the embedded set's own."""
+    chosen = (protocols or {}).get(name) or EMBEDDED_PROTOCOLS.get(name, "procedural")
+    return get_protocol(chosen)
+
+
+def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher,
+                     protocols: dict[str, str] | None = None, alignment: str | None = None) -> list[EvalItem]:
+    """Run the teacher once on every evaluation sample; each item carries its dataset's protocol."""
+    return [EvalItem(name, s, teacher.predict(s), dataset_protocol(name, protocols), alignment)
+            for name, samples in datasets.items() for s in samples]
 
 
 # Which view of a stereo sample feeds an input of this name (mono students see the left view).
@@ -209,24 +225,32 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
     }
 
 
+def _teacher_depth(item: EvalItem, mask: np.ndarray) -> dict:
+    """The teacher's depth errors on its own pixels `mask` under the item's protocol ({} when none are left)."""
+    sample, prediction = item.sample, item.teacher
+    if sample.depth is None or not item_protocol(item).depth_mask(sample.depth, mask).any():
+        return {}
+    # A disparity map read as depth is aligned like relative inverse depth.
+    kind, alignment = (RELATIVE, None) if prediction.kind == DISPARITY else (prediction.kind, item.alignment)
+    errors = score_depth(prediction.value, kind, sample.depth, mask, item_protocol(item), alignment)
+    errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set by the caller
+    return errors
+
+
 def teacher_row_metrics(items: list[EvalItem]) -> dict:
-    """Accuracy of the teacher itself against ground truth, on the pixels it vouches for (coverage reported)."""
+    """Accuracy of the teacher itself against ground truth under each item's protocol: depth on the pixels it
+    vouches for (coverage reported); disparity with its holes as misses and on its own pixels (`…_own`)."""
     accuracy = defaultdict(list)
     for item in items:
         sample, prediction = item.sample, item.teacher
-        if sample.depth is None or sample.valid is None:
+        if sample.valid is None or (sample.depth is None and sample.disparity is None):
             continue
         mask = sample.valid & prediction.valid & (prediction.value > 0)
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
         if mask.any():
-            errors = depth_errors(prediction.value, sample.depth, mask, prediction.kind)
-            errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set above
-            entry.update(errors)
+            entry.update(_teacher_depth(item, mask))
             if prediction.kind == DISPARITY and sample.disparity is not None:
-                entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
-                # The same errors with the holes counted as misses (0 disparity): comparable with a dense student.
-                dense = stereo_metrics(np.where(mask, prediction.value, 0.0), sample.disparity, sample.valid)
-                entry.update(epe_dense=dense["epe"], bad2_dense=dense["bad2"])
+                entry.update(disparity_accuracy(prediction.value, item, prediction.valid) or {})
         accuracy[item.dataset].append(entry)
     return {"accuracy": {name: mean_dicts(values) for name, values in accuracy.items()}}
 
