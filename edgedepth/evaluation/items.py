@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -110,6 +110,47 @@ def dataset_protocol(name: str, protocols: dict[str, str] | None = None) -> Prot
     """The protocol a dataset is scored by: the one `protocols` names for it, else the embedded set's own."""
     chosen = (protocols or {}).get(name) or EMBEDDED_PROTOCOLS.get(name, "procedural")
     return get_protocol(chosen)
+
+
+def _protocol_choice(name: str, offered: tuple[str, ...], requested: list[str]) -> str:
+    """The protocol of `requested` that dataset `name` offers (its default, the first offered, when none is)."""
+    mine = [p for p in requested if p in offered]
+    if len(mine) > 1:
+        raise ConfigError(f"{name}: one protocol at a time, got {', '.join(mine)}")
+    return mine[0] if mine else offered[0]
+
+
+def check_benchmark(task: str, name: str, samples: Sequence[StereoSample]) -> None:
+    """One-line refusal of a benchmark the task cannot be scored on: single views for a stereo student, or no
+    depth (disparity without calibration) for a mono one; judged on the first sample."""
+    first = samples[0]
+    if get_task(task).output_kind == DISPARITY:
+        if first.right is None or first.disparity is None:
+            raise ConfigError(f"{name} holds single views with depth; a stereo student is scored on pairs with "
+                              "disparity (kitti-stereo, middlebury, eth3d)")
+    elif first.depth is None:
+        raise ConfigError(f"{name}: {first.name} has disparity but no calibration, so no depth to score a mono "
+                          "student on (Middlebury 2001–2006 ships none; use 2014/2021 scenes)")
+
+
+def benchmark_sets(task: str, benchmarks: list[tuple[str, str]], requested: list[str] | None = None,
+                   limit: int | None = None) -> tuple[dict, dict[str, str]]:
+    """({dataset name: its samples}, {dataset name: protocol name}) of `--dataset NAME:DIR` pairs: each read by
+    its registered reader (first `limit` samples), checked against the task, and given the requested protocol it
+    offers (else its default). A requested protocol that no dataset offers is an error."""
+    datasets, protocols, requested = {}, {}, list(requested or [])
+    for name, folder in benchmarks:
+        if name in datasets:
+            raise ConfigError(f"--dataset {name} given twice; score one folder per benchmark per run")
+        samples = get_dataset(name, folder=folder, limit=limit)
+        offered = tuple(getattr(samples, "protocols", ())) or (EMBEDDED_PROTOCOLS.get(name, "procedural"),)
+        check_benchmark(task, name, samples)
+        datasets[name], protocols[name] = samples, _protocol_choice(name, offered, requested)
+    unused = [p for p in requested if p not in protocols.values()]
+    if unused:
+        offers = "; ".join(f"{name}: {', '.join(getattr(datasets[name], 'protocols', ()))}" for name in datasets)
+        raise ConfigError(f"--protocol {unused[0]} is not offered by the datasets given ({offers})")
+    return datasets, protocols
 
 
 def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher,
@@ -253,6 +294,23 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
                 entry.update(disparity_accuracy(prediction.value, item, prediction.valid) or {})
         accuracy[item.dataset].append(entry)
     return {"accuracy": {name: mean_dicts(values) for name, values in accuracy.items()}}
+
+
+def sgbm_num_disparities(sample: StereoSample) -> int | None:
+    """SGBM's disparity range for a sample: the benchmark's ndisp rounded up to a multiple of 16, None (SGBM's
+    own default) where the benchmark gives none."""
+    ndisp = None if sample.calib is None else sample.calib.ndisp
+    return None if not ndisp else max(16, int(np.ceil(ndisp / 16.0)) * 16)
+
+
+def sgbm_row_metrics(items: list[EvalItem]) -> dict:
+    """The SGBM baseline of a stereo report: OpenCV StereoSGBM on every pair (range from ndisp where given),
+    scored against ground truth as the teacher is (`teacher_row_metrics`)."""
+    from edgedepth.teachers.sgbm import SGBMTeacher
+
+    scored = [replace(item, teacher=SGBMTeacher(sgbm_num_disparities(item.sample)).predict(item.sample))
+              for item in items if item.sample.right is not None]
+    return teacher_row_metrics(scored)
 
 
 def add_accuracy_drop(row: dict, student_row: dict) -> None:
