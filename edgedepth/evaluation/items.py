@@ -60,7 +60,7 @@ class EvalItem:
 
     dataset: str
     sample: StereoSample
-    teacher: Prediction
+    teacher: Prediction | None  # None: a stereo teacher cannot see a single view (a mono benchmark)
     protocol: Protocol | None = None
     alignment: str | None = None
 
@@ -155,8 +155,12 @@ def benchmark_sets(task: str, benchmarks: list[tuple[str, str]], requested: list
 
 def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher,
                      protocols: dict[str, str] | None = None, alignment: str | None = None) -> list[EvalItem]:
-    """Run the teacher once on every evaluation sample; each item carries its dataset's protocol."""
-    return [EvalItem(name, s, teacher.predict(s), dataset_protocol(name, protocols), alignment)
+    """Run the teacher once on every evaluation sample (a stereo teacher only on pairs: single views get None);
+    each item carries its dataset's protocol."""
+    def predict(sample: StereoSample) -> Prediction | None:
+        return None if sample.right is None and teacher.kind == DISPARITY else teacher.predict(sample)
+
+    return [EvalItem(name, s, predict(s), dataset_protocol(name, protocols), alignment)
             for name, samples in datasets.items() for s in samples]
 
 
@@ -220,6 +224,10 @@ def _teacher_depth_stats(items: list[EvalItem]) -> tuple[float, float, float]:
     """(5th percentile, median, 95th percentile) of the teacher's depth over the usable pixels of `items`."""
     values = []
     for item in items:
+        if item.teacher is None:  # no teacher on this set: the ground truth's own statistics
+            if item.sample.depth is not None and item.sample.valid is not None:
+                values.append(item.sample.depth[item.sample.valid])
+            continue
         depth, mask = teacher_as_depth(item.teacher)
         values.append(depth[mask])
     pooled = np.concatenate(values) if values else np.zeros(0, np.float32)
@@ -257,8 +265,8 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
         gradients[name] = (depth * np.float32(median / float(np.median(depth)))).astype(np.float32)
     return {
         BASELINE_CONSTANT: ([constants[item.dataset] for item in items],
-                            "metric depth: the teacher's median depth over each dataset, at every pixel of every "
-                            "image"),
+                            "metric depth: the teacher's median depth over each dataset (the ground truth's where a "
+                            "stereo teacher cannot see single views), at every pixel of every image"),
         BASELINE_GRADIENT: ([gradients[item.dataset] for item in items],
                             "metric depth, the same map for every image of a dataset: inverse depth linear from the "
                             "top row to the bottom row (nearer at the bottom), spanning the teacher's 95th to 5th "
@@ -284,7 +292,7 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
     accuracy = defaultdict(list)
     for item in items:
         sample, prediction = item.sample, item.teacher
-        if sample.valid is None or (sample.depth is None and sample.disparity is None):
+        if prediction is None or sample.valid is None or (sample.depth is None and sample.disparity is None):
             continue
         mask = sample.valid & prediction.valid & (prediction.value > 0)
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}

@@ -45,7 +45,7 @@ def row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, i
     for item, output in zip(items, raw, strict=True):
         height, width = item.sample.left.shape[:2]
         pred = scoring.restore(output, height, width)
-        versus = scoring.vs_teacher(pred, item.teacher, kind)
+        versus = None if item.teacher is None else scoring.vs_teacher(pred, item.teacher, kind)
         if versus is not None:
             vs_teacher.append(versus)
         entry = scoring.accuracy(pred, item, kind)

@@ -196,7 +196,7 @@ class _Pass:
         row = _row(f"teacher:{self.teacher.name}", self.teacher.backend, "fp32", self.teacher.backend, threads,
                    reference=True)
         if self.accuracy is not None:
-            row.update(kind=self.accuracy.items[0].teacher.kind, **teacher_row_metrics(self.accuracy.items))
+            row.update(kind=self.teacher.kind, **teacher_row_metrics(self.accuracy.items))
         if self.sample is not None:
             # The real teacher is timed, never its output cache; it is slow, so fewer runs.
             real = getattr(self.teacher, "teacher", self.teacher)
