@@ -298,8 +298,8 @@ def teacher_row_metrics(items: list[EvalItem]) -> dict:
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
         if mask.any():
             entry.update(_teacher_depth(item, mask))
-            if prediction.kind == DISPARITY and sample.disparity is not None:
-                entry.update(disparity_accuracy(prediction.value, item, prediction.valid) or {})
+        if prediction.kind == DISPARITY and sample.disparity is not None:  # holes as misses: defined even when empty
+            entry.update(disparity_accuracy(prediction.value, item, prediction.valid) or {})
         accuracy[item.dataset].append(entry)
     return {"accuracy": {name: mean_dicts(values) for name, values in accuracy.items()}}
 
