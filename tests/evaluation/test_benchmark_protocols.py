@@ -66,3 +66,30 @@ def test_a_mono_student_needs_depth(tmp_path):
     write(tmp_path / "unused.pgm", pnm(np.zeros((2, 2), np.uint8)))
     with pytest.raises(ConfigError, match="no calibration"):
         benchmark_sets("mono", [("middlebury", str(tmp_path))])
+
+
+def test_the_motorcycle_as_a_middlebury_folder_scores_the_same(tmp_path):
+    """The embedded pair written out in Middlebury 2014's layout reads back as the same sample and scores the
+    same numbers: the demo's figures and a benchmark folder's come from one path."""
+    from skimage import data
+
+    from edgedepth.data.middlebury import MOTORCYCLE_PRINCIPAL_POINT, load_motorcycle
+    from tests.datasets.benchmark_files import pfm, png, write
+
+    left, right, disparity = data.stereo_motorcycle()
+    scene = tmp_path / "mb" / "Motorcycle"
+    write(scene / "im0.png", png(left))
+    write(scene / "im1.png", png(right))
+    write(scene / "disp0.pfm", pfm(np.asarray(disparity, np.float32)))
+    cx, cy = MOTORCYCLE_PRINCIPAL_POINT
+    (scene / "calib.txt").write_text(f"cam0=[994.978 0 {cx}; 0 994.978 {cy}; 0 0 1]\ndoffs=31.086\n"
+                                     "baseline=193.001\nwidth=741\nheight=500\nndisp=70\n")
+    datasets, protocols = benchmark_sets("stereo", [("middlebury", str(tmp_path / "mb"))])
+    folder, embedded = datasets["middlebury"][0], load_motorcycle()
+    for field in ("left", "right", "disparity", "valid", "depth"):
+        assert np.array_equal(getattr(folder, field), getattr(embedded, field)), field
+    teacher = create_teacher("sgbm")
+    items = build_eval_items({MOTORCYCLE: [embedded], **datasets}, teacher, protocols)
+    guess = [embedded.disparity + 0.7 * np.sin(np.arange(embedded.disparity.size)).reshape(embedded.shape)] * 2
+    scored = row_metrics(guess, None, items, "disparity", DISPARITY_SCORING)["accuracy"]
+    assert scored[MOTORCYCLE] == pytest.approx(scored["middlebury"])
