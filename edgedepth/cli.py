@@ -64,6 +64,35 @@ def _keyword(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def _benchmark(text: str) -> tuple[str, str]:
+    """NAME:DIR of --dataset, NAME a registered benchmark."""
+    from edgedepth.data.benchmarks import BENCHMARKS
+
+    name, sep, folder = text.partition(":")
+    if not sep or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME:DIR like nyu:/data/nyu, got '{text}'")
+    if name not in BENCHMARKS:
+        raise argparse.ArgumentTypeError(f"unknown benchmark '{name}' (known: {', '.join(BENCHMARKS)})")
+    return name, folder
+
+
+def _benchmark_args(parser: argparse.ArgumentParser) -> None:
+    """verify's benchmark options: the folders, the protocol, how many samples, the depth alignment."""
+    from runtime.protocols import ALIGNMENTS, PROTOCOLS
+
+    parser.add_argument("--dataset", type=_benchmark, action="append", default=[], metavar="NAME:DIR",
+                        help="score on a benchmark folder as downloaded instead of the embedded data (repeatable; "
+                        "kitti-depth, kitti-stereo, nyu, middlebury, eth3d, tum, diode; see docs/benchmarks.md)")
+    parser.add_argument("--protocol", action="append", default=[], choices=PROTOCOLS.names(), metavar="NAME",
+                        help="the protocol of a --dataset that offers several (repeatable, one per dataset): "
+                        + ", ".join(PROTOCOLS.names()))
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="the first N samples of each --dataset (a quick look)")
+    parser.add_argument("--alignment", choices=list(ALIGNMENTS), default=None,
+                        help="how a depth output meets metric ground truth: lsq-inverse (MiDaS, the default for "
+                        "relative outputs), median (Monodepth2), none (metric outputs, their default)")
+
+
 def _cache_dir(args: argparse.Namespace) -> str | None:
     """The teacher-output cache directory the flags choose: --cache DIR, none with --no-cache, else the default."""
     from edgedepth.teachers.cache import default_cache_dir
@@ -341,10 +370,12 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
 def _add_measure(sub: argparse._SubParsersAction) -> None:
     """The verify (accuracy) and bench (latency): the measuring stage, alone."""
     ver = sub.add_parser("verify", help="compare every bundle with the teacher, the fp32 student and ground truth",
-                         description="Run every bundle and the torch fp32 student on the embedded evaluation data; "
+                         description="Run every bundle and the torch fp32 student on the embedded evaluation data "
+                         "(or on benchmark folders with --dataset, scored by their protocols); "
                          "write report.json, report.md and pictures/ to --out. Exits 1 when a bundle failed or "
                          "misses a --min-psnr / --max-delta1-drop budget.")
     _eval_args(ver, out_help="report directory", force_help="overwrite an existing report")
+    _benchmark_args(ver)
     ver.add_argument("--min-psnr", type=finite_float, default=None, metavar="DB",
                      help="exit 1 when an artifact's PSNR vs the fp32 student is below DB (a CI fidelity gate)")
     ver.add_argument("--max-delta1-drop", type=finite_float, default=None, metavar="X",
@@ -416,7 +447,9 @@ def _eval_config(args: argparse.Namespace):
     from edgedepth.stages.measure import EvalConfig
 
     return EvalConfig(procedural_scenes=args.eval_scenes, threads=args.threads, warmup=args.warmup, iters=args.iters,
-                      images=None if args.images is None else str(args.images), teacher_cache=_cache_dir(args))
+                      images=None if args.images is None else str(args.images), teacher_cache=_cache_dir(args),
+                      benchmarks=getattr(args, "dataset", []), protocols=getattr(args, "protocol", []),
+                      limit=getattr(args, "limit", None), alignment=getattr(args, "alignment", None))
 
 
 def _training_config(task_name: str, recipe_name: str, given: dict[str, tuple[str, object]],

@@ -87,16 +87,44 @@ def pfm_bytes(values: np.ndarray) -> bytes:
     return header + np.ascontiguousarray(values[::-1]).astype("<f4").tobytes()
 
 
+def _pfm_header(data: bytes, path: str | Path) -> tuple[int, int, int, str, int]:
+    """(channels, width, height, numpy byte order, offset of the pixels) of a PFM file's bytes: three whitespace-
+    separated fields after the 'Pf' / 'PF' magic, then exactly one whitespace byte; a negative scale means
+    little-endian."""
+    fields, position = [], 0
+    while len(fields) < 4:
+        while position < len(data) and data[position:position + 1].isspace():
+            position += 1
+        start = position
+        while position < len(data) and not data[position:position + 1].isspace():
+            position += 1
+        if start == position or position - start > 32:
+            raise ValueError(f"{path}: not a PFM file (header cut short)")
+        fields.append(data[start:position])
+    magic, width, height, scale = fields
+    if magic not in (b"Pf", b"PF"):
+        raise ValueError(f"{path}: not a PFM file (starts with {magic[:8]!r}, not Pf or PF)")
+    try:
+        width_px, height_px, scale_value = int(width), int(height), float(scale)
+    except ValueError:
+        raise ValueError(f"{path}: malformed PFM header ({width!r} {height!r} {scale!r})") from None
+    if width_px <= 0 or height_px <= 0 or scale_value == 0 or not np.isfinite(scale_value):
+        raise ValueError(f"{path}: malformed PFM header (size {width_px}×{height_px}, scale {scale_value})")
+    return (1 if magic == b"Pf" else 3), width_px, height_px, ("<" if scale_value < 0 else ">"), position + 1
+
+
 def read_pfm(path: str | Path) -> np.ndarray:
-    """A one-channel PFM file as an H×W float32 array, top row first."""
-    with open(path, "rb") as handle:
-        kind = handle.readline().strip()
-        if kind != b"Pf":
-            raise ValueError(f"{path}: not a one-channel PFM (header {kind!r})")
-        width, height = (int(v) for v in handle.readline().split())
-        scale = float(handle.readline().strip())
-        data = np.frombuffer(handle.read(width * height * 4), dtype="<f4" if scale < 0 else ">f4")
-    return data.reshape(height, width)[::-1].astype(np.float32)
+    """A PFM file (Middlebury's disparity maps) as an H×W float32 array, top row first (PFM stores rows bottom to
+    top), in either byte order; a three-channel file gives its first channel. ValueError in one line for a file
+    that is not PFM, has a malformed header or is cut short."""
+    data = Path(path).read_bytes()
+    channels, width, height, order, offset = _pfm_header(data, path)
+    needed = width * height * channels * 4
+    if len(data) - offset < needed:
+        raise ValueError(f"{path}: PFM data cut short ({len(data) - offset} of {needed} bytes for "
+                         f"{width}×{height}×{channels})")
+    values = np.frombuffer(data, dtype=f"{order}f4", count=width * height * channels, offset=offset)
+    return values.reshape(height, width, channels)[::-1, :, 0].astype(np.float32)
 
 
 def npy_bytes(values: np.ndarray) -> bytes:

@@ -42,6 +42,9 @@ DOTTED_LOOKUPS = {
     "runtime/runners/registry.py": "each runner module imports the registry to register itself: importing them "
                                    "here at module level would be a file cycle, so they are named and imported "
                                    "on first lookup",
+    "edgedepth/data/registry.py": "the benchmark readers' package imports the dataset registry to register them: "
+                                  "importing it here at module level would be a file cycle, so it is named and "
+                                  "imported on first lookup",
 }
 # Files that call importlib.import_module (or __import__) at all: the registries above, and backend probes whose
 # strings name third-party libraries, never a project module.

@@ -1,4 +1,5 @@
-"""The Middlebury 2014 motorcycle pair shipped with scikit-image: real images and ground truth, offline."""
+"""Middlebury's convention as samples: the 2014 motorcycle pair shipped with scikit-image (real images and ground
+truth, offline), read by the same function as a user's Middlebury 2014/2021 or ETH3D scene."""
 
 from __future__ import annotations
 
@@ -13,6 +14,27 @@ MOTORCYCLE_CALIBRATION = Calibration(focal_px=994.978, baseline_m=0.193001, doff
 MOTORCYCLE_PRINCIPAL_POINT = (310.818, 254.502)
 
 
+def middlebury_sample(name: str, left: np.ndarray, right: np.ndarray, disparity: np.ndarray,
+                      calib: Calibration | None, nonoccluded: np.ndarray | None = None) -> StereoSample:
+    """A pair in Middlebury's convention as a sample: disparity in the left view, +inf (or 0, or NaN) = unknown
+    and so invalid, depth = f·B / (d + doffs) through `calib` when there is one. The embedded motorcycle and a
+    user's Middlebury 2014/2021 or ETH3D scenes are all read through here."""
+    disparity = np.asarray(disparity, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(disparity) & (disparity > 0)
+    disparity = np.where(valid, disparity, 0.0).astype(np.float32)
+    return StereoSample(
+        name=name,
+        left=np.ascontiguousarray(left, dtype=np.uint8),
+        right=np.ascontiguousarray(right, dtype=np.uint8),
+        disparity=disparity,
+        valid=valid,
+        nonoccluded=None if nonoccluded is None else np.asarray(nonoccluded, dtype=bool) & valid,
+        depth=None if calib is None else calib.depth_from_disparity(disparity, valid),
+        calib=calib,
+    )
+
+
 def load_motorcycle(max_width: int | None = None) -> StereoSample:
     """The motorcycle pair with ground truth (+inf in the source → invalid), shrunk to `max_width` if smaller.
 
@@ -22,19 +44,7 @@ def load_motorcycle(max_width: int | None = None) -> StereoSample:
     from skimage import data  # imported here: scikit-image is only needed when this dataset is used
 
     left, right, disparity = data.stereo_motorcycle()
-    disparity = np.asarray(disparity, dtype=np.float32)
-    valid = np.isfinite(disparity) & (disparity > 0)
-    disparity = np.where(valid, disparity, 0.0).astype(np.float32)
-    sample = StereoSample(
-        name="middlebury-motorcycle",
-        left=np.ascontiguousarray(left, dtype=np.uint8),
-        right=np.ascontiguousarray(right, dtype=np.uint8),
-        disparity=disparity,
-        valid=valid,
-        nonoccluded=None,
-        depth=MOTORCYCLE_CALIBRATION.depth_from_disparity(disparity, valid),
-        calib=MOTORCYCLE_CALIBRATION,
-    )
+    sample = middlebury_sample("middlebury-motorcycle", left, right, disparity, MOTORCYCLE_CALIBRATION)
     height, width = sample.shape
     if max_width is not None and max_width < width:
         if max_width < 16:

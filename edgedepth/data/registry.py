@@ -18,8 +18,11 @@ class DatasetError(ConfigError):
     """An unknown dataset name or a keyword it does not take (one line, listing what would work)."""
 
 
-DATASETS: Registry[Callable[..., Sequence[StereoSample]]] = Registry("dataset", key=lambda fn: fn.__name__,
-                                                                    error=DatasetError)
+# A factory's name is its function's, or its `dataset_name` (the benchmarks' names have hyphens); the benchmark
+# readers register themselves when the registry is first asked.
+DATASETS: Registry[Callable[..., Sequence[StereoSample]]] = Registry(
+    "dataset", key=lambda fn: getattr(fn, "dataset_name", fn.__name__), builtin=("edgedepth.data.benchmarks",),
+    error=DatasetError)
 
 
 @DATASETS.register

@@ -15,11 +15,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Calibration:
-    """A rectified pair's geometry: horizontal focal (px), baseline (m), principal-point offset (px)."""
+    """A rectified pair's geometry: horizontal focal (px), baseline (m), principal-point offset (px), and the
+    disparity range the benchmark states (Middlebury's `ndisp`, px), when it states one."""
 
     focal_px: float
     baseline_m: float
     doffs_px: float = 0.0
+    ndisp: float | None = None
 
     def depth_from_disparity(self, disparity: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Depth in metres (float32); 0 where the disparity is non-finite, d + doffs ≤ 0, or `valid` is False.
@@ -46,8 +48,9 @@ class Calibration:
         return disparity.astype(np.float32)
 
     def scaled(self, factor: float) -> Calibration:
-        """Calibration for images resized in width by `factor`: focal and doffs scale, baseline does not."""
-        return Calibration(self.focal_px * factor, self.baseline_m, self.doffs_px * factor)
+        """Calibration for images resized in width by `factor`: focal, doffs and ndisp scale, baseline does not."""
+        ndisp = None if self.ndisp is None else self.ndisp * factor
+        return Calibration(self.focal_px * factor, self.baseline_m, self.doffs_px * factor, ndisp)
 
 
 def _nearest_index(n_in: int, n_out: int) -> np.ndarray:

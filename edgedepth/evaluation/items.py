@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,12 +19,13 @@ from edgedepth.data import get_dataset
 from edgedepth.data.images import ImageFolder
 from edgedepth.data.sample import StereoSample
 from edgedepth.errors import ConfigError, EdgeDepthError
-from edgedepth.evaluation.scoring import depth_errors, gradient_rows, mean_dicts, teacher_as_depth
+from edgedepth.evaluation.scoring import disparity_accuracy, gradient_rows, item_protocol, mean_dicts, teacher_as_depth
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
-from runtime.metrics import input_dependence, mirror_equivariance, stereo_metrics
+from runtime.metrics import input_dependence, mirror_equivariance
 from runtime.preprocess import output_map, prepare_input
+from runtime.protocols import Protocol, get_protocol, score_depth
 
 MOTORCYCLE = "middlebury-motorcycle"
 MOTORCYCLE_AT_INPUT = "middlebury-motorcycle-at-input"
@@ -48,13 +49,20 @@ def alignment_text(task: str, output_kind: str) -> str:
     return ALIGNMENT_METRIC if output_kind == METRIC else ALIGNMENT_RELATIVE
 
 
+# The protocol each embedded set is scored by: the motorcycle is a Middlebury 2014 scene, scored as one.
+EMBEDDED_PROTOCOLS = {MOTORCYCLE: "middlebury", MOTORCYCLE_AT_INPUT: "middlebury", PROCEDURAL: "procedural"}
+
+
 @dataclass
 class EvalItem:
-    """One evaluation sample with the teacher's prediction on it."""
+    """One evaluation sample with the teacher's prediction on it, and how its ground truth is scored: the
+    dataset's protocol (None: the plain procedural one) and, for depth, the alignment (None: by output kind)."""
 
     dataset: str
     sample: StereoSample
-    teacher: Prediction
+    teacher: Prediction | None  # None: a stereo teacher cannot see a single view (a mono benchmark)
+    protocol: Protocol | None = None
+    alignment: str | None = None
 
 
 def eval_datasets(procedural_scenes: int, seed: int, height: int, width: int, motorcycle_width: int,
@@ -98,9 +106,62 @@ def evaluation_sets(info, procedural_scenes: int, seed: int, motorcycle_width: i
     return eval_datasets(procedural_scenes, seed, height * 2, width * 2, motorcycle_width,
                          input_width=width if get_task(info.task).motorcycle_at_input else None)
 
-def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher) -> list[EvalItem]:
-    """Run the teacher once on every evaluation sample."""
-    return [EvalItem(name, s, teacher.predict(s)) for name, samples in datasets.items() for s in samples]
+def dataset_protocol(name: str, protocols: dict[str, str] | None = None) -> Protocol:
+    """The protocol a dataset is scored by: the one `protocols` names for it, else the embedded set's own."""
+    chosen = (protocols or {}).get(name) or EMBEDDED_PROTOCOLS.get(name, "procedural")
+    return get_protocol(chosen)
+
+
+def _protocol_choice(name: str, offered: tuple[str, ...], requested: list[str]) -> str:
+    """The protocol of `requested` that dataset `name` offers (its default, the first offered, when none is)."""
+    mine = [p for p in requested if p in offered]
+    if len(mine) > 1:
+        raise ConfigError(f"{name}: one protocol at a time, got {', '.join(mine)}")
+    return mine[0] if mine else offered[0]
+
+
+def check_benchmark(task: str, name: str, samples: Sequence[StereoSample]) -> None:
+    """One-line refusal of a benchmark the task cannot be scored on: single views for a stereo student, or no
+    depth (disparity without calibration) for a mono one; judged on the first sample."""
+    first = samples[0]
+    if get_task(task).output_kind == DISPARITY:
+        if first.right is None or first.disparity is None:
+            raise ConfigError(f"{name} holds single views with depth; a stereo student is scored on pairs with "
+                              "disparity (kitti-stereo, middlebury, eth3d)")
+    elif first.depth is None:
+        raise ConfigError(f"{name}: {first.name} has disparity but no calibration, so no depth to score a mono "
+                          "student on (Middlebury 2001–2006 ships none; use 2014/2021 scenes)")
+
+
+def benchmark_sets(task: str, benchmarks: list[tuple[str, str]], requested: list[str] | None = None,
+                   limit: int | None = None) -> tuple[dict, dict[str, str]]:
+    """({dataset name: its samples}, {dataset name: protocol name}) of `--dataset NAME:DIR` pairs: each read by
+    its registered reader (first `limit` samples), checked against the task, and given the requested protocol it
+    offers (else its default). A requested protocol that no dataset offers is an error."""
+    datasets, protocols, requested = {}, {}, list(requested or [])
+    for name, folder in benchmarks:
+        if name in datasets:
+            raise ConfigError(f"--dataset {name} given twice; score one folder per benchmark per run")
+        samples = get_dataset(name, folder=folder, limit=limit)
+        offered = tuple(getattr(samples, "protocols", ())) or (EMBEDDED_PROTOCOLS.get(name, "procedural"),)
+        check_benchmark(task, name, samples)
+        datasets[name], protocols[name] = samples, _protocol_choice(name, offered, requested)
+    unused = [p for p in requested if p not in protocols.values()]
+    if unused:
+        offers = "; ".join(f"{name}: {', '.join(getattr(datasets[name], 'protocols', ()))}" for name in datasets)
+        raise ConfigError(f"--protocol {unused[0]} is not offered by the datasets given ({offers})")
+    return datasets, protocols
+
+
+def build_eval_items(datasets: dict[str, Sequence[StereoSample]], teacher: Teacher,
+                     protocols: dict[str, str] | None = None, alignment: str | None = None) -> list[EvalItem]:
+    """Run the teacher once on every evaluation sample (a stereo teacher only on pairs: single views get None);
+    each item carries its dataset's protocol."""
+    def predict(sample: StereoSample) -> Prediction | None:
+        return None if sample.right is None and teacher.kind == DISPARITY else teacher.predict(sample)
+
+    return [EvalItem(name, s, predict(s), dataset_protocol(name, protocols), alignment)
+            for name, samples in datasets.items() for s in samples]
 
 
 # Which view of a stereo sample feeds an input of this name (mono students see the left view).
@@ -163,6 +224,10 @@ def _teacher_depth_stats(items: list[EvalItem]) -> tuple[float, float, float]:
     """(5th percentile, median, 95th percentile) of the teacher's depth over the usable pixels of `items`."""
     values = []
     for item in items:
+        if item.teacher is None:  # no teacher on this set: the ground truth's own statistics
+            if item.sample.depth is not None and item.sample.valid is not None:
+                values.append(item.sample.depth[item.sample.valid])
+            continue
         depth, mask = teacher_as_depth(item.teacher)
         values.append(depth[mask])
     pooled = np.concatenate(values) if values else np.zeros(0, np.float32)
@@ -200,8 +265,8 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
         gradients[name] = (depth * np.float32(median / float(np.median(depth)))).astype(np.float32)
     return {
         BASELINE_CONSTANT: ([constants[item.dataset] for item in items],
-                            "metric depth: the teacher's median depth over each dataset, at every pixel of every "
-                            "image"),
+                            "metric depth: the teacher's median depth over each dataset (the ground truth's where a "
+                            "stereo teacher cannot see single views), at every pixel of every image"),
         BASELINE_GRADIENT: ([gradients[item.dataset] for item in items],
                             "metric depth, the same map for every image of a dataset: inverse depth linear from the "
                             "top row to the bottom row (nearer at the bottom), spanning the teacher's 95th to 5th "
@@ -209,26 +274,51 @@ def baseline_outputs(items: list[EvalItem], height: int, width: int,
     }
 
 
+def _teacher_depth(item: EvalItem, mask: np.ndarray) -> dict:
+    """The teacher's depth errors on its own pixels `mask` under the item's protocol ({} when none are left)."""
+    sample, prediction = item.sample, item.teacher
+    if sample.depth is None or not item_protocol(item).depth_mask(sample.depth, mask).any():
+        return {}
+    # A disparity map read as depth is aligned like relative inverse depth.
+    kind, alignment = (RELATIVE, None) if prediction.kind == DISPARITY else (prediction.kind, item.alignment)
+    errors = score_depth(prediction.value, kind, sample.depth, mask, item_protocol(item), alignment)
+    errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set by the caller
+    return errors
+
+
 def teacher_row_metrics(items: list[EvalItem]) -> dict:
-    """Accuracy of the teacher itself against ground truth, on the pixels it vouches for (coverage reported)."""
+    """Accuracy of the teacher itself against ground truth under each item's protocol: depth on the pixels it
+    vouches for (coverage reported); disparity with its holes as misses and on its own pixels (`…_own`)."""
     accuracy = defaultdict(list)
     for item in items:
         sample, prediction = item.sample, item.teacher
-        if sample.depth is None or sample.valid is None:
+        if prediction is None or sample.valid is None or (sample.depth is None and sample.disparity is None):
             continue
         mask = sample.valid & prediction.valid & (prediction.value > 0)
         entry = {"coverage": float(mask.sum() / max(1, sample.valid.sum()))}
         if mask.any():
-            errors = depth_errors(prediction.value, sample.depth, mask, prediction.kind)
-            errors.pop("coverage", None)  # the teacher's coverage is of the ground truth, set above
-            entry.update(errors)
-            if prediction.kind == DISPARITY and sample.disparity is not None:
-                entry.update(stereo_metrics(prediction.value, sample.disparity, mask))
-                # The same errors with the holes counted as misses (0 disparity): comparable with a dense student.
-                dense = stereo_metrics(np.where(mask, prediction.value, 0.0), sample.disparity, sample.valid)
-                entry.update(epe_dense=dense["epe"], bad2_dense=dense["bad2"])
+            entry.update(_teacher_depth(item, mask))
+        if prediction.kind == DISPARITY and sample.disparity is not None:  # holes as misses: defined even when empty
+            entry.update(disparity_accuracy(prediction.value, item, prediction.valid) or {})
         accuracy[item.dataset].append(entry)
     return {"accuracy": {name: mean_dicts(values) for name, values in accuracy.items()}}
+
+
+def sgbm_num_disparities(sample: StereoSample) -> int | None:
+    """SGBM's disparity range for a sample: the benchmark's ndisp rounded up to a multiple of 16, None (SGBM's
+    own default) where the benchmark gives none."""
+    ndisp = None if sample.calib is None else sample.calib.ndisp
+    return None if not ndisp else max(16, int(np.ceil(ndisp / 16.0)) * 16)
+
+
+def sgbm_row_metrics(items: list[EvalItem]) -> dict:
+    """The SGBM baseline of a stereo report: OpenCV StereoSGBM on every pair (range from ndisp where given),
+    scored against ground truth as the teacher is (`teacher_row_metrics`)."""
+    from edgedepth.teachers.sgbm import SGBMTeacher
+
+    scored = [replace(item, teacher=SGBMTeacher(sgbm_num_disparities(item.sample)).predict(item.sample))
+              for item in items if item.sample.right is not None]
+    return teacher_row_metrics(scored)
 
 
 def add_accuracy_drop(row: dict, student_row: dict) -> None:

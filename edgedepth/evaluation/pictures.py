@@ -55,8 +55,9 @@ def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list
         if item.sample.depth is not None and item.sample.valid is not None:
             inverse = np.where(item.sample.valid, 1.0 / np.maximum(item.sample.depth, 1e-6), 0.0)
             panels.append(("ground truth (1/depth)", _inverse_depth_panel(inverse, item.sample.valid)))
-        teacher = _as_inverse(item.teacher.value, item.teacher.kind)
-        panels.append((f"teacher ({item.teacher.kind})", _inverse_depth_panel(teacher, item.teacher.valid)))
+        if item.teacher is not None:
+            teacher = _as_inverse(item.teacher.value, item.teacher.kind)
+            panels.append((f"teacher ({item.teacher.kind})", _inverse_depth_panel(teacher, item.teacher.valid)))
         restored = {name: restore_output(raw[index], height, width) for name, raw in outputs.items()}
         for name, prediction in restored.items():
             panels.append((name, _inverse_depth_panel(_as_inverse(prediction, kind))))

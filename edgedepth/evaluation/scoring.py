@@ -1,5 +1,7 @@
 """How a report row scores one artifact's outputs: per task a `Scoring` (how an output is restored to the sample's
 size and compared with the teacher and with ground truth), and `row_metrics`, the one entry for every task.
+Ground truth is scored by the item's benchmark protocol (`runtime.protocols`): the embedded motorcycle by
+Middlebury's, as a user's Middlebury folder is, the procedural scenes by their own, a benchmark by its own.
 
 numpy only (no torch, no task registry): `edgedepth.tasks` names a scoring per task and imports it from here.
 """
@@ -17,13 +19,14 @@ from runtime.bundle import METRIC
 from runtime.fit import restore_disparity
 from runtime.metrics import agreement, depth_metrics, relative_depth_metrics, stereo_metrics
 from runtime.preprocess import restore_output
+from runtime.protocols import Protocol, get_protocol, score_depth, score_disparity
 
 
 @dataclass(frozen=True)
 class Scoring:
     """One task's way of scoring an output: `restore(output, height, width)` at the sample's size, its errors
-    against the item's teacher prediction and against the sample's ground truth (None: nothing to score), and the
-    teacher errors a row reports (None: all)."""
+    against the item's teacher prediction and against the item's ground truth under the item's protocol (None:
+    nothing to score), and the teacher errors a row reports (None: all)."""
 
     restore: Callable[[np.ndarray, int, int], np.ndarray]
     vs_teacher: Callable[[np.ndarray, Any, str], dict | None]
@@ -42,10 +45,10 @@ def row_metrics(raw: list[np.ndarray], reference_raw: list[np.ndarray] | None, i
     for item, output in zip(items, raw, strict=True):
         height, width = item.sample.left.shape[:2]
         pred = scoring.restore(output, height, width)
-        versus = scoring.vs_teacher(pred, item.teacher, kind)
+        versus = None if item.teacher is None else scoring.vs_teacher(pred, item.teacher, kind)
         if versus is not None:
             vs_teacher.append(versus)
-        entry = scoring.accuracy(pred, item.sample, kind)
+        entry = scoring.accuracy(pred, item, kind)
         if entry is not None:
             accuracy[item.dataset].append(entry)
     if vs_teacher:
@@ -95,11 +98,17 @@ def _depth_vs_teacher(pred: np.ndarray, teacher: Any, kind: str) -> dict:
     return depth_errors(pred, teacher_depth, teacher_mask, kind)
 
 
-def _depth_accuracy(pred: np.ndarray, sample: Any, kind: str) -> dict | None:
-    """A depth output's errors against the sample's depth, when it has depth."""
-    if sample.depth is None or sample.valid is None:
+def item_protocol(item: Any) -> Protocol:
+    """The protocol an evaluation item is scored by (its own, else the procedural scenes' plain one)."""
+    return getattr(item, "protocol", None) or get_protocol("procedural")
+
+
+def _depth_accuracy(pred: np.ndarray, item: Any, kind: str) -> dict | None:
+    """A depth output's errors against the item's depth, under its protocol and alignment, when it has depth."""
+    sample, protocol = item.sample, item_protocol(item)
+    if sample.depth is None or sample.valid is None or not protocol.depth_mask(sample.depth, sample.valid).any():
         return None
-    return depth_errors(pred, sample.depth, sample.valid, kind)
+    return score_depth(pred, kind, sample.depth, sample.valid, protocol, getattr(item, "alignment", None))
 
 
 def _disparity_vs_teacher(pred: np.ndarray, teacher: Any, kind: str) -> dict | None:
@@ -110,19 +119,28 @@ def _disparity_vs_teacher(pred: np.ndarray, teacher: Any, kind: str) -> dict | N
     return {"epe": stats["epe"], "bad2": stats["bad2"]}
 
 
-def _disparity_accuracy(pred: np.ndarray, sample: Any, kind: str) -> dict | None:
-    """A disparity output's stereo errors against ground truth, plus metric depth through the pair's calibration
-    (depth = f·B/(d + doffs), no alignment) as depth_absrel / depth_delta1."""
+def disparity_accuracy(pred: np.ndarray, item: Any, pred_valid: np.ndarray | None = None) -> dict | None:
+    """A disparity map's stereo errors against ground truth under the item's protocol (holes, where `pred_valid`
+    says, as misses and on its own pixels), plus metric depth through the pair's calibration (depth =
+    f·B/(d + doffs), no alignment, in the protocol's depth range) as depth_absrel / depth_delta1."""
+    sample, protocol = item.sample, item_protocol(item)
     if sample.disparity is None or sample.valid is None:
         return None
-    entry = stereo_metrics(pred, sample.disparity, sample.valid)
+    nonoccluded = sample.nonoccluded if protocol.occlusion else None
+    entry = score_disparity(pred, sample.disparity, sample.valid, protocol, nonoccluded, pred_valid)
     if sample.depth is not None and sample.calib is not None:
-        depth = sample.calib.depth_from_disparity(pred)
-        mask = sample.valid & (depth > 0) & (sample.depth > 0)
+        filled = np.ones(pred.shape, bool) if pred_valid is None else np.asarray(pred_valid, bool)
+        depth = sample.calib.depth_from_disparity(pred, filled)
+        mask = protocol.depth_mask(sample.depth, sample.valid) & (depth > 0)
         if mask.any():
             depth_stats = depth_metrics(np.where(mask, depth, 1.0), sample.depth, mask)
             entry.update(depth_absrel=depth_stats["absrel"], depth_delta1=depth_stats["delta1"])
     return entry
+
+
+def _disparity_accuracy(pred: np.ndarray, item: Any, kind: str) -> dict | None:
+    """A dense disparity output's accuracy (`disparity_accuracy`)."""
+    return disparity_accuracy(pred, item)
 
 
 # A mono output (relative or metric depth): compared with the teacher and ground truth as depth.

@@ -21,6 +21,7 @@ from edgedepth.evaluation.items import (
     add_accuracy_drop,
     alignment_text,
     baseline_outputs,
+    benchmark_sets,
     build_eval_items,
     collect_outputs,
     evaluation_sets,
@@ -28,6 +29,7 @@ from edgedepth.evaluation.items import (
     sample_feed,
     sanity_items,
     sanity_metrics,
+    sgbm_row_metrics,
     teacher_row_metrics,
 )
 from edgedepth.evaluation.pictures import write_pictures
@@ -38,8 +40,9 @@ from edgedepth.teachers.cache import build_teacher
 from edgedepth.torch_runner import TorchRunner
 from edgedepth.version import __version__
 from runtime.bench import machine_info, time_callable
-from runtime.bundle import Bundle
+from runtime.bundle import DISPARITY, Bundle
 from runtime.measure import Measurement, Timing, measure_bundle, measure_loaded, size_mb
+from runtime.protocols import ALIGNMENTS, check_alignment, default_alignment, get_protocol
 from runtime.rows import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow, report_row
 from runtime.runners.base import Runner
 from runtime.runners.registry import emulation_for_format
@@ -58,6 +61,10 @@ class EvalConfig:
     iters: int = 50
     images: str | None = None  # evaluate on this photo folder instead of the student's held-out photos
     teacher_cache: str | None = None  # teacher-output cache directory (None: predictions computed afresh)
+    benchmarks: list[tuple[str, str]] = field(default_factory=list)  # (dataset, folder): instead of the embedded sets
+    protocols: list[str] = field(default_factory=list)  # a protocol per benchmark that offers several
+    limit: int | None = None  # the first N samples of each benchmark
+    alignment: str | None = None  # depth alignment (runtime.protocols.ALIGNMENTS); None: by output kind
 
     @property
     def timing(self) -> Timing:
@@ -142,6 +149,19 @@ def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | N
     return row
 
 
+def check_eval_request(info: StudentInfo, config: EvalConfig) -> None:
+    """One-line refusals of benchmark options that do not fit: --limit or --protocol without --dataset, --images
+    with it, an alignment for a stereo student or one its output kind cannot take."""
+    if not config.benchmarks and (config.limit is not None or config.protocols):
+        raise EdgeDepthError("--limit and --protocol go with --dataset NAME:DIR")
+    if config.benchmarks and config.images is not None:
+        raise EdgeDepthError("--images and --dataset each choose the evaluation data: give one of them")
+    if config.alignment is not None:
+        if info.output_kind == DISPARITY:
+            raise EdgeDepthError("--alignment applies to depth students; disparity is scored as predicted")
+        check_alignment(config.alignment, info.output_kind)
+
+
 class _Pass:
     """One measuring pass over a student, its teacher and its bundles (see the module docstring)."""
 
@@ -150,10 +170,17 @@ class _Pass:
         self.teacher = teacher_of(self.info.teacher, config.teacher_cache if accuracy else None)
         self.datasets: dict = {}
         self.accuracy: _Accuracy | None = None
+        self.protocols: dict[str, str] = {}
         if accuracy:
-            self.datasets = evaluation_sets(self.info, config.procedural_scenes, config.procedural_seed,
-                                            config.motorcycle_width, config.images)
-            self.accuracy = _Accuracy(self.info, build_eval_items(self.datasets, self.teacher))
+            check_eval_request(self.info, config)
+            if config.benchmarks:
+                self.datasets, self.protocols = benchmark_sets(self.info.task, config.benchmarks, config.protocols,
+                                                               config.limit)
+            else:
+                self.datasets = evaluation_sets(self.info, config.procedural_scenes, config.procedural_seed,
+                                                config.motorcycle_width, config.images)
+            items = build_eval_items(self.datasets, self.teacher, self.protocols, config.alignment)
+            self.accuracy = _Accuracy(self.info, items)
         # Latency: every artifact on the same real picture, prepared for its own input spec.
         self.sample = get_dataset("motorcycle", max_width=config.motorcycle_width)[0] if timing else None
 
@@ -169,7 +196,7 @@ class _Pass:
         row = _row(f"teacher:{self.teacher.name}", self.teacher.backend, "fp32", self.teacher.backend, threads,
                    reference=True)
         if self.accuracy is not None:
-            row.update(kind=self.accuracy.items[0].teacher.kind, **teacher_row_metrics(self.accuracy.items))
+            row.update(kind=self.teacher.kind, **teacher_row_metrics(self.accuracy.items))
         if self.sample is not None:
             # The real teacher is timed, never its output cache; it is slow, so fewer runs.
             real = getattr(self.teacher, "teacher", self.teacher)
@@ -231,6 +258,9 @@ def measure(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, accurac
         rows = [teacher_row, student_row]
         if run.accuracy is not None and run.accuracy.task.baselines:
             rows += run.accuracy.baseline_rows(config.threads)
+        if run.accuracy is not None and run.info.output_kind == DISPARITY and run.teacher.name != "sgbm":
+            rows.append(_row(SGBM_BASELINE, "opencv", "fp32", "opencv", config.threads, reference=True,
+                             notes=SGBM_NOTES, **sgbm_row_metrics(run.accuracy.items)))
         rows += [row for bundle in bundles for row in run.bundle_rows(bundle, student_row)]
     finally:
         student.close()
@@ -242,6 +272,11 @@ def measure(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, accurac
         report["pictures"] = write_pictures(pictures_dir, run.accuracy.items, run.accuracy.outputs,
                                             run.info.output_kind)
     return report
+
+
+SGBM_BASELINE = "baseline: SGBM"
+SGBM_NOTES = ("OpenCV StereoSGBM (the sgbm teacher's settings, its disparity range from the benchmark's ndisp "
+              "where it gives one), scored like the teacher: holes as misses, and on its own pixels (…_own)")
 
 
 def _add_speedups(rows: list[dict]) -> None:
@@ -262,10 +297,10 @@ def _report(checkpoint: Path, run: _Pass, rows: list[dict]) -> dict:
         "reference": {
             "teacher": info.teacher,
             "student": {"checkpoint": str(checkpoint), "model": info.config, "input_size": list(info.input_size)},
-            "alignment": alignment_text(info.task, info.output_kind),
+            "alignment": (f"depth aligned by {run.config.alignment}: {ALIGNMENTS[run.config.alignment]}"
+                          if run.config.alignment else alignment_text(info.task, info.output_kind)),
         },
-        "datasets": {name: {"samples": len(samples), "resolution": list(samples[0].left.shape[:2])}
-                     for name, samples in run.datasets.items()},
+        "datasets": {name: _dataset_entry(run, name, samples) for name, samples in run.datasets.items()},
         "rows": rows,
     }
     items = run.accuracy.items if run.accuracy is not None else []
@@ -273,6 +308,24 @@ def _report(checkpoint: Path, run: _Pass, rows: list[dict]) -> dict:
         report["sanity"] = {"dataset": PROCEDURAL, "samples": len(sanity_items(items)),
                             "ground_truth_input_dependence": ground_truth_input_dependence(items)}
     return report
+
+
+def _dataset_entry(run: _Pass, name: str, samples: Any) -> dict:
+    """A report's record of one evaluation set: its size, and for a scored set the protocol in words, the
+    headline columns of the summary, and for a benchmark its folder, layout and what was left out."""
+    entry: dict[str, Any] = {"samples": len(samples), "resolution": list(samples[0].left.shape[:2])}
+    items = [item for item in (run.accuracy.items if run.accuracy else []) if item.dataset == name]
+    protocol = items[0].protocol if items and items[0].protocol else None
+    if protocol is None and name in run.protocols:
+        protocol = get_protocol(run.protocols[name])
+    if protocol is not None:
+        stereo = run.info.output_kind == DISPARITY
+        alignment = None if stereo else (run.config.alignment or default_alignment(run.info.output_kind))
+        entry.update(protocol=protocol.name, protocol_text=protocol.describe(alignment),
+                     headline=list(protocol.headline_stereo if stereo else protocol.headline_depth))
+    if hasattr(samples, "root"):
+        entry.update(folder=str(samples.root), layout=samples.layout, notes=list(samples.notes))
+    return entry
 
 
 def latency_by_artifact(report: dict) -> dict[str, dict]:

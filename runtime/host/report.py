@@ -17,6 +17,7 @@ from runtime.host.report_model import (
     SANITY_LEGEND,
     baseline_comparison,
     beats_section,
+    dataset_protocol,
     detail_tables,
     devices_section,
     header_lines,
@@ -75,7 +76,9 @@ def render_markdown(report: dict) -> str:
     if details:
         out += ["## Accuracy against ground truth, all metrics", ""]
         for name, (headers, cells) in details.items():
-            out += [f"### {name}", "", markdown_table(headers, cells), ""]
+            protocol = dataset_protocol(report, name)
+            out += [f"### {name}", ""] + ([f"Protocol {_escape(protocol)}", ""] if protocol else [])
+            out += [markdown_table(headers, cells), ""]
     use = use_section(report)
     if use is not None:
         lines, shown = use

@@ -8,6 +8,7 @@ from pathlib import Path
 from runtime.host.report_model import (
     STATUSES,
     beats_section,
+    dataset_protocol,
     detail_tables,
     devices_section,
     header_lines,
@@ -79,7 +80,9 @@ def render_html(report: dict) -> str:
     if details:
         parts.append("<h2>Accuracy against ground truth, all metrics</h2>")
         for name, (headers, cells) in details.items():
-            parts += [f"<h3>{escape(name)}</h3>", _table(headers, cells, 1)]
+            protocol = dataset_protocol(report, name)
+            parts += [f"<h3>{escape(name)}</h3>"] + ([f"<p>Protocol {escape(protocol)}</p>"] if protocol else [])
+            parts.append(_table(headers, cells, 1))
     use = use_section(report)
     if use is not None:
         lines, shown = use

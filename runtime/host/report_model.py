@@ -46,6 +46,11 @@ _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"),
                    "bad2_rise": ("bad-2 rise vs fp32", "pct"), "epe_dense": ("EPE px, holes as misses", "px"),
                    "bad2_dense": ("bad-2 %, holes as misses", "pct"), "depth_absrel": ("depth AbsRel", "absrel"),
                    "depth_delta1": ("depth δ1", "delta"), "coverage": ("coverage", "delta")}
+_DETAIL_METRICS.update({"bad0.5": ("bad-0.5 %", "pct"), "bad4": ("bad-4 %", "pct"), "bad5": ("bad-5 %", "pct")})
+# Suffixes of the stereo columns on part of the pixels (runtime.protocols.score_disparity), in column order.
+_REGION_SUFFIXES = {"": "", "_noc": ", noc", "_own": ", own pixels", "_noc_own": ", noc, own pixels"}
+_BASE_ORDER = ["absrel", "sqrel", "rmse", "rmse_log", "delta1", "delta2", "delta3", "delta1_drop", "epe", "bad0.5",
+               "bad1", "bad2", "bad3", "bad4", "bad5", "d1", "bad2_rise"]
 DEFAULT_ALIGNMENT = ("after per-image least-squares scale and shift in inverse-depth space (MiDaS protocol)")
 LEGEND = (
     "Latency: ms per inference after untimed warm-up runs, at the thread count above; FPS = 1000 / p50. "
@@ -152,20 +157,64 @@ def _column_cells(row: dict, columns: list[tuple[str, tuple[str, ...], str]], ba
     return cells
 
 
+def metric_column(key: str) -> tuple[str, str]:
+    """(label, format) of an accuracy key, a region suffix (`_noc`, `_own`) named in the label."""
+    if key in _DETAIL_METRICS:
+        return _DETAIL_METRICS[key]
+    for suffix in sorted(_REGION_SUFFIXES, key=len, reverse=True):
+        base = key[: -len(suffix)] if suffix and key.endswith(suffix) else None
+        if base in _DETAIL_METRICS:
+            label, kind = _DETAIL_METRICS[base]
+            return label + _REGION_SUFFIXES[suffix], kind
+    return key, "general"
+
+
+def _column_order(keys: set[str]) -> list[str]:
+    """Accuracy keys in the papers' order: each region's columns together (all, noc, own), the rest after."""
+    ordered = []
+    for suffix in _REGION_SUFFIXES:
+        ordered += [base + suffix for base in _BASE_ORDER if base + suffix in keys]
+    ordered += [k for k in _DETAIL_METRICS if k in keys and k not in ordered]
+    return ordered + sorted(keys - set(ordered))
+
+
+def headline(report: dict, name: str) -> tuple[str, str, str]:
+    """(label, key, format) of a dataset's summary figure: the first of its protocol's headline keys that a row
+    reports, else the task's (δ1 for mono, bad-2 % for stereo)."""
+    label, key, kind = HEADLINE[report_task(report)]
+    info = (report.get("datasets") or {}).get(name)
+    wanted = info.get("headline") if isinstance(info, dict) else None
+    present = {k for row in report.get("rows", []) for k in ((row.get("accuracy") or {}).get(name) or {})}
+    chosen = next((k for k in wanted or [] if k in present), None)
+    if chosen is None:
+        return label, key, kind
+    chosen_label, chosen_kind = metric_column(chosen)
+    return chosen_label, chosen, chosen_kind
+
+
+def dataset_protocol(report: dict, name: str) -> str | None:
+    """How a dataset was scored, in words (its protocol and alignment), when the report records it."""
+    info = (report.get("datasets") or {}).get(name)
+    return info.get("protocol_text") if isinstance(info, dict) else None
+
+
 def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
     """The table read at a glance, one row per artifact: status in words, size, speed, fidelity, and one
-    accuracy figure against the teacher and per dataset (δ1 for mono, bad-2 % for stereo)."""
+    accuracy figure against the teacher and per dataset (its protocol's headline: δ1, bad-2 %, D1 …)."""
     task = report_task(report)
-    label, key, kind = HEADLINE[task]
+    _, key, _ = HEADLINE[task]
     teacher = [c for c in _TEACHER_COLUMNS[task] if c[1][-1] == key]
     datasets = dataset_names(report)
-    headers = ["Artifact", "Status"] + [c[0] for c in _SUMMARY_COLUMNS + teacher] + [f"{n} {label}" for n in datasets]
+    headlines = {name: headline(report, name) for name in datasets}
+    headers = ["Artifact", "Status"] + [c[0] for c in _SUMMARY_COLUMNS + teacher] + [
+        f"{n} {headlines[n][0]}" for n in datasets]
     rows = ordered_rows(report)
     base_fps = _student_fps(rows)
     cells = []
     for row in rows:
         line = [_artifact_cell(row), status_text(row)] + _column_cells(row, _SUMMARY_COLUMNS + teacher, base_fps)
-        line += [format_value(((row.get("accuracy") or {}).get(n) or {}).get(key), kind) for n in datasets]
+        line += [format_value(((row.get("accuracy") or {}).get(n) or {}).get(headlines[n][1]), headlines[n][2])
+                 for n in datasets]
         cells.append(line)
     return headers, cells
 
@@ -235,8 +284,7 @@ def detail_tables(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
         if not rows:
             continue
         keys = {k for r in rows for k in r["accuracy"][name]}
-        order = [k for k in _DETAIL_METRICS if k in keys] + sorted(keys - set(_DETAIL_METRICS))
-        columns = [(k, *_DETAIL_METRICS.get(k, (k, "general"))) for k in order]
+        columns = [(k, *metric_column(k)) for k in _column_order(keys)]
         headers = ["Artifact"] + [label for _, label, _ in columns]
         cells = [[str(r.get("artifact", MISSING))] + [format_value(r["accuracy"][name].get(k), kind)
                                                      for k, _, kind in columns] for r in rows]

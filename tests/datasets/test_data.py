@@ -253,7 +253,8 @@ def test_resized_keeps_ground_truth_consistent(scenes):
 
 
 def test_dataset_registry():
-    assert list_datasets() == ["images", "motorcycle", "procedural"]
+    assert list_datasets() == ["diode", "eth3d", "images", "kitti-depth", "kitti-stereo", "middlebury", "motorcycle",
+                               "nyu", "procedural", "tum"]
     scenes = get_dataset("procedural", n=2, seed=1, height=48, width=64)
     assert len(scenes) == 2 and scenes[0].shape == (48, 64)
     moto = get_dataset("motorcycle", max_width=200)
