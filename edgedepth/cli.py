@@ -355,12 +355,19 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     """The quantize: a lower-precision bundle from an fp32 one."""
     qua = sub.add_parser("quantize", help="quantize an fp32 bundle (static int8 by default)",
                          description="Derive a lower-precision bundle from an fp32 one with a registered method; "
-                         "calibrated methods use procedural scenes (or --images).")
-    qua.add_argument("--bundle", type=Path, required=True, help="fp32 bundle directory")
-    qua.add_argument("--out", type=Path, required=True, help="directory that receives the quantized bundle")
+                         "calibrated methods use procedural scenes (or --images). With --sensitivity, quantize "
+                         "each layer of an fp32 ONNX bundle alone instead and write which ones int8 hurts most "
+                         "(sensitivity.json and sensitivity.md in --out).")
+    what = qua.add_mutually_exclusive_group(required=True)
+    what.add_argument("--bundle", type=Path, help="fp32 bundle directory")
+    what.add_argument("--sensitivity", type=Path, metavar="BUNDLE",
+                      help="an fp32 ONNX bundle: PSNR vs fp32 with each layer alone in int8, sorted")
+    qua.add_argument("--out", type=Path, required=True, help="directory that receives the quantized bundle (or "
+                     "the sensitivity tables)")
     qua.add_argument("--method", default=None, help=f"one of: {describe_methods()} (default: the first listed "
                      "for the bundle's format)")
-    qua.add_argument("--calibration", type=positive_int, default=32, help="calibration images (default 32)")
+    qua.add_argument("--calibration", type=positive_int, default=None,
+                     help="calibration images (default 32; 8 for --sensitivity, which runs the model once per layer)")
     qua.add_argument("--seed", type=int, default=0, help="seed of the calibration scenes")
     qua.add_argument("--images", type=Path, default=None,
                      help="calibrate on the photos under this folder instead of procedural scenes")
@@ -627,9 +634,17 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
     from edgedepth.stages.export import quantize_student
     from runtime.bundle import load_bundle
 
+    if args.sensitivity is not None:
+        from edgedepth.stages.sensitivity import run_sensitivity
+
+        if args.method is not None:
+            raise EdgeDepthError("--method applies to --bundle; --sensitivity emulates the CPU int8 export")
+        run_sensitivity(load_bundle(args.sensitivity), args.out, args.calibration or 8, args.seed,
+                        None if args.images is None else str(args.images), args.force)
+        return
     fp32 = load_bundle(args.bundle)
     check_writable(args.out, force=True, directory=True)
-    bundle = quantize_student(fp32, args.out, args.calibration, args.seed, args.method,
+    bundle = quantize_student(fp32, args.out, args.calibration or 32, args.seed, args.method,
                               force=args.force, images=None if args.images is None else str(args.images))
     print(f"wrote {bundle.path}")
 

@@ -27,6 +27,9 @@ CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 # output pixel, and it costs well under 1 % of the model's work. Measured on the mono demo student (8 held-out scenes):
 # int8 PSNR vs fp32 31.3 dB with it quantized, 41.1 dB without (minmax, percentile and entropy: 31-31.3 dB).
 KEEP_FLOAT_TAIL = 1
+# Op types left in float whatever the model: the ones a vision transformer's accuracy is known to hinge on
+# (LayerNorm's variance, Softmax's exponentials, GELU's curve); a convolutional student has none of them.
+KEEP_FLOAT_OPS = ("LayerNormalization", "Softmax", "Gelu", "Erf")
 # Weights use 7 of their 8 bits. x86 CPUs without VNNI (AVX2 and plain AVX-512: AMD Zen 3, Intel before Cascade
 # Lake) multiply uint8 activations by int8 weights with an instruction that saturates pairs of products at int16;
 # with full-range weights that garbles outputs (a random-init student on AMD EPYC Zen 3: 19 dB PSNR vs fp32 where
@@ -56,7 +59,7 @@ TENSORRT_STYLE = QDQStyle("onnxruntime-static-qdq, TensorRT rules", symmetric_ac
                           activations="int8 per-tensor symmetric (zero point 0)")
 
 
-class _ListReader:
+class CalibrationReader:
     """onnxruntime CalibrationDataReader over a list of calibration items."""
 
     def __init__(self, input_names: str | list[str], calibration: list) -> None:
@@ -93,6 +96,7 @@ def quantize_onnx_qdq(
     Returns the manifest's "quantization" entry (method, weight/activation types, calibration details).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.registry import QDQRegistry
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if calibrate_method not in CALIBRATE_METHODS:
@@ -108,10 +112,11 @@ def quantize_onnx_qdq(
         raised = degenerate_ranges(prepared, input_name, calibration, Path(work))
         overrides = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in raised.items()}
         quantize_static(
-            str(prepared), str(out_path), _ListReader(input_name, calibration),
+            str(prepared), str(out_path), CalibrationReader(input_name, calibration),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8 if style.symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded or None,
+            op_types_to_quantize=[op for op in QDQRegistry if op not in KEEP_FLOAT_OPS],
             reduce_range=style.reduce_range,
             extra_options={"ActivationSymmetric": style.symmetric_activations, "WeightSymmetric": True,
                            "QuantizeBias": style.quantize_bias, "TensorQuantOverrides": overrides},
@@ -120,8 +125,17 @@ def quantize_onnx_qdq(
         "method": style.method, "weights": style.weights, "activations": style.activations,
         "bias": "int32 (quantized)" if style.quantize_bias else "float (not quantized)",
         "calibrate_method": calibrate_method,
-        "calibration_samples": len(calibration), "float_nodes": excluded, "floored_ranges": sorted(raised),
+        "calibration_samples": len(calibration), "float_nodes": excluded, "float_op_types": list(KEEP_FLOAT_OPS),
+        "floored_ranges": sorted(raised), "macs": _mac_summary(out_path),
     }
+
+
+def _mac_summary(path: Path) -> dict[str, Any]:
+    """The manifest's count of multiply-accumulates and the share that runs in int8."""
+    from quantize.macs import int8_mac_share
+
+    share = int8_mac_share(path)
+    return {"total": share["macs"], "int8": share["int8_macs"], "int8_share": share["int8_share"]}
 
 
 def degenerate_ranges(model_path: Path, input_name: str | list[str], calibration: list, work: Path
@@ -129,16 +143,22 @@ def degenerate_ranges(model_path: Path, input_name: str | list[str], calibration
     """{activation: floored (min, max)} for the activations whose min/max over `calibration` is narrower than the
     model's floor (`quantize.ranges`): onnxruntime would give a range of zero scale 1 and a range of 1e-12 a scale
     near 4e-15, where `quantize.ranges` gives every backend's int8 the same minimum."""
+    return floor_ranges(activation_ranges(model_path, input_name, calibration, work))
+
+
+def activation_ranges(model_path: Path, input_name: str | list[str], calibration: list, work: Path
+                      ) -> dict[str, tuple[float, float]]:
+    """{activation: (min, max)} over `calibration`, from onnxruntime's MinMax calibrator (unfloored)."""
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
     calibrator = create_calibrator(str(model_path), augmented_model_path=str(work / "augmented.onnx"),
                                    calibrate_method=CalibrationMethod.MinMax)
-    calibrator.collect_data(_ListReader(input_name, calibration))
+    calibrator.collect_data(CalibrationReader(input_name, calibration))
     found = {}
     for name, tensor in calibrator.compute_data().data.items():
         low, high = tensor.range_value
         found[name] = (float(np.min(low)), float(np.max(high)))
-    return floor_ranges(found)
+    return found
 
 
 def quantize_file(src: Path, dst: Path, calibration: list, input_names: list[str]) -> dict[str, Any]:
