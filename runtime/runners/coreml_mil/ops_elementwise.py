@@ -34,7 +34,9 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # never overflows, unlike 1 / (1 + exp(-x))
+    """1 / (1 + e^−x) from e^−|x|, which never overflows and keeps small values' relative precision."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _gelu(x: np.ndarray, mode: str) -> np.ndarray:
