@@ -8,14 +8,14 @@ weights decode through the iOS 16+ `constexpr_*` ops. `ct.ImageType` applies one
 the image arrives as x/255 − mean; the per-channel 1/std is an explicit multiply, the first op of the traced
 module (exact, and it keeps the encoder's weights untouched for quantization).
 
-Prediction needs macOS: elsewhere the bundle's parity is recorded as skipped, and `check_coreml_bundle` checks
-everything that can be checked without the CoreML runtime (reload, MIL validation, I/O, metadata, weight precision).
+Prediction needs macOS: elsewhere the bundle's parity runs through the numpy MIL interpreter (`coreml-mil`,
+emulated numerics), and `check_coreml_bundle` checks everything that can be checked without running the program
+(reload, MIL validation, I/O, metadata, weight precision).
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ from quantize.calibration import item_arrays
 from runtime.bundle import Bundle
 from runtime.errors import first_line
 from runtime.runners.coreml import MACOS_ONLY
+from runtime.runners.coreml_mil.errors import MILError
+from runtime.runners.registry import runner_here
 
 MODEL_FILE = "model.mlpackage"
 DEPLOYMENT_TARGET = "iOS17"
@@ -210,15 +212,22 @@ def pixels_from_normalized(x: np.ndarray, mean: list[float], std: list[float]) -
 
 
 def measure_parity(request: ExportRequest, bundle: Bundle) -> dict[str, Any]:
-    """Agreement with the torch fp32 model on the same pixels (macOS); a skipped entry elsewhere."""
-    if sys.platform != "darwin":
-        return {"status": "skipped", "reason": MACOS_ONLY}
+    """Agreement with the torch fp32 model on the same pixels: through Core ML on macOS, elsewhere through the MIL
+    interpreter (`coreml-mil`, emulated numerics, said so in `runner`); skipped with the reason where neither runs
+    (an op the interpreter lacks is named)."""
+    runner_cls, reason = runner_here(bundle.format)
+    if runner_cls is None:
+        return {"status": "skipped", "reason": reason}
     height, width = request.info.input_size
     info = request.info
     inputs, _ = reference_inputs(Precision("fp32"), None, [1, 3, height, width], len(bundle.inputs))
     images = [tuple(pixels_from_normalized(x, info.mean, info.std) for x in item_arrays(item)) for item in inputs]
-    stats = torch_vs_bundle(_PixelsToModel(request.model.eval(), info.mean, info.std), bundle, images)
-    return {"status": "ok", **stats}
+    try:
+        stats = torch_vs_bundle(_PixelsToModel(request.model.eval(), info.mean, info.std), bundle, images,
+                                runner_cls=runner_cls)
+    except MILError as exc:
+        return {"status": "skipped", "reason": f"{MACOS_ONLY}; the MIL interpreter cannot run it: {first_line(exc)}"}
+    return {"status": "ok", **stats, "runner": runner_cls.name}
 
 
 def _describe(mlmodel: Any, request: ExportRequest, input_names: list[str], output_name: str) -> None:
@@ -321,5 +330,5 @@ class CoreMLExporter(Exporter):
         return check_coreml_bundle(bundle, precision)
 
     def measure_parity(self, request: ExportRequest, precision: Precision, bundle: Bundle) -> dict[str, Any]:
-        """Agreement with torch on the same pixels (macOS only; a skipped entry elsewhere)."""
+        """Agreement with torch on the same pixels: Core ML on macOS, the MIL interpreter elsewhere."""
         return measure_parity(request, bundle)

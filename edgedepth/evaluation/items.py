@@ -188,6 +188,31 @@ def collect_outputs(infer, specs: dict | list[dict], output_name: str, items: li
     return [np.asarray(infer(sample_feed(item.sample, specs))[output_name]) for item in items]
 
 
+def takes_pixels(specs: list[dict]) -> bool:
+    """Whether an artifact receives 8-bit pixels with its normalisation inside (a CoreML image input)."""
+    return any(spec.get("dtype") == "uint8" and spec.get("normalization") == "baked-in" for spec in specs)
+
+
+def outputs_on_pixels(infer, specs: list[dict], pixel_specs: list[dict], output_name: str,
+                      items: list[EvalItem]) -> list[np.ndarray]:
+    """Raw outputs of `infer` (inputs `specs`) on the 8-bit pixels an artifact with inputs `pixel_specs` receives
+    (each view resized, then rounded to uint8): the reference on the same inputs for such an artifact."""
+    by_name = {spec["name"]: spec for spec in pixel_specs}
+    outputs = []
+    for item in items:
+        pixels = sample_feed(item.sample, pixel_specs)
+        feed = {}
+        for spec in specs:
+            pixel_spec = by_name[spec["name"]]
+            image = pixels[spec["name"]][0]
+            image = image.transpose(1, 2, 0) if pixel_spec["layout"] == "NCHW" else image
+            if str(pixel_spec.get("color", "RGB")).upper() == "BGR":
+                image = image[..., ::-1]
+            feed[spec["name"]] = prepare_input(np.ascontiguousarray(image), spec)  # same size: no resampling
+        outputs.append(np.asarray(infer(feed)[output_name]))
+    return outputs
+
+
 def _as_map(output: np.ndarray) -> np.ndarray:
     """One raw output as an H×W float map (batch and channel axes of size 1 dropped)."""
     return output_map(np.asarray(output, dtype=np.float32))

@@ -26,10 +26,12 @@ from edgedepth.evaluation.items import (
     collect_outputs,
     evaluation_sets,
     ground_truth_input_dependence,
+    outputs_on_pixels,
     sample_feed,
     sanity_items,
     sanity_metrics,
     sgbm_row_metrics,
+    takes_pixels,
     teacher_row_metrics,
 )
 from edgedepth.evaluation.pictures import write_pictures
@@ -88,6 +90,7 @@ class _Accuracy:
     items: list[EvalItem]
     reference_raw: list[np.ndarray] | None = None
     outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    pixel_references: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     @property
     def task(self) -> Task:
@@ -100,13 +103,29 @@ class _Accuracy:
         sanity = sanity_metrics(runner.infer, specs, output, self.items, raw) if self.task.sanity else None
         return raw, sanity
 
-    def row_fields(self, name: str, result: tuple[list[np.ndarray], dict | None]) -> dict:
-        """A row's metrics from `evaluate`'s result; the first row scored (the torch student) is the reference."""
+    def reference_on_pixels(self, student: TorchRunner, bundle: Bundle) -> list[np.ndarray] | None:
+        """The torch student's outputs on the 8-bit pixels a bundle with image inputs receives (CoreML's), so its
+        fidelity measures the model and not the rounding of its input; None for other bundles."""
+        if not takes_pixels(bundle.inputs):
+            return None
+        key = repr(bundle.inputs)
+        if key not in self.pixel_references:
+            self.pixel_references[key] = outputs_on_pixels(student.infer, student.bundle.inputs, bundle.inputs,
+                                                           student.bundle.outputs[0]["name"], self.items)
+        return self.pixel_references[key]
+
+    def row_fields(self, name: str, result: tuple[list[np.ndarray], dict | None],
+                   reference: list[np.ndarray] | None = None) -> dict:
+        """A row's metrics from `evaluate`'s result; the first row scored (the torch student) is the reference,
+        unless `reference` (the student on the artifact's own 8-bit pixels) is given."""
         raw, sanity = result
         if self.reference_raw is None:
             self.reference_raw = raw
         self.outputs[name] = raw
-        fields = self.task.row_metrics(raw, self.reference_raw, self.items, self.info.output_kind)
+        fields = self.task.row_metrics(raw, self.reference_raw if reference is None else reference, self.items,
+                                       self.info.output_kind)
+        if reference is not None and "fidelity" in fields:
+            fields["fidelity"]["inputs"] = "8-bit pixels"
         if sanity is not None:
             fields["sanity"] = sanity
         return fields
@@ -135,8 +154,10 @@ def _export_checks(bundle: Bundle) -> dict:
     return {"status": checks.get("status", "ok"), "summary": checks.get("summary", "checked")}
 
 
-def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | None) -> ReportRow:
-    """Fill a row from one runner's measurement: status, backend, metrics, latency."""
+def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | None,
+                  reference: list[np.ndarray] | None = None) -> ReportRow:
+    """Fill a row from one runner's measurement: status, backend, metrics (fidelity against `reference` when
+    given), latency."""
     row["backend"] = measured.backend or row["backend"]
     row.update(measured.status_fields())
     if measured.device:
@@ -144,7 +165,7 @@ def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | N
     if not measured.ok:
         return row
     if accuracy is not None:
-        row.update(accuracy.row_fields(row["artifact"], measured.result))
+        row.update(accuracy.row_fields(row["artifact"], measured.result, reference))
     row.update(measured.latency_fields())
     return row
 
@@ -229,14 +250,16 @@ class _Pass:
         if checks:
             row["export_checks"] = checks
         if emulation is not None:
-            row["notes"] = (f"{emulation.name}: the bundle's graph run on this CPU to reproduce the numerics of the "
-                            "backend that cannot run here; accuracy and fidelity only, never its speed")
+            row["notes"] = f"emulated numerics ({emulation.name}): " + (
+                emulation.emulation_note or "the bundle's graph run on this CPU to reproduce the numerics of the "
+                "backend that cannot run here; accuracy and fidelity only, never its speed")
         feed = self.feed() if emulation is None else None
         measured = measure_bundle(bundle, self.config.threads, self.evaluate(), feed, self.config.timing,
                                   name=artifact, runner_cls=emulation)
         if measured.status == "skipped" and checks.get("status") == "ok":
             measured.reason = f"{measured.reason}; the export itself is checked: {checks['summary']}"
-        _measured_row(row, measured, self.accuracy)
+        reference = self.accuracy.reference_on_pixels(self.student, bundle) if measured.ok and self.accuracy else None
+        _measured_row(row, measured, self.accuracy, reference)
         if measured.ok and self.accuracy is not None:
             add_accuracy_drop(row, student_row)
         return row

@@ -29,6 +29,8 @@ class Runner(ABC):
     install_hint: ClassVar[str] = ""
     # True for a CPU stand-in that reproduces another backend's numerics but not its speed (its rows say so).
     emulates: ClassVar[bool] = False
+    # What an emulation's report rows stand for, in one line (a generic sentence when empty).
+    emulation_note: ClassVar[str] = ""
     init_ms: float = 0.0
     bundle: Bundle | None = None
 

@@ -10,6 +10,7 @@ from runtime.runners.base import Runner
 RUNNERS: Registry[type[Runner]] = Registry("runner", key=lambda cls: cls.name, builtin=(
     "runtime.runners.onnxruntime",
     "runtime.runners.coreml",
+    "runtime.runners.coreml_emulation",
     "runtime.runners.litert",
     "runtime.runners.openvino",
     "runtime.runners.tensorrt",

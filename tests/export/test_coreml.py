@@ -121,8 +121,9 @@ def test_manifest_describes_the_image_input(bundles, student):
         assert sorted(m["files"]) == ["model.mlpackage/Data/com.apple.CoreML/model.mlmodel",
                                       "model.mlpackage/Data/com.apple.CoreML/weights/weight.bin",
                                       "model.mlpackage/Manifest.json"]
-        if sys.platform != "darwin":
-            assert m["parity"] == {"status": "skipped", "reason": MACOS_ONLY}
+        # Off macOS, parity runs through the MIL interpreter and says so.
+        assert m["parity"]["status"] == "ok" and m["parity"]["runner"] == (
+            "coreml" if sys.platform == "darwin" else "coreml-mil")
     assert "quantization" not in bundles["fp16"].manifest and "quantization" not in bundles["fp32"].manifest
     assert bundles["w8"].manifest["quantization"]["weight_threshold"] == 512
     assert bundles["palettized-4bit"].manifest["quantization"]["nbits"] == 4
@@ -311,13 +312,118 @@ def test_upsampling_keeps_align_corners(tmp_path, align_corners):
 
 
 @off_macos
-def test_verify_row_is_skipped_but_export_checked(bundles, student):
+def test_verify_rows_are_export_checked_and_emulated(bundles, student):
+    """Off macOS a CoreML bundle gets two rows: Core ML's, skipped with what the export checks verified, and the MIL
+    interpreter's, with fidelity and accuracy, untimed and said to be emulated numerics."""
     from edgedepth.stages.measure import EvalConfig, measure
 
-    report = measure(student[0], [bundles["palettized-4bit"]], EvalConfig(procedural_scenes=0, threads=1,
+    report = measure(student[0], [bundles["palettized-4bit"]], EvalConfig(procedural_scenes=2, threads=1,
                                                                         motorcycle_width=96), timing=False)
-    row = report["rows"][-1]
-    assert row["artifact"] == "coreml-palettized-4bit" and row["status"] == "skipped"
+    rows = {row["artifact"]: row for row in report["rows"]}
+    row = rows["coreml-palettized-4bit"]
+    assert row["status"] == "skipped"
     assert row["export_checks"] == {"status": "ok",
                                     "summary": bundles["palettized-4bit"].manifest["checks"]["summary"]}
     assert row["reason"].startswith(MACOS_ONLY) and "68 lut16" in row["reason"]
+    emulated = rows["coreml-palettized-4bit (coreml-mil)"]
+    assert emulated["status"] == "ok" and emulated["backend"] == "coreml-mil" and "latency_ms" not in emulated
+    assert emulated["notes"].startswith("emulated numerics (coreml-mil)")
+    assert emulated["fidelity"]["inputs"] == "8-bit pixels" and 10 < emulated["fidelity"]["psnr_db"] < 60
+    for dataset in ("middlebury-motorcycle", "procedural-heldout"):
+        assert {"absrel", "delta1", "delta1_drop"} <= set(emulated["accuracy"][dataset])
+
+
+def _psnr_vs_torch(bundle, model, info, runner_cls):
+    """PSNR of a bundle's output against the torch student on the same 8-bit pixels (two seeded images)."""
+    from export.coreml import _PixelsToModel
+    from runtime.metrics import agreement
+
+    reference = _PixelsToModel(model.eval(), info.mean, info.std)
+    worst = np.inf
+    with runner_cls() as runner:
+        runner.load(bundle, 1)
+        for seed in (3, 4):
+            image = np.random.default_rng(seed).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+            feed = prepare_input(image, bundle.inputs[0])
+            with torch.no_grad():
+                want = reference(torch.from_numpy(feed.transpose(0, 3, 1, 2).copy())).numpy()
+            worst = min(worst, agreement(want, runner.infer({"image": feed})["depth"])["psnr_db"])
+    return worst
+
+
+# Emulated PSNR vs torch of each precision of the random-init test student (weights of a trained student quantize
+# better): fp32 is exact up to float32 summation order; the rest lose what their storage loses.
+MIN_PSNR = {"fp32": 100, "fp16": 55, "w8": 38, "palettized-6bit": 28, "palettized-4bit": 16, "w8a8": 24}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_precision_runs_in_the_mil_interpreter(bundles, student, precision):
+    from runtime.runners.coreml_emulation import CoreMLMILRunner
+
+    _, model, info = student
+    psnr = _psnr_vs_torch(bundles[precision], model, info, CoreMLMILRunner)
+    assert psnr >= MIN_PSNR[precision]
+    if precision != "fp32":
+        assert psnr < 100  # the compression shows: the interpreter decodes it rather than reading fp32 weights
+    parity = bundles[precision].manifest["parity"]
+    if sys.platform != "darwin":
+        assert parity["runner"] == "coreml-mil" and parity["psnr_db"] >= MIN_PSNR[precision]
+
+
+def _flip_align_corners(module):
+    """A copy of `module` whose bilinear upsampling uses the other align_corners: a conversion that is well-formed
+    (it reloads, type-checks, keeps every weight's precision) and wrong."""
+    import copy
+
+    flipped = copy.deepcopy(module)
+    for sub in flipped.modules():
+        if isinstance(sub, Upsample2x):
+            sub.align_corners = not sub.align_corners
+    return flipped
+
+
+@off_macos
+def test_wrong_align_corners_is_caught_while_the_export_checks_pass(student, tmp_path, monkeypatch):
+    import export.coreml as coreml_module
+    from edgedepth.stages.measure import EvalConfig, measure
+    from runtime.gate import over_budget
+
+    path, model, info = student
+    convert = coreml_module._convert
+    monkeypatch.setattr(coreml_module, "_convert",
+                        lambda module, *args: convert(_flip_align_corners(module), *args))
+    checked = []
+    monkeypatch.setattr(CoreMLExporter, "check_bundle",
+                        lambda self, bundle, precision: checked.append(check_coreml_bundle(bundle, precision))
+                        or checked[-1])
+    exporter = get_exporter("coreml")
+    with pytest.raises(RuntimeError, match="coreml fp32 export disagrees with torch"):
+        exporter.export(ExportRequest(model, info, checkpoint_sha256(path), "wrong-fp32", precision="fp32"), tmp_path)
+    assert checked[-1]["status"] == "ok" and "73 fp32" in checked[-1]["summary"]  # the checks saw nothing wrong
+    assert not (tmp_path / "wrong-fp32").exists()
+    # fp16 is not held to the fp32 bar at export: it is sealed, and the measuring gate stops it.
+    wrong = exporter.export(ExportRequest(model, info, checkpoint_sha256(path), "wrong-fp16", precision="fp16"),
+                            tmp_path)
+    assert wrong.manifest["checks"]["status"] == "ok" and wrong.manifest["parity"]["psnr_db"] < 40
+    report = measure(path, [wrong], EvalConfig(procedural_scenes=0, threads=1, motorcycle_width=96), timing=False)
+    problems = over_budget(report["rows"], min_psnr=45)
+    assert [p.split(":")[0] for p in problems] == ["wrong-fp16 (coreml-mil)"]
+
+
+@on_macos
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_interpreter_matches_core_ml(bundles, precision):
+    """Where Core ML runs, the interpreter's output is Core ML's up to float16 arithmetic (CPU_ONLY compute)."""
+    from runtime.metrics import agreement
+    from runtime.runners.coreml_emulation import CoreMLMILRunner
+
+    bundle = bundles[precision]
+    image = np.random.default_rng(5).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+    feed = {"image": prepare_input(image, bundle.inputs[0])}
+    outputs = {}
+    for runner_cls in (CoreMLRunner, CoreMLMILRunner):
+        with runner_cls() as runner:
+            runner.load(bundle, 1)
+            outputs[runner_cls.name] = runner.infer(feed)["depth"]
+    psnr = agreement(outputs["coreml"], outputs["coreml-mil"])["psnr_db"]
+    assert psnr >= (90 if precision == "fp32" else 45)

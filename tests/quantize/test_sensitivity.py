@@ -23,7 +23,8 @@ def _save(path, nodes, inits, out_shape):
 def test_int8_share_counts_conv_and_matmul_work(tmp_path):
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.int8), "w_q"),
-             numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z"),
+             numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.int8), "z"),
              numpy_helper.from_array(np.array(128, np.uint8), "zu"),
              numpy_helper.from_array(rng.normal(size=(256, 10)).astype(np.float32), "m"),
              numpy_helper.from_array(np.array([1, 256], np.int64), "shape")]
