@@ -110,7 +110,13 @@ def _cache_args(parser: argparse.ArgumentParser) -> None:
 
 def _eval_args(parser: argparse.ArgumentParser, out_help: str, force_help: str) -> None:
     """Arguments shared by verify and bench: what to measure, where to write, and how."""
-    parser.add_argument("--student", type=Path, required=True, help="student checkpoint the bundles came from")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--student", type=Path, help="student checkpoint the bundles came from (an original's "
+                      "bundles among --bundles are measured beside it: speed-up over the original)")
+    what.add_argument("--model", metavar="SPEC", help="instead, the original network (a teacher spec) the bundles "
+                      "came from: its bundles held to the torch original, no student")
+    parser.add_argument("--teacher-arg", type=_keyword, action="append", default=[], metavar="KEY=VALUE",
+                        help="a keyword of the --model spec's teacher, repeatable")
     parser.add_argument("--bundles", type=Path, nargs="+", required=True, help="bundle directories or their parent")
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--force", action="store_true", help=force_help)
@@ -658,12 +664,29 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
     check_writable(args.out, force=True, directory=True)
     failures = [f for path in args.bundles if path.is_dir() for f in load_failures(path)]
-    report = measure(args.student, find_bundles(args.bundles), _eval_config(args), timing=False,
+    report = measure(_measured_model(args), find_bundles(args.bundles), _eval_config(args), timing=False,
                      pictures_dir=args.out / "pictures", failures=failures)
     report["pictures"] = [str(Path(p).relative_to(args.out)) for p in report.get("pictures", [])]
     write_report(args.out, report)
     print((args.out / "report.md").read_text())
     return _gate(report["rows"], args.min_psnr, args.max_delta1_drop)
+
+
+def _measured_model(args: argparse.Namespace):
+    """What verify and bench hold the bundles to: the student checkpoint, or the original `--model` names at the
+    input size its bundles were exported at."""
+    if args.student is not None:
+        if args.teacher_arg:
+            raise EdgeDepthError("--teacher-arg goes with --model")
+        return args.student
+    from edgedepth.originals import original_from_spec
+    from edgedepth.stages.export import find_bundles
+
+    sizes = {tuple(b.inputs[0]["shape"][2:4] if b.inputs[0]["layout"] == "NCHW" else b.inputs[0]["shape"][1:3])
+             for b in find_bundles(args.bundles)}
+    if len(sizes) != 1:
+        raise EdgeDepthError(f"--model: the bundles were exported at {len(sizes)} input sizes; measure one at a time")
+    return original_from_spec(args.model, dict(args.teacher_arg), sizes.pop())
 
 
 def _gate(rows: list[dict], min_psnr: float | None = None, max_delta1_drop: float | None = None) -> int:
@@ -686,7 +709,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise EdgeDepthError(f"{target} already exists (use --force to overwrite)")
     check_writable(args.out, force=True, directory=True)
-    timed = measure(args.student, find_bundles(args.bundles), _eval_config(args), accuracy=False)
+    timed = measure(_measured_model(args), find_bundles(args.bundles), _eval_config(args), accuracy=False)
     latency = latency_by_artifact(timed)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(target, {"machine": timed["machine"], "latency": latency})

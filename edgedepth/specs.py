@@ -46,3 +46,11 @@ def output_spec(info: StudentInfo) -> dict[str, Any]:
     height, width = info.input_size
     name = DISPARITY_NAME if info.output_kind == DISPARITY else OUTPUT_NAME
     return {"name": name, "shape": [1, height, width], "dtype": "float32", "kind": info.output_kind}
+
+
+def with_resize(spec: dict[str, Any], resize_filter: str) -> dict[str, Any]:
+    """An input or output entry naming the resize filter of its model's reference pipeline (runtime.resize); the
+    entry as it is for the default filter, which needs no mention."""
+    from runtime.resize import DEFAULT_FILTER
+
+    return spec if resize_filter == DEFAULT_FILTER else {**spec, "resize": {"filter": resize_filter}}

@@ -9,19 +9,23 @@ import numpy as np
 import torch
 
 from edgedepth.checkpoint import StudentInfo, load_student
-from edgedepth.specs import input_names, input_specs, output_spec
+from edgedepth.specs import input_names, input_specs, output_spec, with_resize
 from runtime.bundle import Bundle
+from runtime.resize import DEFAULT_FILTER
 from runtime.rows import STUDENT_REFERENCE
 from runtime.runners.base import Runner
 
 TORCH_FORMAT = "torch"
 
 
-def student_bundle(checkpoint: Path, info: StudentInfo) -> Bundle:
+def student_bundle(checkpoint: Path, info: StudentInfo, name: str = STUDENT_REFERENCE,
+                   filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)) -> Bundle:
     """The checkpoint described as a bundle (format "torch", its inputs and output as an export would state
-    them): what the Runner templates check a TorchRunner's request and feeds against."""
-    manifest = {"name": STUDENT_REFERENCE, "task": info.task, "format": TORCH_FORMAT, "precision": "fp32",
-                "inputs": input_specs(info), "outputs": [output_spec(info)], "source": {"model": info.config}}
+    them, with the resize `filters` an original's bundles name): what the Runner templates check a TorchRunner's
+    request and feeds against."""
+    manifest = {"name": name, "task": info.task, "format": TORCH_FORMAT, "precision": "fp32",
+                "inputs": [with_resize(spec, filters[0]) for spec in input_specs(info)],
+                "outputs": [with_resize(output_spec(info), filters[1])], "source": {"model": info.config}}
     return Bundle(path=Path(checkpoint).parent, manifest=manifest, model_path=Path(checkpoint))
 
 
@@ -41,6 +45,17 @@ class TorchRunner(Runner):
         self.read_ms = (time.perf_counter_ns() - start) / 1e6
         self.student = student_bundle(self.checkpoint, self.info)
         self.init_ms = 0.0
+
+    @classmethod
+    def of_module(cls, model: torch.nn.Module, info: StudentInfo, source: Path, name: str,
+                  filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)) -> TorchRunner:
+        """A runner of a model already in memory (an original teacher network), described as `name` with the
+        resize `filters` of its bundles; `source` stands for its weights in the bundle description."""
+        runner = cls.__new__(cls)
+        runner.checkpoint, runner.model, runner.info = Path(source), model, info
+        runner.read_ms = runner.init_ms = 0.0
+        runner.student = student_bundle(runner.checkpoint, info, name, filters)
+        return runner
 
     def load(self, bundle: Bundle, threads: int = 1) -> None:
         """The Runner template; `init_ms` also counts reading the checkpoint (done once, at construction), as

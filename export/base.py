@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from edgedepth.checkpoint import StudentInfo
-from edgedepth.specs import input_specs, output_spec
+from edgedepth.specs import input_specs, output_spec, with_resize
 from edgedepth.version import __version__
 from export.parity import MAX_FP32_ABS_REL, reference_inputs, torch_vs_bundle
 from export.precision import FLOAT_REFERENCE, Precision
@@ -59,17 +59,11 @@ class ExportRequest:
 
     def input_specs(self) -> list[dict[str, Any]]:
         """The manifest's input entries for this request's layout (with the input resize filter, if not default)."""
-        specs = input_specs(self.info, self.layout)
-        if self.filters[0] != DEFAULT_FILTER:
-            specs = [{**spec, "resize": {"filter": self.filters[0]}} for spec in specs]
-        return specs
+        return [with_resize(spec, self.filters[0]) for spec in input_specs(self.info, self.layout)]
 
     def output_specs(self) -> list[dict[str, Any]]:
         """The manifest's output entry (with the output resize filter, if not default)."""
-        spec = output_spec(self.info)
-        if self.filters[1] != DEFAULT_FILTER:
-            spec["resize"] = {"filter": self.filters[1]}
-        return [spec]
+        return [with_resize(output_spec(self.info), self.filters[1])]
 
     def examples(self) -> tuple[torch.Tensor, ...]:
         """Zero tensors shaped like every input (in `layout`), to trace the model with."""

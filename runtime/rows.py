@@ -12,6 +12,10 @@ from runtime.measure import size_mb
 MISSING = "—"
 # The report row of the torch fp32 student, which every artifact's fidelity is measured against.
 STUDENT_REFERENCE = "student:torch-fp32"
+# The same role when the pass measures an original teacher network's bundles (`verify --model SPEC`).
+ORIGINAL_REFERENCE = "original:torch-fp32"
+# Rows of an original's bundles measured beside a student's: their artifact name starts with it.
+ORIGINAL_PREFIX = "original:"
 BASELINE_FORMAT = "baseline"
 
 
@@ -42,6 +46,7 @@ class ReportRow(TypedDict, total=False):
     init_ms: float  # the backend's load and compile time
     input_hw: list[int]  # the teacher's timed input size
     speedup_vs_student: float  # fps ÷ the torch fp32 student's fps
+    speedup_vs_original: float  # a student bundle's fps ÷ its original's on the same format, precision, backend
     accelerator: dict[str, Any]  # the runner's device_info(): GPU, compute capability, TensorRT version, power mode
     # Rows measured on another device (report.json → `device_rows`, merged by `edgedepth report --merge`):
     device: dict[str, Any]  # {name, machine}: where the row was measured (machine as `python -m runtime bench`)

@@ -11,7 +11,7 @@ from runtime.bundle import METRIC, RELATIVE
 from runtime.colormap import colorize
 from runtime.host.panels import write_panels_png
 from runtime.preprocess import restore_output
-from runtime.rows import STUDENT_REFERENCE
+from runtime.rows import ORIGINAL_REFERENCE, STUDENT_REFERENCE
 
 
 def _inverse_depth_panel(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -61,11 +61,12 @@ def write_pictures(out_dir: Path, items: list[EvalItem], outputs: dict[str, list
         restored = {name: restore_output(raw[index], height, width) for name, raw in outputs.items()}
         for name, prediction in restored.items():
             panels.append((name, _inverse_depth_panel(_as_inverse(prediction, kind))))
-        candidates = [name for name in outputs if name != STUDENT_REFERENCE]
-        if candidates and STUDENT_REFERENCE in outputs:
+        base = next((name for name in (STUDENT_REFERENCE, ORIGINAL_REFERENCE) if name in outputs), None)
+        candidates = [name for name in outputs if name != base]
+        if candidates and base is not None:
             last = candidates[-1]
-            ref, got = np.asarray(outputs[STUDENT_REFERENCE][index]), np.asarray(outputs[last][index]).reshape(
-                np.asarray(outputs[STUDENT_REFERENCE][index]).shape)
+            ref = np.asarray(outputs[base][index])
+            got = np.asarray(outputs[last][index]).reshape(ref.shape)
             span = float(ref.max() - ref.min()) or 1.0
             error = restore_output(np.abs(got - ref) / span * 100.0, height, width)
             panels.append((f"|{last} - fp32| % (max {error.max():.1f})",

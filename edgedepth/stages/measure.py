@@ -35,6 +35,7 @@ from edgedepth.evaluation.items import (
     teacher_row_metrics,
 )
 from edgedepth.evaluation.pictures import write_pictures
+from edgedepth.originals import Original
 from edgedepth.stages.export import ExportFailure
 from edgedepth.tasks import Task, get_task
 from edgedepth.teachers.base import Teacher
@@ -45,7 +46,14 @@ from runtime.bench import machine_info, time_callable
 from runtime.bundle import DISPARITY, Bundle
 from runtime.measure import Measurement, Timing, measure_bundle, measure_loaded, size_mb
 from runtime.protocols import ALIGNMENTS, check_alignment, default_alignment, get_protocol
-from runtime.rows import BASELINE_FORMAT, STUDENT_REFERENCE, ReportRow, report_row
+from runtime.rows import (
+    BASELINE_FORMAT,
+    ORIGINAL_PREFIX,
+    ORIGINAL_REFERENCE,
+    STUDENT_REFERENCE,
+    ReportRow,
+    report_row,
+)
 from runtime.runners.base import Runner
 from runtime.runners.registry import emulation_for_format
 from runtime.threads import capped_threads
@@ -115,10 +123,14 @@ class _Accuracy:
         return self.pixel_references[key]
 
     def row_fields(self, name: str, result: tuple[list[np.ndarray], dict | None],
-                   reference: list[np.ndarray] | None = None) -> dict:
+                   reference: list[np.ndarray] | None = None, compare: bool = True) -> dict:
         """A row's metrics from `evaluate`'s result; the first row scored (the torch student) is the reference,
-        unless `reference` (the student on the artifact's own 8-bit pixels) is given."""
+        unless `reference` (the student on the artifact's own 8-bit pixels) is given. Without `compare` (another
+        model: an original beside a student), no fidelity, and its outputs are not kept for the pictures."""
         raw, sanity = result
+        if not compare:
+            fields = self.task.row_metrics(raw, None, self.items, self.info.output_kind)
+            return {**fields, "sanity": sanity} if sanity is not None else fields
         if self.reference_raw is None:
             self.reference_raw = raw
         self.outputs[name] = raw
@@ -155,7 +167,7 @@ def _export_checks(bundle: Bundle) -> dict:
 
 
 def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | None,
-                  reference: list[np.ndarray] | None = None) -> ReportRow:
+                  reference: list[np.ndarray] | None = None, compare: bool = True) -> ReportRow:
     """Fill a row from one runner's measurement: status, backend, metrics (fidelity against `reference` when
     given), latency."""
     row["backend"] = measured.backend or row["backend"]
@@ -165,7 +177,7 @@ def _measured_row(row: ReportRow, measured: Measurement, accuracy: _Accuracy | N
     if not measured.ok:
         return row
     if accuracy is not None:
-        row.update(accuracy.row_fields(row["artifact"], measured.result, reference))
+        row.update(accuracy.row_fields(row["artifact"], measured.result, reference, compare))
     row.update(measured.latency_fields())
     return row
 
@@ -227,10 +239,18 @@ class _Pass:
                        input_hw=list(self.sample.left.shape[:2]))
         return row
 
+    @property
+    def of_original(self) -> bool:
+        """Whether the pass measures an original's bundles (against the torch original) rather than a student's."""
+        return self.student.student.name == ORIGINAL_REFERENCE
+
     def student_row(self) -> ReportRow:
-        measured = measure_loaded(self.student, STUDENT_REFERENCE, self.evaluate(), self.feed(), self.config.timing)
-        row = _row(STUDENT_REFERENCE, "torch", "fp32", "torch", self.config.threads, reference=True,
-                   size_mb=size_mb(self.student.checkpoint))
+        name = self.student.student.name
+        measured = measure_loaded(self.student, name, self.evaluate(), self.feed(), self.config.timing)
+        weights = self.student.checkpoint
+        size = size_mb(weights) if weights.is_file() else round(
+            sum(p.numel() * p.element_size() for p in self.student.model.parameters()) / 1e6, 3)
+        row = _row(name, "torch", "fp32", "torch", self.config.threads, reference=True, size_mb=size)
         return _measured_row(row, measured, self.accuracy)
 
     def bundle_rows(self, bundle: Bundle, student_row: ReportRow) -> list[ReportRow]:
@@ -243,7 +263,11 @@ class _Pass:
         return [row, self.bundle_row(bundle, student_row, emulation)]
 
     def bundle_row(self, bundle: Bundle, student_row: ReportRow, emulation: type[Runner] | None = None) -> ReportRow:
-        artifact = bundle.name if emulation is None else f"{bundle.name} ({emulation.name})"
+        # An original's bundle beside a student's: timed and scored like any artifact, but not compared with the
+        # student (another model, often at another size); `verify --model` measures its own fidelity.
+        beside = not self.of_original and bool((bundle.manifest.get("source") or {}).get("original"))
+        name = f"{ORIGINAL_PREFIX}{bundle.name}" if beside else bundle.name
+        artifact = name if emulation is None else f"{name} ({emulation.name})"
         row = _row(artifact, bundle.format, bundle.precision, "", self.config.threads,
                    size_mb=size_mb(bundle.model_path))
         checks = _export_checks(bundle)
@@ -258,21 +282,30 @@ class _Pass:
                                   name=artifact, runner_cls=emulation)
         if measured.status == "skipped" and checks.get("status") == "ok":
             measured.reason = f"{measured.reason}; the export itself is checked: {checks['summary']}"
-        reference = self.accuracy.reference_on_pixels(self.student, bundle) if measured.ok and self.accuracy else None
-        _measured_row(row, measured, self.accuracy, reference)
-        if measured.ok and self.accuracy is not None:
+        reference = (self.accuracy.reference_on_pixels(self.student, bundle)
+                     if measured.ok and self.accuracy and not beside else None)
+        _measured_row(row, measured, self.accuracy, reference, compare=not beside)
+        if beside:
+            row["notes"] = ("the original this student was distilled from, exported (its fidelity to its torch "
+                            "model: edgedepth verify --model)")
+        elif measured.ok and self.accuracy is not None:
             add_accuracy_drop(row, student_row)
         return row
 
 
-def measure(checkpoint: Path, bundles: list[Bundle], config: EvalConfig, accuracy: bool = True,
+def measure(checkpoint: Path | Original, bundles: list[Bundle], config: EvalConfig, accuracy: bool = True,
             timing: bool = True, pictures_dir: Path | None = None, failures: list[ExportFailure] = ()) -> dict:
     """Contract-2 report of one pass: reference rows (teacher, torch student; for mono, the baselines a student
     must beat), one row per bundle, and a failed/skipped row for every export that produced no bundle. With
-    `accuracy`, rows carry metrics on the evaluation set; with `timing`, latency on one fixed input."""
+    `accuracy`, rows carry metrics on the evaluation set; with `timing`, latency on one fixed input. Given an
+    Original instead of a student checkpoint, the torch original is the reference its bundles are held to."""
     if not (accuracy or timing):
         raise ValueError("measure accuracy, timing or both")
-    student = TorchRunner(checkpoint)  # the checkpoint, read once
+    if isinstance(checkpoint, Original):
+        student = TorchRunner.of_module(checkpoint.module, checkpoint.info(), Path(checkpoint.spec),
+                                        ORIGINAL_REFERENCE, (checkpoint.input_filter, checkpoint.output_filter))
+    else:
+        student = TorchRunner(checkpoint)  # the checkpoint, read once
     student.load(student.student, config.threads)
     try:
         run = _Pass(student, config, accuracy, timing)
@@ -303,14 +336,20 @@ SGBM_NOTES = ("OpenCV StereoSGBM (the sgbm teacher's settings, its disparity ran
 
 
 def _add_speedups(rows: list[dict]) -> None:
-    """Each timed row's FPS over the torch fp32 student's."""
-    base = next((row.get("fps") for row in rows if row["artifact"] == STUDENT_REFERENCE), None)
+    """Each timed row's FPS over the torch fp32 reference's (student or original); and a student bundle's over
+    its original's bundle on the same format, precision and backend, where the pass has one."""
+    base = next((row.get("fps") for row in rows if row["artifact"] in (STUDENT_REFERENCE, ORIGINAL_REFERENCE)), None)
+    originals = {(row["format"], row["precision"], row.get("backend")): row.get("fps") for row in rows
+                 if row["artifact"].startswith(ORIGINAL_PREFIX) and row["artifact"] != ORIGINAL_REFERENCE}
     for row in rows:
         if base and row.get("fps"):
             row["speedup_vs_student"] = round(row["fps"] / base, 2)
+        original = originals.get((row.get("format"), row.get("precision"), row.get("backend")))
+        if original and row.get("fps") and not row["artifact"].startswith(ORIGINAL_PREFIX):
+            row["speedup_vs_original"] = round(row["fps"] / original, 2)
 
 
-def _report(checkpoint: Path, run: _Pass, rows: list[dict]) -> dict:
+def _report(checkpoint: Path | Original, run: _Pass, rows: list[dict]) -> dict:
     info = run.info
     report = {
         "toolkit_version": __version__,
@@ -319,7 +358,9 @@ def _report(checkpoint: Path, run: _Pass, rows: list[dict]) -> dict:
         "task": info.task,
         "reference": {
             "teacher": info.teacher,
-            "student": {"checkpoint": str(checkpoint), "model": info.config, "input_size": list(info.input_size)},
+            **({"original": checkpoint.origin()} if isinstance(checkpoint, Original) else
+               {"student": {"checkpoint": str(checkpoint), "model": info.config,
+                            "input_size": list(info.input_size)}}),
             "alignment": (f"depth aligned by {run.config.alignment}: {ALIGNMENTS[run.config.alignment]}"
                           if run.config.alignment else alignment_text(info.task, info.output_kind)),
         },

@@ -31,6 +31,8 @@ _TEACHER_COLUMNS = {
 _SUMMARY_COLUMNS = [("Size MB", ("size_mb",), "size"), ("FPS", ("fps",), "fps"),
                     ("Speed-up", ("speedup_vs_student",), "speedup"),
                     ("PSNR dB vs fp32", ("fidelity", "psnr_db"), "psnr")]
+# Shown when the report holds an original's bundles beside the student's.
+_ORIGINAL_COLUMN = ("Speed-up vs original", ("speedup_vs_original",), "speedup")
 HEADLINE = {"mono": ("δ1", "delta1", "delta"), "stereo": ("bad-2 %", "bad2", "pct")}
 # Whether a mono model reads its image (rows carry `sanity` on mono reports).
 _SANITY_COLUMNS = [("Input dependence", ("sanity", "input_dependence"), "corr"),
@@ -120,6 +122,11 @@ def _student_fps(rows: list[dict]) -> float | None:
     return None
 
 
+def _original_column(rows: list[dict]) -> list[tuple[str, tuple[str, ...], str]]:
+    """The speed-up-over-the-original column, where any row has one."""
+    return [_ORIGINAL_COLUMN] if any(row.get("speedup_vs_original") is not None for row in rows) else []
+
+
 def status_text(row: dict) -> str:
     """The status as words, plus "export checked" when the artifact was verified without being run here."""
     status = str(row.get("status", "ok"))
@@ -206,13 +213,13 @@ def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
     teacher = [c for c in _TEACHER_COLUMNS[task] if c[1][-1] == key]
     datasets = dataset_names(report)
     headlines = {name: headline(report, name) for name in datasets}
-    headers = ["Artifact", "Status"] + [c[0] for c in _SUMMARY_COLUMNS + teacher] + [
-        f"{n} {headlines[n][0]}" for n in datasets]
     rows = ordered_rows(report)
+    columns = _SUMMARY_COLUMNS + _original_column(rows) + teacher
+    headers = ["Artifact", "Status"] + [c[0] for c in columns] + [f"{n} {headlines[n][0]}" for n in datasets]
     base_fps = _student_fps(rows)
     cells = []
     for row in rows:
-        line = [_artifact_cell(row), status_text(row)] + _column_cells(row, _SUMMARY_COLUMNS + teacher, base_fps)
+        line = [_artifact_cell(row), status_text(row)] + _column_cells(row, columns, base_fps)
         line += [format_value(((row.get("accuracy") or {}).get(n) or {}).get(headlines[n][1]), headlines[n][2])
                  for n in datasets]
         cells.append(line)
@@ -223,9 +230,10 @@ def speed_fidelity_table(report: dict) -> tuple[list[str], list[list[str]]]:
     """Every number of a row that is not per dataset: where it ran, latency percentiles, fidelity, agreement
     with the teacher, sanity."""
     task = report_task(report)
-    columns = _COMMON_COLUMNS + _TEACHER_COLUMNS[task] + (_SANITY_COLUMNS if has_sanity(report) else [])
-    headers = ["Artifact", "Format", "Precision", "Backend"] + [c[0] for c in columns]
     rows = ordered_rows(report)
+    columns = (_COMMON_COLUMNS + _original_column(rows) + _TEACHER_COLUMNS[task]
+               + (_SANITY_COLUMNS if has_sanity(report) else []))
+    headers = ["Artifact", "Format", "Precision", "Backend"] + [c[0] for c in columns]
     base_fps = _student_fps(rows)
     cells = [[_artifact_cell(row), str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
               backend_cell(row)] + _column_cells(row, columns, base_fps) for row in rows]
