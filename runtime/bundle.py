@@ -135,6 +135,10 @@ def _channels(spec: dict[str, Any]) -> int | None:
     return channels if isinstance(channels, int) and not isinstance(channels, bool) else None
 
 
+# The resize filters of runtime.resize (named here too: the bundle contract must not import the resampling code).
+RESIZE_FILTERS = ("bilinear", "bicubic", "bicubic-antialias", "bilinear-align-corners", "lanczos-pil")
+
+
 def _check_entry_values(manifest: dict[str, Any]) -> str | None:
     for index, spec in enumerate(manifest["inputs"]):
         if spec["layout"] not in LAYOUTS:
@@ -155,6 +159,9 @@ def _check_entry_values(manifest: dict[str, Any]) -> str | None:
             problem = _shape_problem(spec["shape"])
             if problem:
                 return f"{key}[{index}].shape {spec['shape']}: {problem}"
+            resize = spec.get("resize")
+            if resize is not None and not (isinstance(resize, dict) and resize.get("filter") in RESIZE_FILTERS):
+                return f"{key}[{index}].resize must be {{\"filter\": one of {', '.join(RESIZE_FILTERS)}}}"
     for index, spec in enumerate(manifest["outputs"]):
         if spec["kind"] not in OUTPUT_KINDS:
             return f"outputs[{index}].kind '{spec['kind']}' is not one of {', '.join(OUTPUT_KINDS)}"

@@ -85,7 +85,7 @@ _MATRICES: dict[str, Callable[[int, int], np.ndarray]] = {
     "lanczos-pil": lambda n_in, n_out: _antialiased_matrix(n_in, n_out, _lanczos, 3.0),
 }
 ROUNDED = ("lanczos-pil",)  # Pillow resizes 8-bit images: each pass is rounded and clipped to 0..255
-FILTERS = (DEFAULT_FILTER, *_MATRICES)
+FILTERS = (DEFAULT_FILTER, *_MATRICES)  # as runtime.bundle.RESIZE_FILTERS lists them for the manifest check
 
 
 def _resample(arr: np.ndarray, n_out: int, axis: int, name: str) -> np.ndarray:
