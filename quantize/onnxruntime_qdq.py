@@ -101,7 +101,7 @@ def quantize_onnx_qdq(
     Returns the manifest's "quantization" entry (method, weight/activation types, calibration details).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.registry import QDQRegistry
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if calibrate_method not in CALIBRATE_METHODS:
@@ -121,7 +121,8 @@ def quantize_onnx_qdq(
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8 if style.symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded or None,
-            op_types_to_quantize=[op for op in QDQRegistry if op not in KEEP_FLOAT_OPS],
+            # onnxruntime's own default (both registries), less the ops kept float
+            op_types_to_quantize=sorted({*QDQRegistry, *QLinearOpsRegistry} - set(KEEP_FLOAT_OPS)),
             reduce_range=style.reduce_range,
             extra_options={"ActivationSymmetric": style.symmetric_activations, "WeightSymmetric": True,
                            "QuantizeBias": style.quantize_bias, "TensorQuantOverrides": overrides,

@@ -208,5 +208,5 @@ def test_measuring_pass_gives_a_skipped_row_and_an_emulation_row(checkpoint, bun
     assert "never its speed" in emulated["notes"] and "fps" not in emulated
     assert emulated["fidelity"]["vs"] == "student-fp32" and np.isfinite(emulated["fidelity"]["psnr_db"])
     assert "delta1_drop" in emulated["accuracy"]["middlebury-motorcycle"]
-    assert "tensorrt-int8 (tensorrt-emulation): tensorrt-emulation: the bundle's graph run on this CPU" in \
+    assert "tensorrt-int8 (tensorrt-emulation): emulated numerics (tensorrt-emulation): the bundle's graph run" in \
         render_markdown(report)
