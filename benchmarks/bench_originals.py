@@ -146,7 +146,7 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{row.get('speedup_vs_torch_fp32', '—')} | "
                          f"{row.get('latency_vs_fp32', '—')} | {'—' if psnr is None else f'{float(psnr):.1f}'} "
                          f"{'' if psnr is None else '(vs ' + str(parity.get('vs', 'torch')) + ')'} | "
-                         f"{'—' if share is None else f'{100 * share:.1f} %'} |")
+                         f"{'—' if share is None else f'{100 * share:.2f} %'} |")
         failed = entry.get("failed") or []
         lines += [f"- {f['name']}: {f['status']}: {f['reason']}" for f in failed] + [""]
     return "\n".join(lines)

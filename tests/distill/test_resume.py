@@ -52,6 +52,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path
     assert not state.parent.exists()  # a finished run leaves no state behind
 
 
+@pytest.mark.slow  # trains, is interrupted and trains again
 def test_ctrl_c_saves_a_state_exits_130_and_resumes(tmp_path, uninterrupted, monkeypatch, capsys):
     from edgedepth.distill import loop
 

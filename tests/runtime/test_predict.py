@@ -249,6 +249,7 @@ def test_predict_runs_with_only_numpy_pillow_and_onnxruntime(probes, tmp_path):
     assert np.load(device / "out" / "photo.npy").shape == (60, 120)
 
 
+@pytest.mark.slow  # renders a portrait and a point cloud at demo size
 def test_the_demo_shows_a_portrait_and_a_stereo_point_cloud(probes, tmp_path):
     from plyfile import PlyData
 

@@ -43,6 +43,7 @@ def _entries_complete(cache: Path, photos: Path, teacher: list[str]) -> None:
     assert len(entries) == len(folder) and not [p for p in cached.folder.rglob(".*")]
 
 
+@pytest.mark.slow  # two processes, each starting torch: seconds
 def test_two_processes_filling_one_cache_at_once(tmp_path, setup):
     photos, teacher = setup
     cache = tmp_path / "cache"
