@@ -53,3 +53,20 @@ def test_a_student_beside_its_original_gets_a_speedup_over_it(original_bundles, 
     assert student["speedup_vs_original"] == round(student["fps"] / theirs["fps"], 2)
     assert student["speedup_vs_student"] == round(student["fps"] / rows["student:torch-fp32"]["fps"], 2)
     assert "Speed-up vs original" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_original_is_scored_on_a_benchmark_folder(original_bundles, tmp_path):
+    from tests.datasets.benchmark_files import middlebury_2014_scene
+
+    spec, bundles = original_bundles
+    for scene in ("Adirondack", "Motorcycle"):
+        middlebury_2014_scene(tmp_path / "middlebury" / scene)
+    out = tmp_path / "report"
+    assert main(["verify", "--model", spec, "--bundles", str(bundles), "--out", str(out), "--no-cache",
+                 "--dataset", f"middlebury:{tmp_path / 'middlebury'}"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["datasets"]) == ["middlebury"] and report["datasets"]["middlebury"]["protocol"]
+    rows = {row["artifact"]: row for row in report["rows"]}
+    for name in (ORIGINAL_REFERENCE, "onnx-fp32", "onnx-int8"):
+        assert rows[name]["status"] == "ok" and "delta1" in rows[name]["accuracy"]["middlebury"], rows[name]
