@@ -664,7 +664,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise EdgeDepthError(f"{args.out / 'report.json'} already exists (use --force to overwrite)")
     check_writable(args.out, force=True, directory=True)
     failures = [f for path in args.bundles if path.is_dir() for f in load_failures(path)]
-    report = measure(_measured_model(args), find_bundles(args.bundles), _eval_config(args), timing=False,
+    bundles = find_bundles(args.bundles)
+    report = measure(_measured_model(args, bundles), bundles, _eval_config(args), timing=False,
                      pictures_dir=args.out / "pictures", failures=failures)
     report["pictures"] = [str(Path(p).relative_to(args.out)) for p in report.get("pictures", [])]
     write_report(args.out, report)
@@ -672,18 +673,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return _gate(report["rows"], args.min_psnr, args.max_delta1_drop)
 
 
-def _measured_model(args: argparse.Namespace):
-    """What verify and bench hold the bundles to: the student checkpoint, or the original `--model` names at the
+def _measured_model(args: argparse.Namespace, bundles: list):
+    """What verify and bench hold `bundles` to: the student checkpoint, or the original `--model` names at the
     input size its bundles were exported at."""
     if args.student is not None:
         if args.teacher_arg:
             raise EdgeDepthError("--teacher-arg goes with --model")
         return args.student
     from edgedepth.originals import original_from_spec
-    from edgedepth.stages.export import find_bundles
+    from runtime.preprocess import input_hwc
 
-    sizes = {tuple(b.inputs[0]["shape"][2:4] if b.inputs[0]["layout"] == "NCHW" else b.inputs[0]["shape"][1:3])
-             for b in find_bundles(args.bundles)}
+    sizes = {input_hwc(b.inputs[0])[:2] for b in bundles}
     if len(sizes) != 1:
         raise EdgeDepthError(f"--model: the bundles were exported at {len(sizes)} input sizes; measure one at a time")
     return original_from_spec(args.model, dict(args.teacher_arg), sizes.pop())
@@ -709,7 +709,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise EdgeDepthError(f"{target} already exists (use --force to overwrite)")
     check_writable(args.out, force=True, directory=True)
-    timed = measure(_measured_model(args), find_bundles(args.bundles), _eval_config(args), accuracy=False)
+    bundles = find_bundles(args.bundles)
+    timed = measure(_measured_model(args, bundles), bundles, _eval_config(args), accuracy=False)
     latency = latency_by_artifact(timed)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(target, {"machine": timed["machine"], "latency": latency})
