@@ -22,6 +22,7 @@ EAGER = "attention as matmul-softmax-matmul (eager)"
 FIXED_POSITIONS = "DINOv2 position embeddings interpolated once at the export size"
 FIXED_RELATIVE = "BEiT relative position biases built once at the export size"
 FOLDED_SCALE = "attention's 1/sqrt(head size) folded into the query projection"
+NO_MASK = "attention's all-zero padding mask dropped (an image has no padding tokens)"
 
 
 def size_rule(teacher: HFDepthTeacher) -> SizeRule:
@@ -76,16 +77,26 @@ def _freeze_relative_position_biases(model: nn.Module, height: int, width: int) 
     return bool(recorded)
 
 
+def _self_attentions(model: nn.Module) -> list[nn.Module]:
+    """The self-attention modules: a query projection (`q_proj` or `query`) and a float `scaling`."""
+    found = []
+    for module in model.modules():
+        query = getattr(module, "q_proj", None) or getattr(module, "query", None)
+        if isinstance(query, nn.Linear) and isinstance(getattr(module, "scaling", None), float):
+            found.append(module)
+    return found
+
+
 def _fold_attention_scale(model: nn.Module) -> bool:
     """Scale every self-attention's query projection by its `scaling` and set the scaling to 1: the same scores,
     one multiplication fewer on each N×N score matrix (an int8 graph cannot fuse it into its matmul, and at 518 px
     it costs as much as a tenth of Depth Anything's int8 run); True if any was folded."""
     folded = False
-    for module in model.modules():
+    for module in _self_attentions(model):
         query = getattr(module, "q_proj", None) or getattr(module, "query", None)
-        scaling = getattr(module, "scaling", None)
-        if not isinstance(query, nn.Linear) or not isinstance(scaling, float) or scaling == 1.0:
+        if module.scaling == 1.0:
             continue
+        scaling = module.scaling
         with torch.no_grad():
             query.weight.mul_(scaling)
             if query.bias is not None:
@@ -93,6 +104,23 @@ def _fold_attention_scale(model: nn.Module) -> bool:
         module.scaling = 1.0
         folded = True
     return folded
+
+
+def _no_padding_mask(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Forward pre-hook: call the attention without a mask (passed by keyword or as the second argument)."""
+    if len(args) > 1:
+        args = (args[0], None, *args[2:])
+    return args, {**kwargs, "attention_mask": None} if "attention_mask" in kwargs else kwargs
+
+
+def _drop_padding_masks(model: nn.Module) -> bool:
+    """Run every self-attention without its mask. Under torch.export transformers builds the bidirectional mask
+    of a maskless batch as an additive N×N tensor of zeros, and adding it costs each layer a pass over its scores
+    (at 518 px, 11 M values per layer); an image has no padding tokens, so dropping it is exact. True if any."""
+    attentions = _self_attentions(model)
+    for module in attentions:
+        module.register_forward_pre_hook(_no_padding_mask, with_kwargs=True)
+    return bool(attentions)
 
 
 class HFDepthModule(nn.Module):
@@ -124,6 +152,8 @@ def build(teacher: HFDepthTeacher, spec: str, size: tuple[int, int] | None) -> O
         rewrites.append(FIXED_RELATIVE)
     if EAGER in rewrites and _fold_attention_scale(model):
         rewrites.append(FOLDED_SCALE)
+    if EAGER in rewrites and _drop_padding_masks(model):
+        rewrites.append(NO_MASK)
     p = teacher.preprocess
     zoedepth = teacher.family == "zoedepth"
     return Original(
