@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from edgedepth.originals import Original, original_from_spec
+from edgedepth.originals.official_files import midas_v21_small_file, monodepth2_folder
 from edgedepth.originals.random_weights import vary_weights
 from edgedepth.stages.export import ExportSource, export_many
 from edgedepth.torch_runner import TorchRunner
@@ -51,33 +52,15 @@ def depth_anything_v2_small(work: Path) -> Original:
     return original_from_spec(f"hf:{work / 'da-v2-small'}", {}, (518, 518))
 
 
-def _official_file(work: Path, name: str, model: torch.nn.Module) -> Path:
-    """A state dict saved as the official releases are (a plain dict of tensors)."""
-    path = work / name
-    torch.save(model.state_dict(), path)
-    return path
-
-
 def build(family: str, work: Path) -> Original:
     """The family's full-size original."""
     if family == "depth-anything-v2-small":
         return depth_anything_v2_small(work)
     if family == "midas-v2.1-small":
-        from edgedepth.models import create_model
-
-        torch.manual_seed(0)
-        path = _official_file(work, "midas_v21_small_256.pt", create_model("midas_small"))
+        path, _ = midas_v21_small_file(work / "midas_v21_small_256.pt")
         return original_from_spec(f"midas_v21_small:{path}", {}, (256, 256))
     if family == "monodepth2-r18":
-        from edgedepth.teachers.monodepth2 import Monodepth2
-
-        torch.manual_seed(0)
-        model, folder = Monodepth2(18), work / "monodepth2"
-        folder.mkdir(exist_ok=True)
-        encoder = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
-        torch.save({**encoder, "height": 192, "width": 640, "use_stereo": False}, folder / "encoder.pth")
-        torch.save(model.depth_decoder.state_dict(), folder / "depth.pth")
-        return original_from_spec(f"monodepth2:{folder}", {}, None)
+        return original_from_spec(f"monodepth2:{monodepth2_folder(work / 'monodepth2', 18)}", {}, None)
     if family == "raft-stereo-realtime":
         return original_from_spec("raft_stereo", {"random_init": True, "config": "realtime"}, (384, 640))
     if family == "aanet":

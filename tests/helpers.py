@@ -204,27 +204,15 @@ def check_derived(derived, fp32, precision, method_prefix):
 
 
 def official_midas_checkpoint(path: Path, seed: int = 0) -> tuple[Path, dict]:
-    """A seeded random-init MiDaS v2.1 small checkpoint in the official layout, a plain state_dict like the
-    release (the output bias raised so the map is not all zero after the final ReLU)."""
-    from edgedepth.models import create_model
+    """A seeded random-init MiDaS v2.1 small checkpoint in the official layout (a plain state dict)."""
+    from edgedepth.originals.official_files import midas_v21_small_file
 
-    torch.manual_seed(seed)
-    state = create_model("midas_small").state_dict()
-    state["scratch.output_conv.4.bias"] = torch.tensor([0.5])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return path, state
+    return midas_v21_small_file(path, seed)
 
 
 def official_monodepth2_folder(root: Path, depth: int = 18, use_stereo: bool = False, seed: int = 0,
                                size: tuple[int, int] = (64, 96)) -> Path:
     """encoder.pth and depth.pth as the official trainer saves them, from a random-init model."""
-    from edgedepth.teachers.monodepth2 import Monodepth2
+    from edgedepth.originals.official_files import monodepth2_folder
 
-    torch.manual_seed(seed)
-    model = Monodepth2(depth)
-    root.mkdir(parents=True, exist_ok=True)
-    encoder = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
-    torch.save({**encoder, "height": size[0], "width": size[1], "use_stereo": use_stereo}, root / "encoder.pth")
-    torch.save(model.depth_decoder.state_dict(), root / "depth.pth")
-    return root
+    return monodepth2_folder(root, depth, use_stereo, seed, size)
