@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from edgedepth.checkpoint import StudentInfo
+from edgedepth.originals.onnx_graph import OnnxGraphModule
 from edgedepth.specs import input_specs, output_spec, with_resize
 from edgedepth.version import __version__
 from export.parity import MAX_FP32_ABS_REL, reference_inputs, torch_vs_bundle
@@ -46,6 +47,7 @@ class ExportRequest:
     # pipeline (input, output), which the runtime then reproduces; students leave both at their defaults.
     origin: dict[str, Any] | None = None
     filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)
+    output_size: tuple[int, int] | None = None  # the output map's h×w where it is not the input's (an ONNX file)
 
     def calibration_feed(self) -> list[CalibrationItem]:
         """The calibration inputs in the exported model's own input layout (what its quantizer must feed)."""
@@ -63,7 +65,10 @@ class ExportRequest:
 
     def output_specs(self) -> list[dict[str, Any]]:
         """The manifest's output entry (with the output resize filter, if not default)."""
-        return [with_resize(output_spec(self.info), self.filters[1])]
+        spec = output_spec(self.info)
+        if self.output_size is not None:
+            spec["shape"] = [1, *self.output_size]
+        return [with_resize(spec, self.filters[1])]
 
     def examples(self) -> tuple[torch.Tensor, ...]:
         """Zero tensors shaped like every input (in `layout`), to trace the model with."""
@@ -103,6 +108,10 @@ class Exporter(ABC):
     # (top-level module, pip distribution) pairs the exporter needs, and the extra that installs them.
     requires: tuple[tuple[str, str], ...] = ()
     install_hint: str = ""
+    # Whether `convert` can start from an ONNX graph, which an `onnx:` original holds instead of torch layers;
+    # where it cannot, `converter` says what this format converts from (the one-line refusal names it).
+    takes_onnx_graph: bool = False
+    converter: str = "its converter takes torch modules only"
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -119,9 +128,17 @@ class Exporter(ABC):
     def check_request(self, request: ExportRequest) -> Precision:
         """The request's table row; one-line ValueError for an unknown precision or a missing calibration set."""
         row = self.precision(request.precision)
+        self.check_model(request.model)
         if row.calibrated and not request.calibration:
             raise ValueError(f"{self.format} {request.precision} needs calibration inputs")
         return row
+
+    def check_model(self, model: nn.Module) -> None:
+        """One-line RequestError when the model is an ONNX graph (an `onnx:` original) this format cannot start
+        from: no converter in this stack takes an ONNX file to it."""
+        if isinstance(model, OnnxGraphModule) and not self.takes_onnx_graph:
+            raise RequestError(f"{self.format} from an ONNX file needs an ONNX-to-{self.format} converter, which "
+                               f"this stack lacks ({self.converter})")
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -189,7 +206,7 @@ def enforce_fp32_gate(fmt: str, precision: Precision, parity: dict[str, Any]) ->
                            f"> {MAX_FP32_ABS_REL}")
 
 
-class _NHWCInput(nn.Module):
+class NHWCInput(nn.Module):
     """Feed an NCHW model from N×H×W×C tensors (what camera pipelines on phones hand over)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -205,5 +222,5 @@ def model_for_layout(model: nn.Module, layout: str) -> nn.Module:
     if layout == "NCHW":
         return model
     if layout == "NHWC":
-        return _NHWCInput(model)
+        return NHWCInput(model)
     raise ValueError(f"unknown input layout '{layout}' (known: NCHW, NHWC)")

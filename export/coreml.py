@@ -295,6 +295,7 @@ class CoreMLExporter(Exporter):
     )
     requires = (("coremltools", "coremltools"),)
     install_hint = "pip install 'edgedepth[coreml]'"
+    converter = "coremltools converts torch and TensorFlow models only; its ONNX frontend is gone since version 6"
 
     def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
                 manifest: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from export.base import Exporter, ExportRequest, model_for_layout
+from edgedepth.originals.onnx_graph import OnnxGraphModule
+from export.base import Exporter, ExportRequest, NHWCInput, model_for_layout
 from export.cache import ConversionCache, module_fingerprint
 from export.precision import Precision, quantized
 from export.registry import register_exporter
@@ -37,12 +38,32 @@ _FLOAT_GRAPHS = ConversionCache(size=4)
 def export_onnx_file(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path,
                      input_name: str | list[str], output_name: str) -> None:
     """Write `module` traced on `example` (one tensor, or one per input) to `path` as a single ONNX file; the
-    same module, shapes and names exported before in this process are written from memory."""
+    same module, shapes and names exported before in this process are written from memory. A module that holds
+    an ONNX graph (an `onnx:` original) is not traced: its graph is written in the bundle contract."""
     examples = example if isinstance(example, tuple) else (example,)
     input_names = [input_name] if isinstance(input_name, str) else list(input_name)
+    held = held_graph(module)
+    if held is not None:
+        graph, layout = held
+        Path(path).write_bytes(graph.contract_model(layout, *input_names, output_name).SerializeToString())
+        return
     key = module_fingerprint(module, examples, f"{input_names}|{output_name}|opset{OPSET}")
     Path(path).write_bytes(_FLOAT_GRAPHS.get_or_make(key, lambda: _traced_onnx(module, examples, input_names,
                                                                                 output_name)))
+
+
+def held_graph(module: torch.nn.Module) -> tuple[OnnxGraphModule, str] | None:
+    """The ONNX graph module inside `module` and the input layout the exporter asked for (model_for_layout wraps
+    it for NHWC), or None for a module to trace."""
+    if isinstance(module, NHWCInput) and isinstance(module.model, OnnxGraphModule):
+        return module.model, "NHWC"
+    return (module, "NCHW") if isinstance(module, OnnxGraphModule) else None
+
+
+def opset_of(module: torch.nn.Module) -> int:
+    """The opset an exported graph of `module` has: a held graph's own, else the one torch.export writes."""
+    held = held_graph(module)
+    return held[0].opset() if held is not None else OPSET
 
 
 def _traced_onnx(module: torch.nn.Module, examples: tuple[torch.Tensor, ...], input_names: list[str],
@@ -87,13 +108,14 @@ class OnnxExporter(Exporter):
     )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"))
     install_hint = "pip install 'edgedepth[train]'"
+    takes_onnx_graph = True
 
     def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
                 manifest: dict[str, Any]) -> None:
         """The fp32 graph from torch.export, then the precision's quantizer on it."""
-        manifest["opset"] = OPSET
         names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
         module = model_for_layout(request.model.eval(), request.layout)
+        manifest["opset"] = opset_of(module)
         if precision.quantizer is None:
             export_onnx_file(module, request.examples(), bundle_dir / MODEL_FILE, names, out_name)
             return

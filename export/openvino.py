@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from export.base import Exporter, ExportRequest, model_for_layout
-from export.onnx import OPSET, export_onnx_file
+from export.onnx import export_onnx_file, opset_of
 from export.precision import Precision, quantized
 from export.registry import register_exporter
 from runtime.runners.openvino import OpenVINORunner
@@ -31,6 +31,7 @@ class OpenVINOExporter(Exporter):
     )
     requires = (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("openvino", "openvino"))
     install_hint = "pip install 'edgedepth[train,nncf]'"
+    takes_onnx_graph = True
 
     def check_request(self, request: ExportRequest) -> Precision:
         """The base checks, plus NNCF for int8."""
@@ -47,12 +48,12 @@ class OpenVINOExporter(Exporter):
         """ONNX from torch, the quantizer on it for int8, then the IR (fp16: compressed weights)."""
         import openvino as ov
 
-        # Parity is measured at the runner's inference precision; the manifest says which one that was.
-        manifest["openvino"] = {"version": ov.__version__, "converted_from": f"onnx opset {OPSET}",
-                                "compress_to_fp16": precision.name == "fp16",
-                                "inference_precision_hint": OpenVINORunner.PRECISION_HINTS[precision.name]}
         names, out_name = [spec["name"] for spec in manifest["inputs"]], manifest["outputs"][0]["name"]
         module = model_for_layout(request.model.eval(), request.layout)
+        # Parity is measured at the runner's inference precision; the manifest says which one that was.
+        manifest["openvino"] = {"version": ov.__version__, "converted_from": f"onnx opset {opset_of(module)}",
+                                "compress_to_fp16": precision.name == "fp16",
+                                "inference_precision_hint": OpenVINORunner.PRECISION_HINTS[precision.name]}
         with tempfile.TemporaryDirectory() as work:
             onnx_path = Path(work) / "model.onnx"
             export_onnx_file(module, request.examples(), onnx_path, names, out_name)

@@ -116,6 +116,7 @@ class TFLiteExporter(Exporter):
     requires = (("litert_torch", "litert-torch"), ("ai_edge_quantizer", "ai-edge-quantizer"),
                 ("ai_edge_litert", "ai-edge-litert"))
     install_hint = "pip install 'edgedepth[tflite]'"
+    converter = "litert-torch converts torch programs only; onnx2tf needs tensorflow, which this stack has not"
 
     def convert(self, request: ExportRequest, precision: Precision, bundle_dir: Path,
                 manifest: dict[str, Any]) -> None:

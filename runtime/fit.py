@@ -52,6 +52,11 @@ class Fit:
         """One model output (any batch/channel layout of one map) as an H×W float32 map of the photo; disparity
         values rescaled to the photo's pixels; NaN where the model saw nothing of the photo (crop)."""
         values = output_map(output).astype(np.float32)
+        if self.mode == "stretch":  # whole to whole: one resize from the output's own resolution, as scoring does
+            region = resize(values, *self.photo_size, self.output_filter)
+            if kind == DISPARITY:
+                region *= np.float32(self.photo_size[1] / self.model_size[1])
+            return region
         if values.shape != self.model_size:  # an output at a fraction of the input resolution
             values = resize(values, *self.model_size, self.output_filter)
         top, left, bottom, right = self.photo_box

@@ -2,7 +2,8 @@
 (normalisation, resize filters, output kind) its bundle must reproduce on a device.
 
 Every family's exported module takes the normalised tensor(s) a bundle's manifest describes (N×3×H×W, RGB,
-x / 255 then (x − mean) / std) and returns one 1×h×w map of its output kind, as students do; whatever the
+x / 255 then (x − mean) / std) and returns one 1×h×w map of its output kind, as students do (at the input size,
+unless `output_size` says otherwise: an ONNX file may predict at a fraction of it); whatever the
 family's reference code does between that tensor and its output (Monodepth2's sigmoid-to-disparity, RAFT-Stereo's
 sign) is inside the module.
 """
@@ -58,6 +59,7 @@ class Original:
     input_filter: str = DEFAULT_FILTER
     output_filter: str = DEFAULT_FILTER
     rewrites: list[str] = field(default_factory=list)  # graph rewrites applied for the converters
+    output_size: tuple[int, int] | None = None  # the output map's h×w where it is not the input's
 
     def info(self) -> StudentInfo:
         """The model description the exporters share with students (config names the original's family)."""
@@ -69,6 +71,7 @@ class Original:
         """The manifest's `source.original`: family, spec, weights' sha256, fixed size, preprocessing, rewrites."""
         return {"family": self.family, "spec": self.spec, "weights_sha256": self.sha256,
                 "input_size": list(self.input_size),
+                **({"output_size": list(self.output_size)} if self.output_size else {}),
                 "preprocessing": {"resize": "stretch to the input size", "input_filter": self.input_filter,
                                   "output_filter": self.output_filter, "mean": list(self.mean),
                                   "std": list(self.std), "scale": 1 / 255},

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgedepth.originals import hf, networks
+from edgedepth.originals import hf, networks, onnx_file
 from edgedepth.originals.base import Original, OriginalError
 from edgedepth.teachers import Teacher, create_teacher
 from edgedepth.teachers.registry import parse_teacher_spec
@@ -17,6 +17,9 @@ from runtime.registry import Registry
 class _Builder:
     teacher: str  # the teacher spec's name ("hf", "raft_stereo", ...)
     build: Callable[[Any, str, tuple[int, int] | None], Original]
+    # Where the export size reaches the teacher itself (onnx: a dynamic file runs at the size it is given):
+    # (teacher keywords, size) -> teacher keywords; None when the builder alone applies the size.
+    teacher_args: Callable[[dict[str, Any], tuple[int, int] | None], dict[str, Any]] | None = None
 
 
 BUILDERS: Registry[_Builder] = Registry("exportable original", key=lambda entry: entry.teacher, error=OriginalError)
@@ -24,6 +27,7 @@ for _name, _build in (("hf", hf.build), ("midas_v21_small", networks.midas_small
                       ("monodepth2", networks.monodepth2), ("raft_stereo", networks.raft_stereo),
                       ("aanet", networks.aanet)):
     BUILDERS.register(_Builder(_name, _build))
+BUILDERS.register(_Builder("onnx", onnx_file.build, onnx_file.teacher_args))
 
 
 def exportable_specs() -> list[str]:
@@ -41,5 +45,7 @@ def original_from_spec(spec: str, teacher_args: dict[str, Any] | None = None,
     if name not in BUILDERS:
         raise OriginalError(f"{spec} is not a network edgedepth can export (exportable: "
                             f"{', '.join(f'{n}:' for n in exportable_specs())})")
-    teacher: Teacher = create_teacher(spec, **(teacher_args or {}))
-    return BUILDERS.get(name).build(teacher, spec, size)
+    builder = BUILDERS.get(name)
+    args = dict(teacher_args or {})
+    teacher: Teacher = create_teacher(spec, **(builder.teacher_args(args, size) if builder.teacher_args else args))
+    return builder.build(teacher, spec, size)

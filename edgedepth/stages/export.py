@@ -55,6 +55,7 @@ class ExportSource:
     images: str | None = None  # calibration photos (None: the data the model was distilled on, else procedural)
     origin: dict[str, Any] | None = None
     filters: tuple[str, str] = (DEFAULT_FILTER, DEFAULT_FILTER)
+    output_size: tuple[int, int] | None = None  # an original's output h×w where it is not its input's
     _calibration: list | None = None
 
     @classmethod
@@ -68,7 +69,7 @@ class ExportSource:
                     images: str | None = None) -> ExportSource:
         """A teacher network at its fixed export size, calibrated on `images` or procedural scenes."""
         return cls(original.module, original.info(), original.sha256, samples, seed, images, original.origin(),
-                   (original.input_filter, original.output_filter))
+                   (original.input_filter, original.output_filter), original.output_size)
 
     def calibration(self) -> list:
         """The calibration inputs, prepared as the bundle's inputs are (made on first call)."""
@@ -80,11 +81,12 @@ class ExportSource:
 
     def export(self, out_dir: Path, fmt: str, precision: str, layout: str, force: bool) -> Bundle:
         exporter = get_exporter(fmt)
+        exporter.check_model(self.model)  # before calibrating for a format that cannot take this model at all
         calibration = self.calibration() if exporter.precision(precision).calibrated else None
         # Each exporter gets its own copy: tracing, fusing and quantization may rewrite the module.
         request = ExportRequest(copy.deepcopy(self.model), self.info, self.sha256, name=f"{fmt}-{precision}",
                                 layout=layout, precision=precision, calibration=calibration, origin=self.origin,
-                                filters=self.filters)
+                                filters=self.filters, output_size=self.output_size)
         return exporter.export(request, Path(out_dir), force=force)
 
 

@@ -23,6 +23,7 @@ FAMILIES = {  # family → the docs table's row name
     "monodepth2": "Monodepth2 (monodepth2:)",
     "raft-stereo": "RAFT-Stereo realtime (raft_stereo:)",
     "aanet": "AANet (aanet:)",
+    "onnx": "ONNX file (onnx:)",
 }
 
 

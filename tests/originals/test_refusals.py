@@ -58,4 +58,4 @@ def test_size_rules():
     for bad in [(266, 351), (7, 14), (0, 14)]:
         with pytest.raises(OriginalError, match="multiples of 14"):
             rule.resolve(bad)
-    assert exportable_specs() == ["aanet", "hf", "midas_v21_small", "monodepth2", "raft_stereo"]
+    assert exportable_specs() == ["aanet", "hf", "midas_v21_small", "monodepth2", "onnx", "raft_stereo"]
