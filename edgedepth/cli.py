@@ -340,7 +340,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     _teacher_arg(exp, "a keyword of the --model spec's teacher, repeatable (e.g. config=realtime, random_init=true)")
     exp.add_argument("--size", type=_any_size, default=None, metavar="HxW",
                      help="--model's fixed input size (default: the family's; checked against its rule, e.g. "
-                     "multiples of 14 for DINOv2)")
+                     "multiples of 14 for DINOv2; for onnx: the file's static input, and required for a dynamic one)")
     exp.add_argument("--images", type=Path, default=None,
                      help="calibrate quantized bundles on the photos under this folder instead of procedural scenes")
     exp.add_argument("--out", type=Path, required=True, help="directory that receives the bundles")

@@ -20,6 +20,8 @@ FAMILY = "onnx"
 SIZE_KEYWORD = "size"
 # The rewrite must reproduce the file's own output to this fraction of its range (both run in onnxruntime fp32).
 MAX_REWRITE_ERROR = 1e-5
+# Per-channel Q/DQ (onnxruntime's int8, TensorRT's rules) needs opset 13: older files are converted to it.
+MIN_OPSET = 13
 
 
 def teacher_args(args: dict[str, Any], size: tuple[int, int] | None) -> dict[str, Any]:
@@ -85,6 +87,21 @@ def _rewrites(teacher: ONNXDepthTeacher, interface: GraphInterface, pruned: bool
     return rewrites
 
 
+def _upgrade_opset(model: Any) -> tuple[Any, str | None]:
+    """The model at MIN_OPSET when its default-domain opset is older and onnx's version converter takes it, with
+    the rewrite's words; else the model as it is (the int8 and TensorRT rows then say why they fail)."""
+    from onnx import version_converter
+
+    opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), MIN_OPSET)
+    if opset >= MIN_OPSET:
+        return model, None
+    try:
+        upgraded = version_converter.convert_version(model, MIN_OPSET)
+    except Exception:  # the converter raises its own types for ops it has no adapter for
+        return model, None
+    return upgraded, f"opset converted from {opset} to {MIN_OPSET} (per-channel int8 and TensorRT need it)"
+
+
 def _check_rewrite(teacher: ONNXDepthTeacher, module: OnnxGraphModule, probe: np.ndarray) -> None:
     """The contract graph gives the file's own output on `probe`, or the rewrite is a bug (said in one line)."""
     import torch
@@ -114,9 +131,10 @@ def build(teacher: ONNXDepthTeacher, spec: str, size: tuple[int, int] | None) ->
     model = onnx.load(teacher.path)
     pruned = prune_to(model, interface.output_name)
     named = name_nodes(model)
+    model, upgraded = _upgrade_opset(model)
     module = OnnxGraphModule(model.SerializeToString(), interface, INPUT_NAME, OUTPUT_NAME)
     _check_rewrite(teacher, module, probe)
     output_size = None if interface.output_size == interface.size else interface.output_size
+    rewrites = _rewrites(teacher, interface, pruned, named) + ([upgraded] if upgraded else [])
     return Original(FAMILY, spec, module.eval(), "mono", interface.size, teacher.mean, teacher.std, teacher.kind,
-                    teacher.sha256, teacher.identity(), rewrites=_rewrites(teacher, interface, pruned, named),
-                    output_size=output_size)
+                    teacher.sha256, teacher.identity(), rewrites=rewrites, output_size=output_size)

@@ -1,6 +1,6 @@
 """Small ONNX depth models written with onnx.helper, in the shapes files from model zoos come in: NCHW or NHWC
 input, static or dynamic size, float32 or float16 I/O, an output at the input's resolution or half of it, extra
-outputs beside the depth map."""
+outputs beside the depth map, an old opset."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ RNG_SEED = 3
 
 def write_depth_onnx(path: Path, size: tuple[int, int] = (48, 64), layout: str = "NCHW", dynamic: bool = False,
                      float16: bool = False, half_output: bool = False, extra_output: bool = False,
-                     input_name: str = "input", output_name: str = "predicted_depth") -> Path:
+                     input_name: str = "input", output_name: str = "predicted_depth", opset: int = 17) -> Path:
     """Conv 3×3 (3→4, stride 2 with `half_output`) → Relu → Conv 3×3 (4→1) → Softplus: a positive 1×1×h×w map
     (relative inverse depth that depends on the whole input), wrapped in what the options ask for."""
     rng = np.random.default_rng(RNG_SEED)
@@ -47,7 +47,7 @@ def write_depth_onnx(path: Path, size: tuple[int, int] = (48, 64), layout: str =
         outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, 4, *out_dims]))
     graph = helper.make_graph(nodes, "depth", [helper.make_tensor_value_info(input_name, element, shape)],
                               outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

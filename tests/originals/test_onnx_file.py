@@ -28,15 +28,17 @@ PARITY = 1e-4  # of the output's range, as for every mono original
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A static NCHW file; a dynamic NHWC one; a float16 one predicting at half resolution with an extra output."""
+    """A static NCHW file (and one at opset 11); a dynamic NHWC one; a float16 one predicting at half resolution
+    with an extra output."""
     root = tmp_path_factory.mktemp("onnx-files")
     return {"static": write_depth_onnx(root / "static.onnx"),
+            "opset-11": write_depth_onnx(root / "opset11.onnx", opset=11),
             "dynamic-nhwc": write_depth_onnx(root / "dynamic.onnx", layout="NHWC", dynamic=True),
             "half-float16": write_depth_onnx(root / "half.onnx", float16=True, half_output=True, extra_output=True,
                                              input_name="image", output_name="depth")}
 
 
-ARGS = {"static": {}, "dynamic-nhwc": {"layout": "NHWC", "size": "40x56"}, "half-float16": {}}
+ARGS = {"static": {}, "opset-11": {}, "dynamic-nhwc": {"layout": "NHWC", "size": "40x56"}, "half-float16": {}}
 
 
 def build(files, case):
@@ -121,9 +123,12 @@ def check_quantized(original, root, exports):
 
 
 def test_onnxruntime_quantized_onnx_and_tensorrt_bundles(files, tmp_path):
-    """fp16 and int8 (onnxruntime's quantizers) of ONNX and TensorRT-rule ONNX, parity-checked."""
-    got = check_quantized(build(files, "static"), tmp_path, {"onnx": ["fp16", "int8"], "tensorrt": ["fp32", "int8"]})
-    assert got["onnx-int8"]["quantization"]["macs"]["int8_share"] > 0.5
+    """fp16 and int8 (onnxruntime's quantizers) of ONNX and TensorRT-rule ONNX, parity-checked, from a file at
+    opset 11 (converted to the opset 13 that per-channel Q/DQ and TensorRT's rules need)."""
+    original = build(files, "opset-11")
+    assert "opset converted from 11 to 13 (per-channel int8 and TensorRT need it)" in original.rewrites
+    got = check_quantized(original, tmp_path, {"onnx": ["fp16", "int8"], "tensorrt": ["fp32", "int8"]})
+    assert got["onnx-int8"]["quantization"]["macs"]["int8_share"] > 0.5 and got["onnx-int8"]["opset"] == 13
     assert "TensorRT rules hold" in json.dumps(got["tensorrt-int8"]["checks"])
 
 
