@@ -44,6 +44,12 @@ DEPLOYMENT_TARGET = "iOS17"
 _MLPROGRAMS = ConversionCache(size=2)  # converted programs of the last modules (see to_mlprogram)
 # Weights with more elements than this are compressed (w8, palettized); smaller ones stay float16.
 WEIGHT_THRESHOLD = 512
+# A fusion pass that fails on a graph (coremltools' `fuse_elementwise_to_batchnorm` gives ZoeDepth's attractors a
+# var of the wrong shape) is left out and the conversion retried: fusions only merge ops, so the program without
+# one computes the same; the interpreter's parity check then holds it to torch. The manifest lists what was left out.
+SKIPPABLE_PASSES = ("common::fuse_",)
+MAX_SKIPPED_PASSES = 3
+SKIPPED_PASSES_KEY = "edgedepth.skipped_mil_passes"
 AUTHOR = "edgedepth"
 LICENSE = "Apache-2.0 (edgedepth); the distilled weights also follow their teacher's license"
 
@@ -113,17 +119,42 @@ def _convert(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...]
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
         traced = torch.jit.trace(module.eval(), example, check_trace=False)
     precision = ct.precision.FLOAT32 if compute == "fp32" else ct.precision.FLOAT16
-    try:
-        return ct.convert(
-            traced, inputs=inputs, outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
-            convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
-            compute_precision=precision,
-        )
-    except Exception as exc:
-        op = failing_torch_op(exc)
-        if op is None:
-            raise
-        raise RuntimeError(f"coremltools cannot convert torch op {op}: {first_line(exc)}") from exc
+    skipped: list[str] = []
+    while True:
+        pipeline = ct.PassPipeline.DEFAULT
+        pipeline.remove_passes(skipped)
+        try:
+            mlmodel = ct.convert(
+                traced, inputs=inputs, outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
+                convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+                compute_precision=precision, pass_pipeline=pipeline,
+            )
+            break
+        except Exception as exc:
+            graph_pass = failing_graph_pass(exc)
+            if graph_pass and graph_pass.startswith(SKIPPABLE_PASSES) and len(skipped) < MAX_SKIPPED_PASSES:
+                skipped.append(graph_pass)
+                continue
+            op = failing_torch_op(exc)
+            if op is None:
+                raise
+            raise RuntimeError(f"coremltools cannot convert torch op {op}: {first_line(exc)}") from exc
+    if skipped:
+        mlmodel.user_defined_metadata[SKIPPED_PASSES_KEY] = ",".join(skipped)
+    return mlmodel
+
+
+def failing_graph_pass(exc: BaseException) -> str | None:
+    """The MIL graph pass ('common::…') coremltools was running when `exc` was raised, read off the traceback's
+    frames; None when the failure was not in a graph pass."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        if "graph_pass" in local and isinstance(local.get("pass_name"), str):
+            found = local["pass_name"]
+        tb = tb.tb_next
+    return found
 
 
 def failing_torch_op(exc: BaseException) -> str | None:
@@ -235,9 +266,11 @@ def _describe(mlmodel: Any, request: ExportRequest, input_names: list[str], outp
     info = request.info
     height, width = info.input_size
     kind = info.output_kind
-    model_name = info.config.get("name", "student")
+    original = info.config.get("original")
+    model_name = original or info.config.get("name", "student")
+    what = f"edgedepth export of the {original} network" if original else f"edgedepth {model_name} depth student"
     source = "one RGB image" if len(input_names) == 1 else "a rectified RGB stereo pair"
-    mlmodel.short_description = (f"edgedepth {model_name} depth student ({request.precision}): "
+    mlmodel.short_description = (f"{what} ({request.precision}): "
                                  f"{kind.replace('_', ' ')} from {source} at {width}x{height}")
     mlmodel.author = AUTHOR
     mlmodel.license = LICENSE
@@ -253,7 +286,7 @@ def _describe(mlmodel: Any, request: ExportRequest, input_names: list[str], outp
     meta["edgedepth.precision"] = request.precision
     meta["edgedepth.task"] = info.task
     meta["edgedepth.model"] = model_name
-    meta["edgedepth.checkpoint_sha256"] = request.checkpoint_sha256
+    meta["edgedepth.weights_sha256" if original else "edgedepth.checkpoint_sha256"] = request.checkpoint_sha256
 
 
 def _quantization_entry(precision: Precision, calibration_samples: int) -> dict[str, Any] | None:
@@ -322,6 +355,10 @@ class CoreMLExporter(Exporter):
             model = quantize_w8a8(model, _calibration_tensors(request.calibration or [], info))
         mlmodel = to_mlprogram(_ImageToModel(model, info.std), examples, images, output_name,
                                "fp32" if precision.is_float_reference else "fp16")
+        skipped = mlmodel.user_defined_metadata[SKIPPED_PASSES_KEY] if SKIPPED_PASSES_KEY in \
+            mlmodel.user_defined_metadata else ""
+        if skipped:
+            manifest["coreml"]["skipped_graph_passes"] = skipped.split(",")
         mlmodel = compress_weights(mlmodel, precision)
         _describe(mlmodel, request, input_names, output_name)
         mlmodel.save(str(bundle_dir / MODEL_FILE))

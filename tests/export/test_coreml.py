@@ -427,3 +427,27 @@ def test_interpreter_matches_core_ml(bundles, precision):
             outputs[runner_cls.name] = runner.infer(feed)["depth"]
     psnr = agreement(outputs["coreml"], outputs["coreml-mil"])["psnr_db"]
     assert psnr >= (90 if precision == "fp32" else 45)
+
+
+def test_failing_graph_pass_names_the_pass_coremltools_was_running():
+    """The retry that leaves out a failing fusion reads the pass's name off coremltools' own pipeline frames."""
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil.passes.graph_pass import AbstractGraphPass
+    from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipeline, PassPipelineManager
+    from coremltools.converters.mil.mil.passes.pass_registry import register_pass
+
+    from export.coreml import failing_graph_pass
+
+    @register_pass(namespace="edgedepth_test", override=True)
+    class fails(AbstractGraphPass):  # noqa: N801 - coremltools names a pass after its class
+        def apply(self, prog):
+            raise ValueError("a var of the wrong shape")
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 4))])
+    def prog(x):
+        return mb.relu(x=x)
+
+    with pytest.raises(ValueError) as raised:
+        PassPipelineManager.apply_pipeline(prog, PassPipeline(pass_names=["edgedepth_test::fails"]))
+    assert failing_graph_pass(raised.value) == "edgedepth_test::fails"
+    assert failing_graph_pass(ValueError("raised outside any pass")) is None
