@@ -8,9 +8,11 @@ Usage:
                                        [--threads 2] [--iters 20] [--out runs/bench_originals]
 
 Families: depth-anything-v2-small (518×518), midas-v2.1-small (256×256), monodepth2-r18 (192×640),
-raft-stereo-realtime (384×640), aanet (384×624, slow on 2 cores). Depth Anything's random weights are drawn by
-`edgedepth.originals.random_weights` (a default init gives outputs near 1e-7, which no fidelity figure can be
-read on). int8 is calibrated on 8 procedural scenes; it keeps LayerNorm, Softmax, GELU and the output head float.
+raft-stereo-realtime (384×640), aanet (384×624, slow on 2 cores). `--formats coreml` gives CoreML rows
+without latency off macOS, with their fidelity from the numpy MIL interpreter. Depth Anything's random
+weights are drawn by `edgedepth.originals.random_weights` (a default init gives outputs near 1e-7, which no
+fidelity figure can be read on). int8 is calibrated on 8 procedural scenes; it keeps LayerNorm, Softmax, GELU
+and the output head float.
 """
 
 from __future__ import annotations
@@ -118,11 +120,13 @@ def markdown(results: dict[str, Any]) -> str:
                   "| artifact | backend | p50 ms | p90 ms | FPS | × torch | vs fp32 | PSNR dB | int8 MACs |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for name, row in entry["rows"].items():
-            if row["status"] != "ok":
-                lines.append(f"| {name} | {row['status']}: {row.get('reason', '')} |  |  |  |  |  |  |  |")
-                continue
             parity = row.get("parity") or {}
             psnr = parity.get("psnr_db")
+            if row["status"] != "ok":  # a CoreML bundle off macOS: no latency, its parity from the MIL interpreter
+                fidelity = "" if psnr is None else f"{float(psnr):.1f} (vs {parity.get('vs', 'torch')}, " \
+                                                   f"{parity.get('runner', '?')})"
+                lines.append(f"| {name} | {row['status']}: {row.get('reason', '')} |  |  |  |  |  | {fidelity} |  |")
+                continue
             share = (row.get("macs") or {}).get("int8_share")
             lines.append(f"| {name} | {row['backend']} | {row['latency_ms']['p50']:.1f} | "
                          f"{row['latency_ms']['p90']:.1f} | {row['fps']:.2f} | "
