@@ -66,6 +66,30 @@ def _keywords(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _augment(value: Any, where: str) -> Any:
+    """A recipe's augmentation: a mapping of `Augment` field names to numbers (or an Augment already built)."""
+    from dataclasses import fields
+
+    from edgedepth.distill.augment import Augment
+
+    if isinstance(value, Augment):
+        return value
+    if not isinstance(value, dict):
+        raise Invalid(f"{where}: expected a mapping of augmentation ranges, got {value!r}"[:200])
+    known = {f.name for f in fields(Augment)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise Invalid(f"{where}: no augmentation named {', '.join(map(str, unknown))} (known: "
+                      f"{', '.join(sorted(known))})")
+    for key, item in value.items():
+        number(0.0, 255.0)(item, f"{where}.{key}")
+    try:
+        Augment(**value)
+    except ValueError as exc:
+        raise Invalid(f"{where}: {exc}") from None
+    return value
+
+
 COUNT = number(0, MAX_STEPS, integer=True)
 # Every field of every objective's config (TrainConfig and its subclasses) with a range; a field missing here
 # passes unchecked and is the config's own to refuse.
@@ -85,7 +109,7 @@ TRAIN = Schema({
     "grad_alpha": number(0.0, 1e6), "scale_anchor": number(0.0, 1e6),
     "scene_aspect": optional(number(above=0.0, high=16.0)), "beta": number(above=0.0, high=1e6),
     "pairs": optional(text(4096)), "frames": optional(text(4096)), "intrinsics": optional(text(4096)),
-    "frame_step": number(1, MAX_STEPS, integer=True), "hints": text(20),
+    "frame_step": number(1, MAX_STEPS, integer=True), "hints": text(20), "augment": _augment,
 })
 
 

@@ -1,5 +1,6 @@
-"""Training-time augmentation on normalised student inputs: mirror, exposure and sensor noise; a task names how its
-views are augmented (one image: mirrored with its targets; a stereo pair: photometric only).
+"""Training-time augmentation on normalised student inputs: mirror, exposure and sensor noise, and where a run asks
+for them a camera's effects (`camera`) and random framing (`framing`); a task names how its views are augmented
+(one image: mirrored and framed with its targets; a stereo pair: photometric only).
 
 Sensor noise matters beyond accuracy: a student that reacts to one grey level of noise also reacts to the
 rounding of int8 activations, so noise-robust training is what lets the int8 artifact track the fp32 one.
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgedepth.distill.camera import CameraDraws, after_sensor, camera_draws, through_lens
+from edgedepth.distill.framing import framing_draws, reframed, reframed_mask
+
 
 @dataclass(frozen=True)
 class Augment:
@@ -20,6 +24,33 @@ class Augment:
     gain: float = 0.15  # exposure gain drawn from 1 ± gain
     bias: float = 0.05  # brightness offset drawn from ± bias (image range 0..1)
     noise: float = 3.0  # Gaussian noise σ drawn from [0, noise] grey levels (of 255)
+    # A camera's effects (edgedepth.distill.camera), each off at 0: vignetting strength up to `vignette`, a
+    # Gaussian blur with probability `blur`, white-balance gains 1 ± `color` per channel, gamma exp(± `gamma`),
+    # JPEG compression with probability `jpeg`.
+    vignette: float = 0.0
+    blur: float = 0.0
+    color: float = 0.0
+    gamma: float = 0.0
+    jpeg: float = 0.0
+    # Random framing of one-image samples (edgedepth.distill.framing): windows up to 1 + `zoom` times smaller,
+    # their aspect jittered by exp(± `aspect`); off at zoom 0.
+    zoom: float = 0.0
+    aspect: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("flip", "blur", "jpeg"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"augmentation {name} is a probability, between 0 and 1, not {getattr(self, name)}")
+        for name in ("gain", "color", "vignette"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"augmentation {name} must be in [0, 1), not {getattr(self, name)}")
+        for name in ("bias", "noise", "gamma", "zoom", "aspect"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"augmentation {name} must not be negative, not {getattr(self, name)}")
+
+    def camera(self, rng: np.random.Generator, n: int) -> CameraDraws | None:
+        """The camera effects of `n` samples (None, drawing nothing, when all are off)."""
+        return camera_draws(rng, n, self.vignette, self.blur, self.color, self.gamma, self.jpeg)
 
 
 def augment_batch(
@@ -34,16 +65,21 @@ def augment_batch(
     """Augment copies of an N×3×H×W normalised batch and its N×…×H×W targets/masks (geometry applied to all).
 
     The arithmetic runs in place on one working array (the same operations in the same order as the plain
-    expression, so the same numbers), and the rng draws come in a fixed order: flips, gains, offsets, noise σ,
-    then the noise itself.
+    expression, so the same numbers), and the rng draws come in a fixed order: flips, framing windows, gains,
+    offsets, noise σ, camera effects, then the noise itself (framing and camera only where the config has them).
     """
     n = images.shape[0]
     flip = rng.random(n) < config.flip
     targets, masks = _mirrored(targets, flip), _mirrored(masks, flip)
+    images = _mirrored(images, flip, copy=False)
+    windows = framing_draws(rng, n, config.zoom, config.aspect)
+    if windows is not None:
+        images, targets, masks = reframed(images, windows), reframed(targets, windows), reframed_mask(masks, windows)
     mean = mean.reshape(1, 3, 1, 1).astype(np.float32)
     std = std.reshape(1, 3, 1, 1).astype(np.float32)
     gain, bias, sigma = exposure_draws(rng, n, config)
-    return exposed(_mirrored(images, flip, copy=False), mean, std, gain, bias, sigma, rng), targets, masks
+    camera = config.camera(rng, n)
+    return exposed(images, mean, std, gain, bias, sigma, rng, camera), targets, masks
 
 
 def augment_pair(
@@ -59,10 +95,13 @@ def augment_pair(
     if config.flip:
         raise ValueError("stereo augmentation takes no flip: mirroring a pair swaps the views and needs the "
                          "right view's disparity; use Augment(flip=0.0)")
+    if config.zoom:
+        raise ValueError("stereo augmentation takes no framing (zoom): rescaling a pair changes its disparity")
     mean = mean.reshape(1, 3, 1, 1).astype(np.float32)
     std = std.reshape(1, 3, 1, 1).astype(np.float32)
     gain, bias, sigma = exposure_draws(rng, lefts.shape[0], config)  # one exposure per pair, noise per view
-    out = [exposed(view, mean, std, gain, bias, sigma, rng) for view in (lefts, rights)]
+    camera = config.camera(rng, lefts.shape[0])  # one camera per pair
+    out = [exposed(view, mean, std, gain, bias, sigma, rng, camera) for view in (lefts, rights)]
     return out[0], out[1]
 
 
@@ -92,17 +131,22 @@ def exposure_draws(rng: np.random.Generator, n: int, config: Augment) -> tuple[n
 
 
 def exposed(images: np.ndarray, mean: np.ndarray, std: np.ndarray, gain: np.ndarray, bias: np.ndarray,
-            sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A new array: normalised N×3×H×W `images` back in 0..1, times gain, plus offset and fresh Gaussian noise of
-    σ (drawn from `rng`), clipped to 0..1 and normalised again; in place on one working array."""
+            sigma: np.ndarray, rng: np.random.Generator, camera: CameraDraws | None = None) -> np.ndarray:
+    """A new array: normalised N×3×H×W `images` back in 0..1, through the lens (`camera`: vignetting, blur), times
+    gain, plus offset and fresh Gaussian noise of σ (drawn from `rng`), clipped to 0..1, after the sensor
+    (`camera`: white balance, gamma, JPEG) and normalised again; in place on one working array."""
     raw = np.multiply(images, std, dtype=np.float32)
     raw += mean
+    if camera is not None:
+        through_lens(raw, camera)
     raw *= gain
     raw += bias
     noise = rng.standard_normal(raw.shape, dtype=np.float32)
     noise *= sigma
     raw += noise
     np.clip(raw, 0.0, 1.0, out=raw)
+    if camera is not None:
+        after_sensor(raw, camera)
     raw -= mean
     raw /= std
     return raw

@@ -6,7 +6,7 @@ Every config is recorded in the student's checkpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from edgedepth.distill.augment import Augment
@@ -40,6 +40,12 @@ class TrainConfig:
     mixed_precision: str = "auto"  # "auto" (bf16 forward where the CPU has native bf16), "bf16" or "off"
     checkpoint_every: int = 0  # steps between resumable training states written next to the output (0: none)
     resume: bool = False  # continue from the training state next to the output, when there is one
+
+    def __post_init__(self) -> None:
+        """A recipe's `augment` mapping overrides only the fields it names of this config's own default."""
+        if isinstance(self.augment, dict):
+            default = next(f.default_factory for f in fields(self) if f.name == "augment")()
+            self.augment = replace(default, **self.augment)
 
 
 @dataclass

@@ -50,6 +50,9 @@ class Distillation(Objective):
         if config.augment.flip and task.output_kind == DISPARITY:
             raise ConfigError(f"{task.name} distillation takes no flip augmentation: mirroring a pair swaps its "
                               "views (set augment=Augment(flip=0.0))")
+        if config.augment.zoom and task.output_kind == DISPARITY:
+            raise ConfigError(f"{task.name} distillation takes no framing augmentation (zoom): rescaling a pair "
+                              "changes its disparity")
 
     def prepare(self, student: nn.Module, spec: dict, config: Any, task: Task, progress: bool) -> Run:
         teacher = build_teacher(config.teacher, config.teacher_kwargs, config.cache)
