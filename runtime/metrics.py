@@ -220,6 +220,17 @@ def mirror_equivariance(output: np.ndarray, output_of_mirrored: np.ndarray) -> f
     return output_correlation(output_of_mirrored, np.asarray(output)[..., ::-1])
 
 
+def position_prior(photo_output: np.ndarray, noise_outputs: list[np.ndarray]) -> float:
+    """Mean Pearson correlation of a model's output on a photo with its outputs on pure noise of the same size.
+
+    Noise has no scene in it, so whatever a model paints on noise is where it expects things to be in any frame;
+    a high correlation with its map of a real photo says that map is largely that prior, not the photo (a depth
+    model that reads its image scores near 0)."""
+    if not noise_outputs:
+        raise ValueError("the position prior needs at least one output on noise")
+    return float(np.mean([output_correlation(photo_output, noise) for noise in noise_outputs]))
+
+
 def input_dependence(outputs: list[np.ndarray]) -> float:
     """Mean |Pearson correlation| of a model's outputs on unrelated inputs, over consecutive pairs (0, 1), (1, 2), …
 

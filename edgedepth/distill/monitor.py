@@ -15,7 +15,7 @@ import torch
 
 from edgedepth.data import get_dataset
 from edgedepth.data.sample import StereoSample
-from runtime.metrics import relative_depth_metrics, stereo_metrics
+from runtime.metrics import position_prior, relative_depth_metrics, stereo_metrics
 from runtime.preprocess import prepare_input, restore_output
 
 HELD_OUT_SEED = 1_000_003  # the seed of verify's held-out procedural scenes: never trained on
@@ -57,20 +57,25 @@ def _held_out(count: int, height: int, width: int, family: str) -> list[StereoSa
 def mono_evaluator(spec: dict, count: int = 16, family: str = "grounded") -> Evaluator:
     """δ1 and AbsRel (MiDaS alignment) on `count` held-out scenes and on the motorcycle, for a mono student;
     the top-to-bottom gradient's δ1 on both (the report's baseline row) as baselines."""
+    from edgedepth.evaluation.items import noise_images
     from edgedepth.evaluation.scoring import gradient_rows
     _, _, height, width = spec["shape"]
     scenes = _held_out(count, height, width, family)
     motorcycle = get_dataset("motorcycle", max_width=448)[0]
-    inputs = torch.from_numpy(np.concatenate([prepare_input(s.left, spec) for s in scenes + [motorcycle]]))
+    noise = noise_images(motorcycle.left.shape)
+    images = [s.left for s in scenes] + [motorcycle.left] + noise
+    inputs = torch.from_numpy(np.concatenate([prepare_input(image, spec) for image in images]))
+    photo = len(scenes)
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
         outputs = model(inputs).float().numpy()
         held = [relative_depth_metrics(outputs[i], s.depth, s.valid) for i, s in enumerate(scenes)]
         h, w = motorcycle.left.shape[:2]
-        moto = relative_depth_metrics(restore_output(outputs[-1], h, w), motorcycle.depth, motorcycle.valid)
+        moto = relative_depth_metrics(restore_output(outputs[photo], h, w), motorcycle.depth, motorcycle.valid)
         return {"heldout_delta1": float(np.mean([m["delta1"] for m in held])),
                 "heldout_absrel": float(np.mean([m["absrel"] for m in held])),
-                "motorcycle_delta1": moto["delta1"], "motorcycle_absrel": moto["absrel"]}
+                "motorcycle_delta1": moto["delta1"], "motorcycle_absrel": moto["absrel"],
+                "motorcycle_position_prior": position_prior(outputs[photo], list(outputs[photo + 1:]))}
 
     h, w = motorcycle.left.shape[:2]
     held_gradient = gradient_rows(height, width, 0.0, 1.0)[0]

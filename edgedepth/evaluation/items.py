@@ -23,7 +23,7 @@ from edgedepth.evaluation.scoring import disparity_accuracy, gradient_rows, item
 from edgedepth.tasks import get_task
 from edgedepth.teachers.base import Prediction, Teacher
 from runtime.bundle import DISPARITY, METRIC, RELATIVE
-from runtime.metrics import input_dependence, mirror_equivariance
+from runtime.metrics import input_dependence, mirror_equivariance, position_prior
 from runtime.preprocess import output_map, prepare_input
 from runtime.protocols import Protocol, get_protocol, score_depth
 
@@ -33,6 +33,10 @@ PROCEDURAL = "procedural-heldout"
 IMAGES = "images-heldout"
 BASELINE_CONSTANT = "baseline: constant"
 BASELINE_GRADIENT = "baseline: top-to-bottom gradient"
+# The position prior's noise: this many images of Gaussian pixels (mean 127, σ NOISE_SIGMA grey levels, seeded).
+NOISE_IMAGES = 4
+NOISE_SIGMA = 60.0
+NOISE_SEED = 0
 
 
 ALIGNMENT_RELATIVE = ("relative outputs aligned per image by least-squares scale and shift in inverse-depth space "
@@ -227,7 +231,8 @@ def sanity_metrics(infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray
                    output_name: str, items: list[EvalItem], raw: list[np.ndarray]) -> dict | None:
     """Whether a mono model reads its image, on the held-out procedural scenes (None when there are none):
     input_dependence of its raw outputs (consecutive pairs; low = reads its image) and the mean
-    mirror_equivariance, for which each scene is run once more, mirrored (1 = its output mirrors too)."""
+    mirror_equivariance, for which each scene is run once more, mirrored (1 = its output mirrors too); and, where
+    a real photo is evaluated, the position_prior of its output on that photo (`position_sanity`)."""
     picks = sanity_items(items)
     if not picks:
         return None
@@ -235,7 +240,28 @@ def sanity_metrics(infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray
     mirrored = [_as_map(infer(sample_feed(items[index].sample, specs, mirror=True))[output_name]) for index in picks]
     mirrors = [mirror_equivariance(output, flipped) for output, flipped in zip(maps, mirrored, strict=True)]
     return {"input_dependence": input_dependence(maps) if len(maps) >= 2 else None,
-            "mirror": float(np.mean(mirrors)), "samples": len(picks)}
+            "mirror": float(np.mean(mirrors)), "samples": len(picks),
+            **position_sanity(infer, specs, output_name, items, raw)}
+
+
+def noise_images(shape: tuple[int, ...], count: int = NOISE_IMAGES) -> list[np.ndarray]:
+    """`count` seeded 8-bit images of Gaussian pixels shaped like a photo (no scene in them at all)."""
+    rng = np.random.default_rng(NOISE_SEED)
+    return [np.clip(np.round(rng.normal(127.0, NOISE_SIGMA, shape)), 0, 255).astype(np.uint8) for _ in range(count)]
+
+
+def position_sanity(infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], specs: dict | list[dict],
+                    output_name: str, items: list[EvalItem], raw: list[np.ndarray]) -> dict:
+    """{"position_prior", "position_photo"} on the first real photo among `items` (the motorcycle first), or {}
+    when there is none: how much of the model's map of that photo it also paints on noise of the photo's size."""
+    photos = [i for i, item in enumerate(items) if item.dataset == MOTORCYCLE]
+    photos = photos or [i for i, item in enumerate(items) if item.dataset != PROCEDURAL]
+    if not photos:
+        return {}
+    item = items[photos[0]]
+    noise = [_as_map(infer(sample_feed(replace(item.sample, left=image), specs))[output_name])
+             for image in noise_images(item.sample.left.shape)]
+    return {"position_prior": position_prior(_as_map(raw[photos[0]]), noise), "position_photo": item.dataset}
 
 
 def ground_truth_input_dependence(items: list[EvalItem]) -> float | None:

@@ -37,8 +37,11 @@ HEADLINE = {"mono": ("δ1", "delta1", "delta"), "stereo": ("bad-2 %", "bad2", "p
 # Whether a mono model reads its image (rows carry `sanity` on mono reports).
 _SANITY_COLUMNS = [("Input dependence", ("sanity", "input_dependence"), "corr"),
                    ("Mirror", ("sanity", "mirror"), "corr")]
+_POSITION_COLUMN = ("Position prior", ("sanity", "position_prior"), "corr")  # where a real photo was evaluated
 SANITY_LEGEND = ("input dependence: correlation of outputs on unrelated scenes (low = reads its image); mirror: "
-                 "corr(f(flip x), flip f(x)) (1 = equivariant)")
+                 "corr(f(flip x), flip f(x)) (1 = equivariant); position prior: correlation of the output on a real "
+                 "photo with the outputs on Gaussian noise of its size (low = the map is the photo's, not a fixed "
+                 "layout)")
 # Column order and format of the per-dataset detail tables; other keys follow alphabetically.
 _DETAIL_METRICS = {"absrel": ("AbsRel", "absrel"), "sqrel": ("SqRel", "absrel"), "rmse": ("RMSE", "general"),
                    "rmse_log": ("RMSE log", "general"), "delta1": ("δ1", "delta"), "delta2": ("δ2", "delta"),
@@ -87,6 +90,15 @@ def is_baseline(row: dict) -> bool:
 def has_sanity(report: dict) -> bool:
     """Whether any row of the report carries sanity numbers (input dependence, mirror)."""
     return any(row.get("sanity") for row in report.get("rows", []))
+
+
+def sanity_columns(report: dict) -> list[tuple[str, tuple[str, ...], str]]:
+    """The sanity columns this report has numbers for (none, or input dependence and mirror, and the position
+    prior where a row measured it)."""
+    if not has_sanity(report):
+        return []
+    with_position = any((row.get("sanity") or {}).get("position_prior") is not None for row in report["rows"])
+    return _SANITY_COLUMNS + ([_POSITION_COLUMN] if with_position else [])
 
 
 def _sanity_scope(report: dict) -> str:
@@ -232,7 +244,7 @@ def speed_fidelity_table(report: dict) -> tuple[list[str], list[list[str]]]:
     task = report_task(report)
     rows = ordered_rows(report)
     columns = (_COMMON_COLUMNS + _original_column(rows) + _TEACHER_COLUMNS[task]
-               + (_SANITY_COLUMNS if has_sanity(report) else []))
+               + sanity_columns(report))
     headers = ["Artifact", "Format", "Precision", "Backend"] + [c[0] for c in columns]
     base_fps = _student_fps(rows)
     cells = [[_artifact_cell(row), str(row.get("format", MISSING)), str(row.get("precision", MISSING)),
@@ -260,7 +272,7 @@ def baseline_comparison(report: dict) -> tuple[list[str], list[list[str]], list[
     artifacts = [r for r in rows if not r.get("reference") and r.get("status", "ok") == "ok"]
     shown = ([student] if student else []) + baselines + artifacts
     datasets = [n for n in dataset_names(report) if any(n in (r.get("accuracy") or {}) for r in baselines)]
-    sanity = _SANITY_COLUMNS if has_sanity(report) else []
+    sanity = sanity_columns(report)
     headers = ["Row", "δ1 vs teacher"] + [f"{name} δ1" for name in datasets] + [label for label, _, _ in sanity]
     cells = []
     for row in shown:

@@ -23,6 +23,7 @@ def test_distill_records_and_draws_a_learning_curve(tmp_path):
     assert [row["step"] for row in curve["rows"]] == [3, 6]
     for row in curve["rows"]:
         assert 0.0 <= row["heldout_delta1"] <= 1.0 and 0.0 <= row["motorcycle_delta1"] <= 1.0
+        assert -1.0 <= row["motorcycle_position_prior"] <= 1.0
         assert row["minutes"] > 0
     assert curve["rows"][1]["minutes"] > curve["rows"][0]["minutes"]
     assert 0.0 < curve["baselines"]["gradient motorcycle_delta1"] < 1.0

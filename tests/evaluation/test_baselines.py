@@ -93,8 +93,9 @@ def test_verify_adds_baselines_and_sanity_to_a_mono_report(tmp_path):
     for name in ("student:torch-fp32", "onnx-fp32"):
         sanity = rows[name]["sanity"]
         assert sanity["samples"] == 3 and 0.0 <= sanity["input_dependence"] <= 1.0 and -1.0 <= sanity["mirror"] <= 1
-    # The ONNX export computes what the torch student does, on the mirrored scenes too.
-    for key in ("input_dependence", "mirror"):
+        assert -1.0 <= sanity["position_prior"] <= 1.0 and sanity["position_photo"] == "middlebury-motorcycle"
+    # The ONNX export computes what the torch student does, on the mirrored scenes and on noise too.
+    for key in ("input_dependence", "mirror", "position_prior"):
         assert rows["onnx-fp32"]["sanity"][key] == pytest.approx(rows["student:torch-fp32"]["sanity"][key], abs=1e-4)
     assert "sanity" not in rows["teacher:sgbm"] and 0.0 <= report["sanity"]["ground_truth_input_dependence"] <= 1
     write_report(tmp_path / "out", report)

@@ -14,6 +14,7 @@ from runtime.metrics import (
     input_dependence,
     mirror_equivariance,
     output_correlation,
+    position_prior,
     relative_depth_metrics,
     stereo_metrics,
 )
@@ -201,6 +202,17 @@ def test_sanity_measures_tell_a_position_map_from_an_image_model():
     ramp = np.linspace(0.0, 1.0, 24)[:, None] * np.ones((1, 40))
     assert mirror_equivariance(ramp + 1e-3 * scenes[0], ramp + 1e-3 * scenes[0][:, ::-1]) > 0.99
     assert input_dependence([ramp + 1e-3 * x for x in scenes]) > 0.95
+
+
+def test_position_prior_tells_a_painted_layout_from_a_map_of_the_photo():
+    rows, cols = np.mgrid[0:24, 0:40]
+    blob = np.exp(-((rows - 14) ** 2 + (cols - 10) ** 2) / 60.0)
+    photo, *noise = _scenes(5, seed=1)
+    painted = position_prior(blob + 1e-3 * photo, [blob + 1e-3 * x for x in noise])
+    read = position_prior(photo**2 + 0.5 * photo, [x**2 + 0.5 * x for x in noise])
+    assert painted > 0.95 and abs(read) < 0.3
+    with pytest.raises(ValueError, match="at least one"):
+        position_prior(photo, [])
 
 
 def test_input_dependence_needs_two_outputs():

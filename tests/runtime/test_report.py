@@ -122,6 +122,13 @@ def test_baseline_rows_and_sanity_columns():
     summary = dict(zip(*(lambda h, c: (h, c[2]))(*summary_table(baseline_report())), strict=True))
     assert summary["Artifact"] == "baseline: constant" and summary["procedural δ1"] == "0.296"
     assert "Input dependence" not in speed_fidelity_table(sample_report())[0]  # no sanity numbers, no columns
+    with_photo = baseline_report()
+    student = next(row for row in with_photo["rows"] if row["artifact"] == "student:torch-fp32")
+    student["sanity"].update(position_prior=0.712, position_photo="middlebury-motorcycle")
+    headers, cells = speed_fidelity_table(with_photo)
+    assert headers[-3:] == ["Input dependence", "Mirror", "Position prior"]
+    rows = {line[0]: dict(zip(headers, line, strict=True)) for line in cells}
+    assert (rows["student:torch-fp32 (ref)"]["Position prior"], rows["onnx-int8"]["Position prior"]) == ("0.71", "—")
 
 
 def test_what_the_student_beats():
