@@ -126,6 +126,9 @@ class TrainingState:
 
     def _check(self, meta: dict[str, Any]) -> None:
         stored = {**{k: v for k, v in self.defaults.items() if k in self.config}, **meta.get("config", {})}
+        for key, value in stored.items():  # a nested field added later (an augmentation) holds its default too
+            if isinstance(value, dict) and isinstance(self.defaults.get(key), dict):
+                stored[key] = {**self.defaults[key], **value}
         if stored != self.config:
             changed = sorted(k for k in set(self.config) | set(stored) if self.config.get(k) != stored.get(k))
             raise ConfigError(f"the training state in {self.directory} belongs to another configuration ("

@@ -107,3 +107,19 @@ def test_a_state_written_before_a_field_existed_resumes_while_the_field_keeps_it
                             defaults=fingerprint(DistillConfig()))
     with pytest.raises(ConfigError, match=r"another configuration \(scale_anchor differ\)"):
         changed._check({"config": old})
+
+
+def test_a_state_written_before_an_augmentation_existed_resumes_while_it_stays_off(tmp_path):
+    from edgedepth.distill.config import DistillConfig
+    from edgedepth.distill.resume import TrainingState, fingerprint
+    from edgedepth.errors import ConfigError
+
+    old = fingerprint(DistillConfig())
+    for name in ("vignette", "blur", "color", "gamma", "jpeg", "zoom", "aspect"):
+        del old["augment"][name]  # a state written before the camera and framing augmentations existed
+    same = TrainingState(tmp_path, fingerprint(DistillConfig()), defaults=fingerprint(DistillConfig()))
+    same._check({"config": old})
+    framed = TrainingState(tmp_path, fingerprint(DistillConfig(augment={"zoom": 0.3})),
+                           defaults=fingerprint(DistillConfig()))
+    with pytest.raises(ConfigError, match=r"another configuration \(augment differ\)"):
+        framed._check({"config": old})
