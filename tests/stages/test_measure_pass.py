@@ -8,6 +8,7 @@ import pytest
 
 import edgedepth.stages.measure as measure_stage
 import edgedepth.torch_runner as torch_runner
+from edgedepth.evaluation.items import NOISE_IMAGES
 from edgedepth.stages.measure import EvalConfig, latency_by_artifact, measure, merge_latency
 from runtime.bundle import Bundle
 from runtime.errors import one_line
@@ -64,8 +65,9 @@ def test_one_pass_loads_each_runner_and_the_checkpoint_once(counting, student_ck
     assert rows["teacher:sgbm"]["latency_ms"]["p50"] > 0 and rows["teacher:sgbm"]["accuracy"]
     assert rows["onnx-fp32"]["speedup_vs_student"] == pytest.approx(
         rows["onnx-fp32"]["fps"] / rows["student:torch-fp32"]["fps"], abs=0.01)
-    # per bundle: 3 items (motorcycle + 2 scenes), 2 mirrored scenes, 1 warm-up and 3 timed runs
-    assert CountingRunner.calls == 2 * (3 + 2 + 1 + 3)
+    # per bundle: 3 items (motorcycle + 2 scenes), 2 mirrored scenes, the noise images of the position prior,
+    # 1 warm-up and 3 timed runs
+    assert CountingRunner.calls == 2 * (3 + 2 + NOISE_IMAGES + 1 + 3)
 
 
 def test_accuracy_and_timing_alone_and_merged(counting, student_ckpt, onnx_bundles):
