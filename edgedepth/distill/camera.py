@@ -24,7 +24,6 @@ class CameraDraws:
     jpeg: np.ndarray
 
 
-
 def camera_draws(rng: np.random.Generator, n: int, vignette: float, blur: float, color: float, gamma: float,
                  jpeg: float) -> CameraDraws | None:
     """The effects for `n` samples, drawn in a fixed order (vignette, blur, white balance, gamma, JPEG), each
